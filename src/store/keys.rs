@@ -1,0 +1,123 @@
+//! Every sled key layout of the store, in one place.
+//!
+//! Trees:
+//! - `posts`:   `seq (u64 BE)` → `SignedPost` wire bytes. `seq` is a small internal
+//!   number per post id, so index entries carry 8 bytes instead of a 32-byte id.
+//! - `ids`:     `post id (32)` → `seq (u64 BE)`.
+//! - `index`:   secondary indexes, empty values; first byte says which index:
+//!   - `T` `newest` `seq`                      every post, newest first
+//!   - `K` kind `newest` `seq`, `S` status …, `G` category …
+//!   - `C` circle `0` `newest` `seq`, `#` tag `0` …, `L` geohash-prefix `0` …
+//!   - `W` word `0` `seq`                       text search (no order)
+//!   - `A` author(32) `seq`                     blocking
+//!   - `E` expires_at (u64 BE) `seq`            expiry sweep
+//! - `blocked`: author(32) → empty.
+//!
+//! `newest` is `u64::MAX - updated_at` big-endian, so an ascending scan is newest
+//! first. Circle, tag, geohash and word values never contain a zero byte, which makes
+//! `0` an unambiguous terminator.
+
+use aidmesh_proto::{AuthorKey, Post};
+
+use super::text;
+
+pub(super) const TREE_POSTS: &str = "posts";
+pub(super) const TREE_IDS: &str = "ids";
+pub(super) const TREE_INDEX: &str = "index";
+pub(super) const TREE_BLOCKED: &str = "blocked";
+
+pub(super) const ALL: u8 = b'T';
+pub(super) const KIND: u8 = b'K';
+pub(super) const STATUS: u8 = b'S';
+pub(super) const CATEGORY: u8 = b'G';
+pub(super) const CIRCLE: u8 = b'C';
+pub(super) const TAG: u8 = b'#';
+pub(super) const PLACE: u8 = b'L';
+pub(super) const WORD: u8 = b'W';
+pub(super) const AUTHOR: u8 = b'A';
+pub(super) const EXPIRY: u8 = b'E';
+
+pub(super) fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+pub(super) fn parse_seq(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// The seq at the end of an index key.
+pub(super) fn seq_suffix(key: &[u8]) -> Option<u64> {
+    let start = key.len().checked_sub(8)?;
+    parse_seq(&key[start..])
+}
+
+fn newest(updated_at: u64) -> [u8; 8] {
+    (u64::MAX - updated_at).to_be_bytes()
+}
+
+/// The prefix of a time-ordered index: `tag value [0]`.
+pub(super) fn ordered_prefix(tag: u8, value: &[u8], terminated: bool) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + value.len() + 16);
+    k.push(tag);
+    k.extend_from_slice(value);
+    if terminated {
+        k.push(0);
+    }
+    k
+}
+
+fn ordered(tag: u8, value: &[u8], terminated: bool, updated_at: u64, seq: u64) -> Vec<u8> {
+    let mut k = ordered_prefix(tag, value, terminated);
+    k.extend_from_slice(&newest(updated_at));
+    k.extend_from_slice(&seq_key(seq));
+    k
+}
+
+/// Prefix of the word index for words starting with `word`.
+pub(super) fn word_prefix(word: &str) -> Vec<u8> {
+    ordered_prefix(WORD, word.as_bytes(), false)
+}
+
+pub(super) fn author_prefix(author: &AuthorKey) -> Vec<u8> {
+    ordered_prefix(AUTHOR, &author.0, false)
+}
+
+/// `E` followed by `expires_at`: every expiry key below it has expired by then.
+pub(super) fn expiry_bound(now: u64) -> Vec<u8> {
+    let mut k = vec![EXPIRY];
+    k.extend_from_slice(&now.saturating_add(1).to_be_bytes());
+    k
+}
+
+/// Every index key of `post` stored under `seq`.
+pub(super) fn index_keys(post: &Post, seq: u64) -> Vec<Vec<u8>> {
+    let t = post.updated_at;
+    let mut keys = vec![
+        ordered(ALL, &[], false, t, seq),
+        ordered(KIND, &[post.kind as u8], false, t, seq),
+        ordered(STATUS, &[post.status as u8], false, t, seq),
+        ordered(CATEGORY, &[post.category as u8], false, t, seq),
+        ordered(CIRCLE, post.circle.as_bytes(), true, t, seq),
+    ];
+    for tag in &post.tags {
+        keys.push(ordered(TAG, tag.as_bytes(), true, t, seq));
+    }
+    if let Some(place) = &post.location {
+        for len in 1..=place.len() {
+            keys.push(ordered(PLACE, &place.as_bytes()[..len], true, t, seq));
+        }
+    }
+    for word in text::index_words(post) {
+        let mut k = ordered_prefix(WORD, word.as_bytes(), true);
+        k.extend_from_slice(&seq_key(seq));
+        keys.push(k);
+    }
+    let mut a = author_prefix(&post.author);
+    a.extend_from_slice(&seq_key(seq));
+    keys.push(a);
+    let mut e = vec![EXPIRY];
+    e.extend_from_slice(&post.expires_at.to_be_bytes());
+    e.extend_from_slice(&seq_key(seq));
+    keys.push(e);
+    keys
+}
