@@ -1,1 +1,256 @@
-fn main() {}
+//! Store and wire-format benchmark: prints one JSON object per line.
+//!
+//! Run: `cargo bench --bench store` (optionally `-- 20000` for fewer posts).
+//! Figures: sign, verify (single and batch), encode, decode, network ingest
+//! (decode + batch verify + store), local insert with a flush each, query latency for
+//! a tag filter and a text search, on-disk bytes per post, and peak RSS.
+
+use std::time::{Duration, Instant};
+
+use aidmesh::proto::{
+    codec, verify_batch, Category, Kind, Nonce, Post, PostId, SignedPost, Status, MAX_POST_BYTES,
+};
+use aidmesh::store::Query;
+use aidmesh::{Identity, Store};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+const WORDS: &[&str] = &[
+    "bread", "soup", "ride", "clinic", "bike", "tools", "drill", "ladder", "room", "bed", "coat",
+    "winter", "school", "books", "laptop", "repair", "garden", "seeds", "eggs", "milk", "baby",
+    "stroller", "chair", "table", "paint", "help", "moving", "boxes", "van", "lessons", "english",
+    "math", "care", "elderly", "company", "walk", "dog", "fridge", "stove", "blanket", "tent",
+    "water", "market", "weekend", "morning",
+];
+
+fn now_ms() -> u64 {
+    aidmesh::clock::now_ms()
+}
+
+fn make_post(rng: &mut StdRng, who: &Identity, now: u64) -> Post {
+    let author = who.author();
+    let nonce = Nonce(rng.gen());
+    let pick = |rng: &mut StdRng, n: usize| -> Vec<&str> {
+        (0..n)
+            .map(|_| WORDS[rng.gen_range(0..WORDS.len())])
+            .collect()
+    };
+    let title = pick(rng, rng.gen_range(3..8)).join(" ");
+    let body = pick(rng, rng.gen_range(15..80)).join(" ");
+    let mut tags: Vec<String> = (0..rng.gen_range(1..4))
+        .map(|_| format!("t{}", rng.gen_range(0..200)))
+        .collect();
+    tags.sort();
+    tags.dedup();
+    let gh: String = (0..6)
+        .map(|_| {
+            let a = aidmesh::proto::rules::GEOHASH_ALPHABET.as_bytes();
+            a[rng.gen_range(0..a.len())] as char
+        })
+        .collect();
+    let created = now - rng.gen_range(0..30 * 86_400_000u64);
+    Post {
+        id: PostId::derive(&author, &nonce),
+        author,
+        nonce,
+        revision: 1,
+        circle: "commons".into(),
+        kind: if rng.gen() {
+            Kind::Offer
+        } else {
+            Kind::Request
+        },
+        status: Status::Open,
+        category: Category::ALL[rng.gen_range(0..Category::ALL.len())],
+        title,
+        body,
+        tags,
+        location: Some(gh),
+        quantity: rng.gen::<bool>().then(|| rng.gen_range(1..20)),
+        contact: Some("phone 000 000 000".into()),
+        created_at: created,
+        updated_at: created,
+        expires_at: created + 60 * 86_400_000,
+    }
+}
+
+fn emit(metric: &str, value: f64, unit: &str) {
+    println!(
+        r#"{{"bench": "store", "metric": "{metric}", "value": {value:.2}, "unit": "{unit}"}}"#
+    );
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let now = now_ms();
+    let mut rng = StdRng::seed_from_u64(42);
+    let authors: Vec<Identity> = (0..50u8)
+        .map(|i| Identity::from_secret([i + 1; 32]))
+        .collect();
+    let posts: Vec<(usize, Post)> = (0..n)
+        .map(|i| {
+            let a = i % authors.len();
+            (a, make_post(&mut rng, &authors[a], now))
+        })
+        .collect();
+    emit("posts", n as f64, "count");
+
+    let t = Instant::now();
+    let encoded: Vec<Vec<u8>> = posts
+        .iter()
+        .map(|(_, p)| codec::encode::<MAX_POST_BYTES, _>(p).unwrap())
+        .collect();
+    emit("encode", rate(n, t.elapsed()), "posts/s");
+    let raw_bytes: usize = encoded.iter().map(Vec::len).sum();
+    emit(
+        "encoded_post_bytes_mean",
+        raw_bytes as f64 / n as f64,
+        "bytes",
+    );
+
+    let t = Instant::now();
+    for b in &encoded {
+        let p: Post = codec::decode_canonical::<MAX_POST_BYTES, _>(b).unwrap();
+        std::hint::black_box(p);
+    }
+    emit("decode", rate(n, t.elapsed()), "posts/s");
+
+    let t = Instant::now();
+    let signed: Vec<SignedPost> = posts
+        .iter()
+        .map(|(a, p)| p.sign(authors[*a].signing_key()).unwrap())
+        .collect();
+    emit("sign", rate(n, t.elapsed()), "posts/s");
+    let wire: Vec<Vec<u8>> = signed.iter().map(|s| s.encode().unwrap()).collect();
+    let wire_bytes: usize = wire.iter().map(Vec::len).sum();
+
+    let t = Instant::now();
+    for s in &signed {
+        s.clone().verify(now).unwrap();
+    }
+    emit("verify_single", rate(n, t.elapsed()), "posts/s");
+
+    let t = Instant::now();
+    let ok = verify_batch(signed.clone(), now)
+        .iter()
+        .filter(|r| r.is_ok())
+        .count();
+    assert_eq!(ok, n);
+    emit("verify_batch64", rate(n, t.elapsed()), "posts/s");
+
+    // Network ingest: wire bytes → decode → batch verify → store, 1,000 per call as
+    // catch-up sync would hand them over.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    let t = Instant::now();
+    for chunk in wire.chunks(1000) {
+        let batch: Vec<SignedPost> = chunk
+            .iter()
+            .map(|w| SignedPost::decode(w).unwrap())
+            .collect();
+        for r in store.insert_batch(batch, now).unwrap() {
+            r.unwrap();
+        }
+    }
+    store.flush().unwrap();
+    emit("ingest_network_batch", rate(n, t.elapsed()), "posts/s");
+
+    // Gossip-style ingest, one post at a time (decode + verify + store).
+    let dir2 = tempfile::tempdir().unwrap();
+    let store2 = Store::open(&dir2.path().join("db")).unwrap();
+    let m = n.min(20_000);
+    let t = Instant::now();
+    for w in &wire[..m] {
+        store2.insert(SignedPost::decode(w).unwrap(), now).unwrap();
+    }
+    emit("ingest_network_single", rate(m, t.elapsed()), "posts/s");
+    drop(store2);
+
+    // This node's own posts: flushed before each call returns.
+    let dir3 = tempfile::tempdir().unwrap();
+    let store3 = Store::open(&dir3.path().join("db")).unwrap();
+    let m = n.min(2_000);
+    let t = Instant::now();
+    for s in &signed[..m] {
+        store3
+            .insert_local(&s.clone().verify(now).unwrap())
+            .unwrap();
+    }
+    emit("insert_local_flushed", rate(m, t.elapsed()), "posts/s");
+    drop(store3);
+
+    let on_disk = store.size_on_disk().unwrap();
+    emit("disk_bytes_per_post", on_disk as f64 / n as f64, "bytes");
+    emit(
+        "disk_vs_signed_posts",
+        on_disk as f64 / wire_bytes as f64,
+        "ratio",
+    );
+
+    let mut query_bench = |name: &str, make: &mut dyn FnMut(&mut StdRng) -> Query| {
+        let mut times = Vec::new();
+        let mut results = 0usize;
+        for _ in 0..1000 {
+            let q = make(&mut rng);
+            let t = Instant::now();
+            results += store.query(&q, now).unwrap().len();
+            times.push(t.elapsed());
+        }
+        times.sort();
+        emit(&format!("query_{name}_p50"), percentile(&times, 0.5), "us");
+        emit(&format!("query_{name}_p99"), percentile(&times, 0.99), "us");
+        emit(
+            &format!("query_{name}_results_mean"),
+            results as f64 / 1000.0,
+            "posts",
+        );
+    };
+    query_bench("tag_limit50", &mut |rng| Query {
+        tag: Some(format!("t{}", rng.gen_range(0..200))),
+        ..Query::default()
+    });
+    query_bench("text_limit50", &mut |rng| Query {
+        text: Some(WORDS[rng.gen_range(0..WORDS.len())].into()),
+        ..Query::default()
+    });
+    query_bench("text2_limit50", &mut |rng| Query {
+        text: Some(format!(
+            "{} {}",
+            WORDS[rng.gen_range(0..WORDS.len())],
+            WORDS[rng.gen_range(0..WORDS.len())]
+        )),
+        ..Query::default()
+    });
+    query_bench("near4_category_limit50", &mut |rng| {
+        let a = aidmesh::proto::rules::GEOHASH_ALPHABET.as_bytes();
+        Query {
+            near: Some((0..2).map(|_| a[rng.gen_range(0..32)] as char).collect()),
+            category: Some(Category::ALL[rng.gen_range(0..8)]),
+            ..Query::default()
+        }
+    });
+    emit("peak_rss", peak_rss_mb(), "MB");
+}

@@ -5,19 +5,32 @@
 //! in the `aidmesh-proto` crate, re-exported here as [`proto`].
 //!
 //! # Layout
-//! - [`data_dir`]: where a node keeps its files.
-//! - [`identity`]: the node's ed25519 key and peer id.
+//! - [`node`]: [`Node::start`] and [`NodeHandle`], the async API over everything below.
+//! - [`net`]: the task that owns the libp2p swarm; [`net::gossip`] (topics, validation,
+//!   scoring) and [`net::address_book`] (peers remembered across restarts).
 //! - [`store`]: posts on sled — the single source of truth — with indexes, queries,
 //!   expiry and blocking.
-//! - [`clock`]: protocol time.
+//! - [`draft`]: turning what a person types into a post, edits and status changes.
+//! - [`events`]: what subscribers hear about.
+//! - [`config`]: settings from defaults, `config.toml` and flags.
+//! - [`identity`], [`data_dir`], [`clock`]: the key, the files, the time.
 #![deny(missing_docs)]
 
 pub mod clock;
+pub mod config;
 pub mod data_dir;
+pub mod draft;
+pub mod events;
 pub mod identity;
+pub mod net;
+pub mod node;
 pub mod store;
 
 pub use aidmesh_proto as proto;
+pub use config::Config;
 pub use data_dir::DataDir;
+pub use draft::{Draft, Edit};
+pub use events::{Event, Origin};
 pub use identity::Identity;
-pub use store::Store;
+pub use node::{Node, NodeConfig, NodeHandle, NodeStatus};
+pub use store::{Query, Store};

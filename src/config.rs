@@ -1,0 +1,226 @@
+//! Node settings: embedded defaults, overridden by `<data-dir>/config.toml`, overridden
+//! by command-line flags. A missing file means defaults; a file that does not parse,
+//! has an unknown key or a bad value is an error that names the file and the key.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aidmesh_proto::rules::{check_slug, DEFAULT_CIRCLE, MAX_CIRCLE_CHARS};
+use aidmesh_proto::Field;
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+
+/// The default TCP and UDP (QUIC) port.
+pub const DEFAULT_PORT: u16 = 7651;
+/// How long a connection that no protocol needs stays open.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// How often expired posts are swept from the store.
+pub const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 60;
+
+/// Problems with the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The file exists but could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("bad config {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said (with line and key).
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("bad config value {key}: {message}")]
+    Invalid {
+        /// The key, e.g. `network.circles`.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Everything `config.toml` can set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Peer-to-peer settings.
+    pub network: NetworkConfig,
+    /// Store settings.
+    pub store: StoreConfig,
+}
+
+/// Peer-to-peer settings (`[network]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Addresses to listen on; default TCP and QUIC on all interfaces, port 7651.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to join the network through.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Find peers on the local network by multicast DNS.
+    pub mdns: bool,
+    /// Circles to subscribe to.
+    pub circles: Vec<String>,
+    /// Answer Kademlia queries for others: `true` on a public node (VPS), `false` to
+    /// never, unset to decide by confirmed reachability.
+    pub kademlia_server: Option<bool>,
+    /// Seconds a connection no protocol needs stays open.
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            bootstrap: Vec::new(),
+            mdns: true,
+            circles: vec![DEFAULT_CIRCLE.to_string()],
+            kademlia_server: None,
+            idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
+        }
+    }
+}
+
+/// Store settings (`[store]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Seconds between sweeps of expired posts.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            sweep_interval_secs: DEFAULT_SWEEP_INTERVAL_SECS,
+        }
+    }
+}
+
+/// TCP and QUIC on every interface, port 7651.
+pub fn default_listen() -> Vec<Multiaddr> {
+    [
+        format!("/ip4/0.0.0.0/tcp/{DEFAULT_PORT}"),
+        format!("/ip4/0.0.0.0/udp/{DEFAULT_PORT}/quic-v1"),
+    ]
+    .iter()
+    .filter_map(|a| a.parse().ok())
+    .collect()
+}
+
+impl Config {
+    /// Reads `path`; a missing file gives the defaults.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(source) => {
+                return Err(Error::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), Error> {
+        let n = &self.network;
+        if n.circles.is_empty() {
+            return Err(Error::Invalid {
+                key: "network.circles",
+                message: "at least one circle is needed".into(),
+            });
+        }
+        for c in &n.circles {
+            check_slug(Field::Circle, c, MAX_CIRCLE_CHARS).map_err(|e| Error::Invalid {
+                key: "network.circles",
+                message: format!("{c:?}: {}", e.problem),
+            })?;
+        }
+        if n.listen.is_empty() {
+            return Err(Error::Invalid {
+                key: "network.listen",
+                message: "at least one listen address is needed".into(),
+            });
+        }
+        if n.idle_timeout_secs == 0 {
+            return Err(Error::Invalid {
+                key: "network.idle_timeout_secs",
+                message: "must be at least 1".into(),
+            });
+        }
+        if self.store.sweep_interval_secs == 0 {
+            return Err(Error::Invalid {
+                key: "store.sweep_interval_secs",
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// How long idle connections stay open.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.network.idle_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, Error> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path)
+    }
+
+    #[test]
+    fn missing_file_gives_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(&dir.path().join("config.toml")).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.network.listen.len(), 2);
+        assert_eq!(c.network.circles, ["commons"]);
+    }
+
+    #[test]
+    fn partial_file_keeps_other_defaults() {
+        let c =
+            load("[network]\nbootstrap = [\"/ip4/10.0.0.1/tcp/7651\"]\nmdns = false\n").unwrap();
+        assert_eq!(c.network.bootstrap.len(), 1);
+        assert!(!c.network.mdns);
+        assert_eq!(c.network.circles, ["commons"]);
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let e = load("[network]\nmdsn = true\n").unwrap_err().to_string();
+        assert!(e.contains("mdsn"), "{e}");
+        let e = load("[network]\nbootstrap = [\"not an addr\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bootstrap"), "{e}");
+        let e = load("[network]\ncircles = [\"Bad Circle\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("network.circles"), "{e}");
+        let e = load("this is = = not toml").unwrap_err().to_string();
+        assert!(e.contains("bad config"), "{e}");
+    }
+}

@@ -1,0 +1,51 @@
+//! What a node tells its subscribers: posts arriving or changing, peers coming and
+//! going.
+
+use aidmesh_proto::Post;
+use libp2p::{Multiaddr, PeerId};
+use serde::Serialize;
+
+/// How a post reached this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Made by this node's user.
+    Local,
+    /// Received by gossip.
+    Gossip,
+}
+
+/// A node event, delivered to every subscriber of [`crate::NodeHandle::subscribe`].
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A post this node did not have was stored.
+    PostAdded {
+        /// The post.
+        post: Box<Post>,
+        /// Where it came from.
+        origin: Origin,
+    },
+    /// A newer revision of a stored post replaced the old one.
+    PostUpdated {
+        /// The new revision.
+        post: Box<Post>,
+        /// The revision it replaced.
+        previous_revision: u32,
+        /// Where it came from.
+        origin: Origin,
+    },
+    /// The first connection to a peer opened.
+    PeerConnected {
+        /// The peer.
+        peer_id: PeerId,
+        /// Its address on that connection.
+        address: Multiaddr,
+    },
+    /// The last connection to a peer closed.
+    PeerDisconnected {
+        /// The peer.
+        peer_id: PeerId,
+    },
+}

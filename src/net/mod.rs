@@ -1,0 +1,697 @@
+//! The network: one task owns the libp2p `Swarm` and everything that touches it.
+//!
+//! The rest of the node talks to it through [`Command`]s on an mpsc channel (replies
+//! through oneshot senders) and hears from it through the node's [`Event`] broadcast.
+//! Raw swarm events never leave this module. Gossiped posts are judged
+//! ([`gossip::judge`]), written through the store, and only then accepted for relay.
+
+pub mod address_book;
+mod behaviour;
+pub mod gossip;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, MessageAcceptance};
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::clock::now_ms;
+use crate::events::{Event, Origin};
+use crate::store::{Inserted, Refused, Store};
+use address_book::{without_p2p, AddressBook};
+use behaviour::{Behaviour, BehaviourEvent, Settings};
+pub use behaviour::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
+
+/// Peers this node dials on its own (from the DHT, mDNS and the address book) before
+/// it stops looking for more.
+const TARGET_PEERS: usize = 8;
+/// Address-book peers dialled at start.
+const ADDRESS_BOOK_DIALS: usize = 32;
+/// First and largest wait before redialling a bootstrap peer.
+const REDIAL_MIN: Duration = Duration::from_secs(1);
+const REDIAL_MAX: Duration = Duration::from_secs(300);
+/// Posts waiting for a first subscribed peer, per circle.
+const MAX_PENDING: usize = 1024;
+/// How long start-up waits for the listeners.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Network failures at start-up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The transport or a behaviour could not be built.
+    #[error("cannot set up networking: {0}")]
+    Setup(String),
+    /// A listen address could not be used.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// Why (port in use, address not available, unsupported).
+        reason: String,
+    },
+}
+
+/// Requests to the network task.
+pub(crate) enum Command {
+    Publish {
+        circle: String,
+        data: Vec<u8>,
+    },
+    Join {
+        circle: String,
+        reply: oneshot::Sender<bool>,
+    },
+    Leave {
+        circle: String,
+        reply: oneshot::Sender<bool>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Peers(oneshot::Sender<Vec<PeerInfo>>),
+    Status(oneshot::Sender<NetStatus>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A connected peer.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerInfo {
+    /// Its id.
+    pub peer_id: PeerId,
+    /// The address of the first connection.
+    pub address: Multiaddr,
+    /// Whether this node dialled it.
+    pub outbound: bool,
+    /// Connected since, ms since the epoch.
+    pub since: u64,
+}
+
+/// The network's part of the node status.
+#[derive(Clone, Debug, Serialize)]
+pub struct NetStatus {
+    /// Every listen address, ending in `/p2p/<peer id>`.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Number of connected peers.
+    pub connected_peers: usize,
+    /// Subscribed circles.
+    pub circles: Vec<String>,
+}
+
+/// What the network task needs at start.
+pub(crate) struct NetConfig {
+    pub keypair: libp2p::identity::Keypair,
+    pub listen: Vec<Multiaddr>,
+    pub bootstrap: Vec<Multiaddr>,
+    pub circles: Vec<String>,
+    pub mdns: bool,
+    pub kademlia_server: Option<bool>,
+    pub idle_timeout: Duration,
+    pub sweep_interval: Duration,
+}
+
+/// Where a bootstrap peer is in its dial / redial cycle. `backoff` is the wait
+/// after the next failure; it doubles up to [`REDIAL_MAX`].
+enum Redial {
+    Dialing { id: ConnectionId, backoff: Duration },
+    Connected(PeerId),
+    Waiting { at: Instant, backoff: Duration },
+}
+
+struct Bootstrap {
+    addr: Multiaddr,
+    state: Redial,
+}
+
+/// The task that owns the swarm.
+pub(crate) struct Network {
+    swarm: Swarm<Behaviour>,
+    store: Store,
+    book: AddressBook,
+    events: broadcast::Sender<Event>,
+    commands: mpsc::Receiver<Command>,
+    circles: HashSet<String>,
+    pending: HashMap<String, Vec<Vec<u8>>>,
+    bootstrap: Vec<Bootstrap>,
+    listen_addrs: Vec<Multiaddr>,
+    connected: HashMap<PeerId, PeerInfo>,
+    sweep_interval: Duration,
+}
+
+fn setup<E: std::fmt::Display>(e: E) -> Error {
+    Error::Setup(e.to_string())
+}
+
+impl Network {
+    /// Builds the swarm, starts every listener and waits until each has an address (or
+    /// fails), then subscribes and dials. Nothing is spawned yet.
+    pub(crate) async fn start(
+        config: NetConfig,
+        store: Store,
+        events: broadcast::Sender<Event>,
+        commands: mpsc::Receiver<Command>,
+    ) -> Result<Self, Error> {
+        let settings = Settings {
+            mdns: config.mdns,
+            kademlia_server: config.kademlia_server,
+            heartbeat: Duration::from_secs(1),
+        };
+        let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair)
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(setup)?
+            .with_quic()
+            .with_dns()
+            .map_err(setup)?
+            .with_behaviour(|key| {
+                Behaviour::new(key, &settings)
+                    .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+            })
+            .map_err(setup)?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+            .build();
+        let book = AddressBook::open(store.db()).map_err(setup)?;
+
+        let mut waiting = HashMap::new();
+        for addr in &config.listen {
+            let id = swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
+                addr: addr.clone(),
+                reason: listen_reason(&e),
+            })?;
+            waiting.insert(id, addr.clone());
+        }
+        let mut listen_addrs = Vec::new();
+        let deadline = tokio::time::sleep(LISTEN_TIMEOUT);
+        tokio::pin!(deadline);
+        while !waiting.is_empty() {
+            tokio::select! {
+                event = swarm.select_next_some() => match event {
+                    SwarmEvent::NewListenAddr { listener_id, address } => {
+                        waiting.remove(&listener_id);
+                        listen_addrs.push(address);
+                    }
+                    SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
+                        if let Some(addr) = waiting.remove(&listener_id) {
+                            let reason = match reason {
+                                Err(e) => e.to_string(),
+                                Ok(()) => "listener closed".into(),
+                            };
+                            return Err(Error::Listen { addr, reason });
+                        }
+                    }
+                    SwarmEvent::ListenerError { listener_id, error } => {
+                        if let Some(addr) = waiting.remove(&listener_id) {
+                            return Err(Error::Listen { addr, reason: error.to_string() });
+                        }
+                    }
+                    _ => {}
+                },
+                _ = &mut deadline => {
+                    let addr = waiting.into_values().next().unwrap_or_else(Multiaddr::empty);
+                    return Err(Error::Listen { addr, reason: "no address after 10 s".into() });
+                }
+            }
+        }
+
+        let mut net = Self {
+            swarm,
+            store,
+            book,
+            events,
+            commands,
+            circles: HashSet::new(),
+            pending: HashMap::new(),
+            bootstrap: Vec::new(),
+            listen_addrs: Vec::new(),
+            connected: HashMap::new(),
+            sweep_interval: config.sweep_interval,
+        };
+        for address in listen_addrs {
+            net.add_listen_addr(address);
+        }
+        for circle in &config.circles {
+            net.join(circle);
+        }
+        for addr in config.bootstrap {
+            let state = net.dial_bootstrap(&addr, REDIAL_MIN);
+            net.bootstrap.push(Bootstrap { addr, state });
+        }
+        match net.book.recent(ADDRESS_BOOK_DIALS, now_ms()) {
+            Ok(entries) => {
+                for e in entries {
+                    for a in &e.addrs {
+                        net.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&e.peer, a.clone());
+                    }
+                    let opts = DialOpts::peer_id(e.peer)
+                        .addresses(e.addrs)
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    if let Err(err) = net.swarm.dial(opts) {
+                        debug!(peer = %e.peer, %err, "address book dial failed");
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot read the address book"),
+        }
+        Ok(net)
+    }
+
+    /// Runs until shut down or until every command sender is gone; flushes the store
+    /// on the way out.
+    pub(crate) async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut sweep = tokio::time::interval(self.sweep_interval);
+        let mut shutdown_reply = None;
+        loop {
+            tokio::select! {
+                biased;
+                command = self.commands.recv() => match command {
+                    Some(Command::Shutdown(reply)) => {
+                        shutdown_reply = Some(reply);
+                        break;
+                    }
+                    Some(c) => self.on_command(c),
+                    None => break,
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = tick.tick() => self.on_tick(),
+                _ = sweep.tick() => self.sweep(),
+            }
+        }
+        if let Err(e) = self.store.flush_async().await {
+            warn!(error = %e, "flushing the store at shutdown failed");
+        }
+        info!("network stopped");
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(());
+        }
+    }
+
+    fn sweep(&mut self) {
+        match self.store.sweep_expired(now_ms()) {
+            Ok(0) => {}
+            Ok(n) => info!(removed = n, "swept expired posts"),
+            Err(e) => warn!(error = %e, "expiry sweep failed"),
+        }
+    }
+
+    fn full_addr(&self, addr: Multiaddr) -> Multiaddr {
+        let addr = without_p2p(&addr);
+        addr.with(Protocol::P2p(*self.swarm.local_peer_id()))
+    }
+
+    fn add_listen_addr(&mut self, address: Multiaddr) {
+        let full = self.full_addr(address);
+        info!(address = %full, "listening");
+        if !self.listen_addrs.contains(&full) {
+            self.listen_addrs.push(full);
+        }
+    }
+
+    fn join(&mut self, circle: &str) -> bool {
+        let topic = gossip::topic(circle);
+        let gs = &mut self.swarm.behaviour_mut().gossipsub;
+        let _ = gs.set_topic_params(topic.clone(), gossip::topic_score_params());
+        match gs.subscribe(&topic) {
+            Ok(new) => {
+                self.circles.insert(circle.to_string());
+                info!(circle, "joined circle");
+                new
+            }
+            Err(e) => {
+                warn!(circle, error = %e, "cannot subscribe");
+                false
+            }
+        }
+    }
+
+    fn dial_bootstrap(&mut self, addr: &Multiaddr, backoff: Duration) -> Redial {
+        let opts = match addr.iter().last() {
+            Some(Protocol::P2p(peer)) => DialOpts::peer_id(peer)
+                .addresses(vec![addr.clone()])
+                .condition(PeerCondition::Always)
+                .build(),
+            _ => DialOpts::unknown_peer_id().address(addr.clone()).build(),
+        };
+        let id = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => Redial::Dialing { id, backoff },
+            Err(e) => {
+                warn!(%addr, error = %e, retry_in = ?backoff, "cannot dial bootstrap peer");
+                Redial::Waiting {
+                    at: Instant::now() + backoff,
+                    backoff: (backoff * 2).min(REDIAL_MAX),
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.bootstrap.len() {
+            if let Redial::Waiting { at, backoff } = self.bootstrap[i].state {
+                if at <= now {
+                    let addr = self.bootstrap[i].addr.clone();
+                    debug!(%addr, "redialling bootstrap peer");
+                    self.bootstrap[i].state = self.dial_bootstrap(&addr, backoff);
+                }
+            }
+        }
+        if !self.pending.is_empty() {
+            let circles: Vec<String> = self.pending.keys().cloned().collect();
+            for c in circles {
+                self.flush_pending(&c);
+            }
+        }
+    }
+
+    fn publish(&mut self, circle: &str, data: Vec<u8>) {
+        let topic = gossip::topic(circle);
+        match self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(topic, data.clone())
+        {
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic)
+            | Err(gossipsub::PublishError::AllQueuesFull(_)) => {
+                let queue = self.pending.entry(circle.to_string()).or_default();
+                if queue.len() < MAX_PENDING {
+                    queue.push(data);
+                }
+                debug!(
+                    circle,
+                    "no peers for the circle yet; post will go out when one appears"
+                );
+            }
+            Err(e) => warn!(circle, error = %e, "publish failed"),
+        }
+    }
+
+    fn flush_pending(&mut self, circle: &str) {
+        let Some(queue) = self.pending.remove(circle) else {
+            return;
+        };
+        for data in queue {
+            self.publish(circle, data);
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Publish { circle, data } => {
+                if !self.circles.contains(&circle) {
+                    self.join(&circle);
+                }
+                self.publish(&circle, data);
+            }
+            Command::Join { circle, reply } => {
+                let new = self.join(&circle);
+                let _ = reply.send(new);
+            }
+            Command::Leave { circle, reply } => {
+                let topic = gossip::topic(&circle);
+                let was = self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
+                self.circles.remove(&circle);
+                self.pending.remove(&circle);
+                let _ = reply.send(was);
+            }
+            Command::Dial { addr, reply } => {
+                let result = self.swarm.dial(addr).map_err(|e| e.to_string());
+                let _ = reply.send(result);
+            }
+            Command::Peers(reply) => {
+                let mut peers: Vec<PeerInfo> = self.connected.values().cloned().collect();
+                peers.sort_by_key(|p| p.since);
+                let _ = reply.send(peers);
+            }
+            Command::Status(reply) => {
+                let mut circles: Vec<String> = self.circles.iter().cloned().collect();
+                circles.sort();
+                let _ = reply.send(NetStatus {
+                    listen_addrs: self.listen_addrs.clone(),
+                    connected_peers: self.connected.len(),
+                    circles,
+                });
+            }
+            Command::Shutdown(_) => {}
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => self.add_listen_addr(address),
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                let full = self.full_addr(address);
+                self.listen_addrs.retain(|a| a != &full);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                endpoint,
+                num_established,
+                connection_id,
+                ..
+            } => {
+                let address = endpoint.get_remote_address().clone();
+                if endpoint.is_dialer() {
+                    if let Err(e) = self.book.record(&peer_id, &[address.clone()], now_ms()) {
+                        warn!(error = %e, "address book write failed");
+                    }
+                }
+                for b in &mut self.bootstrap {
+                    if matches!(b.state, Redial::Dialing { id, .. } if id == connection_id) {
+                        info!(peer = %peer_id, addr = %b.addr, "connected to bootstrap peer");
+                        b.state = Redial::Connected(peer_id);
+                    }
+                }
+                if num_established.get() == 1 {
+                    debug!(peer = %peer_id, %address, "peer connected");
+                    self.connected.insert(
+                        peer_id,
+                        PeerInfo {
+                            peer_id,
+                            address: address.clone(),
+                            outbound: endpoint.is_dialer(),
+                            since: now_ms(),
+                        },
+                    );
+                    let _ = self.events.send(Event::PeerConnected { peer_id, address });
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                ..
+            } => {
+                if num_established == 0 {
+                    debug!(peer = %peer_id, "peer disconnected");
+                    self.connected.remove(&peer_id);
+                    let _ = self.events.send(Event::PeerDisconnected { peer_id });
+                    for b in &mut self.bootstrap {
+                        if matches!(b.state, Redial::Connected(p) if p == peer_id) {
+                            info!(addr = %b.addr, "lost bootstrap peer; will redial");
+                            b.state = Redial::Waiting {
+                                at: Instant::now() + REDIAL_MIN,
+                                backoff: REDIAL_MIN,
+                            };
+                        }
+                    }
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                let mut bootstrap = false;
+                for b in &mut self.bootstrap {
+                    if let Redial::Dialing { id, backoff } = b.state {
+                        if id != connection_id {
+                            continue;
+                        }
+                        bootstrap = true;
+                        warn!(addr = %b.addr, error = %error, retry_in = ?backoff, "bootstrap peer unreachable");
+                        b.state = Redial::Waiting {
+                            at: Instant::now() + backoff,
+                            backoff: (backoff * 2).min(REDIAL_MAX),
+                        };
+                    }
+                }
+                if !bootstrap {
+                    debug!(peer = ?peer_id, error = %error, "dial failed");
+                }
+            }
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
+            _ => {}
+        }
+    }
+
+    fn on_behaviour_event(&mut self, event: BehaviourEvent) {
+        match event {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                let acceptance = self.on_gossip(&propagation_source, &message);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
+            }
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
+                debug!(peer = %peer_id, topic = %topic, "peer subscribed");
+                if let Some(circle) = gossip::circle_of(&topic).map(str::to_string) {
+                    self.flush_pending(&circle);
+                }
+            }
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                let speaks_kad = info.protocols.contains(&KAD_PROTOCOL);
+                let addrs: Vec<Multiaddr> =
+                    info.listen_addrs.into_iter().filter(is_dialable).collect();
+                if speaks_kad {
+                    for a in &addrs {
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer_id, a.clone());
+                    }
+                }
+                if !addrs.is_empty() {
+                    if let Err(e) = self.book.record(&peer_id, &addrs, now_ms()) {
+                        warn!(error = %e, "address book write failed");
+                    }
+                }
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated {
+                peer, addresses, ..
+            }) => {
+                if self.connected.len() < TARGET_PEERS && !self.connected.contains_key(&peer) {
+                    let opts = DialOpts::peer_id(peer)
+                        .addresses(addresses.into_vec())
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    let _ = self.swarm.dial(opts);
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
+                for (peer, addr) in found {
+                    debug!(%peer, %addr, "found on the local network");
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
+                    if !self.connected.contains_key(&peer) {
+                        let opts = DialOpts::peer_id(peer)
+                            .addresses(vec![addr])
+                            .condition(PeerCondition::DisconnectedAndNotDialing)
+                            .build();
+                        let _ = self.swarm.dial(opts);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Judges a gossiped post, writes it through the store, and says whether gossipsub
+    /// may relay it.
+    fn on_gossip(&mut self, from: &PeerId, message: &gossipsub::Message) -> MessageAcceptance {
+        let Some(circle) = gossip::circle_of(&message.topic) else {
+            return MessageAcceptance::Reject;
+        };
+        if !self.circles.contains(circle) {
+            return MessageAcceptance::Ignore;
+        }
+        let verified = match gossip::judge(&message.data, circle, now_ms()) {
+            gossip::Verdict::Valid(v) => v,
+            gossip::Verdict::Reject(reason) => {
+                warn!(peer = %from, %reason, "rejected gossip message; penalising the sender");
+                return MessageAcceptance::Reject;
+            }
+            gossip::Verdict::Ignore(reason) => {
+                debug!(peer = %from, %reason, "ignored gossip message");
+                return MessageAcceptance::Ignore;
+            }
+        };
+        match self.store.insert_verified(&verified) {
+            Ok(outcome) => {
+                announce(&self.events, verified.post(), outcome, Origin::Gossip);
+                if outcome.changed() {
+                    MessageAcceptance::Accept
+                } else {
+                    MessageAcceptance::Ignore
+                }
+            }
+            Err(crate::store::Error::Refused(Refused::Blocked(_))) => MessageAcceptance::Ignore,
+            Err(e) => {
+                warn!(error = %e, "cannot store a gossiped post");
+                MessageAcceptance::Ignore
+            }
+        }
+    }
+}
+
+/// Tells subscribers about a store change.
+pub(crate) fn announce(
+    events: &broadcast::Sender<Event>,
+    post: &aidmesh_proto::Post,
+    outcome: Inserted,
+    origin: Origin,
+) {
+    let event = match outcome {
+        Inserted::New => Event::PostAdded {
+            post: Box::new(post.clone()),
+            origin,
+        },
+        Inserted::Updated { previous } => Event::PostUpdated {
+            post: Box::new(post.clone()),
+            previous_revision: previous,
+            origin,
+        },
+        Inserted::Duplicate | Inserted::Stale { .. } => return,
+    };
+    let _ = events.send(event);
+}
+
+fn is_dialable(addr: &Multiaddr) -> bool {
+    !addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}
+
+fn listen_reason<E: std::error::Error>(e: &libp2p::TransportError<E>) -> String {
+    match e {
+        libp2p::TransportError::MultiaddrNotSupported(a) => {
+            format!("address not supported ({a}); use e.g. /ip4/0.0.0.0/tcp/7651 or /ip4/0.0.0.0/udp/7651/quic-v1")
+        }
+        libp2p::TransportError::Other(e) => {
+            let mut msg = e.to_string();
+            let mut source = e.source();
+            while let Some(s) = source {
+                msg = format!("{msg}: {s}");
+                source = s.source();
+            }
+            msg
+        }
+    }
+}

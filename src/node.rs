@@ -1,0 +1,354 @@
+//! The node: starts the store and the network task and hands out [`NodeHandle`]s, the
+//! async API that the CLI, the local API, the examples and the tests all use.
+
+use std::sync::{Arc, Mutex};
+
+use aidmesh_proto::{Post, PostId, Status, VerifiedPost};
+use libp2p::{Multiaddr, PeerId};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::draft::{self, Draft, Edit, EditError};
+use crate::events::{Event, Origin};
+use crate::net::{self, Command, NetConfig, PeerInfo};
+use crate::store::{self, Query, Store};
+use crate::{data_dir, identity, DataDir, Identity};
+
+/// Capacity of the event broadcast; a subscriber that falls further behind misses
+/// events (and is told so by `RecvError::Lagged`).
+const EVENT_CAPACITY: usize = 1024;
+const COMMAND_CAPACITY: usize = 256;
+
+/// Node failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The data dir is unusable.
+    #[error(transparent)]
+    DataDir(#[from] data_dir::Error),
+    /// The identity key is unusable.
+    #[error(transparent)]
+    Identity(#[from] identity::Error),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::Error),
+    /// The store failed or refused.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// Networking could not start.
+    #[error(transparent)]
+    Network(#[from] net::Error),
+    /// A draft or edit breaks a rule (names the field).
+    #[error("invalid post: {0}")]
+    Invalid(#[from] aidmesh_proto::ValidationError),
+    /// The change is not possible.
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    /// Signing or verifying failed.
+    #[error(transparent)]
+    Proto(#[from] aidmesh_proto::Error),
+    /// No post with this id.
+    #[error("no post with id {0}")]
+    NotFound(PostId),
+    /// Only a post's author's node may change it.
+    #[error("post {0} was made by another node; only its author can change it")]
+    NotAuthor(PostId),
+    /// A circle name breaks the rules.
+    #[error("bad circle name: {0}")]
+    Circle(aidmesh_proto::ValidationError),
+    /// A dial could not start.
+    #[error("cannot dial: {0}")]
+    Dial(String),
+    /// The node has shut down.
+    #[error("the node has shut down")]
+    Closed,
+}
+
+impl Error {
+    fn from_edit(e: EditError) -> Self {
+        match e {
+            EditError::Invalid(v) => Error::Invalid(v),
+            other => Error::Edit(other),
+        }
+    }
+}
+
+/// Everything a node needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Where its files are.
+    pub data_dir: DataDir,
+    /// Its settings (defaults, `config.toml` and flags already merged).
+    pub config: Config,
+}
+
+impl NodeConfig {
+    /// Settings from `<data-dir>/config.toml` (or the defaults when there is none).
+    pub fn load(data_dir: DataDir) -> Result<Self, Error> {
+        let config = Config::load(&data_dir.config_file())?;
+        Ok(Self { data_dir, config })
+    }
+}
+
+/// The whole node status.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeStatus {
+    /// This node's peer id.
+    pub peer_id: PeerId,
+    /// Listen addresses ending in `/p2p/<peer id>`: give one to others as a bootstrap.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Connected peers.
+    pub connected_peers: usize,
+    /// Stored posts, tombstones included.
+    pub posts: u64,
+    /// Subscribed circles.
+    pub circles: Vec<String>,
+    /// aidmesh version.
+    pub version: &'static str,
+}
+
+/// Starts nodes.
+pub struct Node;
+
+impl Node {
+    /// Opens the data dir (creating the identity if needed), the store, starts the
+    /// network and waits until every listener has an address. A port in use, a bad
+    /// address or a store already opened by another node is an error here.
+    pub async fn start(config: NodeConfig) -> Result<NodeHandle, Error> {
+        config.config.validate()?;
+        let dir = config.data_dir;
+        dir.create()?;
+        let identity = Identity::load_or_create(&dir.identity_key())?;
+        let store = {
+            let path = dir.db();
+            tokio::task::spawn_blocking(move || Store::open(&path))
+                .await
+                .map_err(|_| Error::Closed)??
+        };
+        let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let n = &config.config.network;
+        let net_config = NetConfig {
+            keypair: identity.keypair().clone(),
+            listen: n.listen.clone(),
+            bootstrap: n.bootstrap.clone(),
+            circles: n.circles.clone(),
+            mdns: n.mdns,
+            kademlia_server: n.kademlia_server,
+            idle_timeout: config.config.idle_timeout(),
+            sweep_interval: std::time::Duration::from_secs(config.config.store.sweep_interval_secs),
+        };
+        let network =
+            net::Network::start(net_config, store.clone(), events.clone(), commands_rx).await?;
+        tracing::info!(peer_id = %identity.peer_id(), data_dir = %dir.path().display(), "node started");
+        let task = tokio::spawn(network.run());
+        Ok(NodeHandle {
+            inner: Arc::new(Inner {
+                identity,
+                store,
+                commands: commands_tx,
+                events,
+                task: Mutex::new(Some(task)),
+            }),
+        })
+    }
+}
+
+/// A cheap-to-clone handle on a running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    identity: Identity,
+    store: Store,
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+    /// The network task, awaited by `shutdown`.
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl NodeHandle {
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.inner.identity.peer_id()
+    }
+
+    /// This node's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    /// The node's store, for reads.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .send(make(tx))
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)
+    }
+
+    /// Publishes a new offer or request: fills in id, author and times, signs, stores
+    /// durably (flushed before this returns) and gossips it. With no peers yet, the post
+    /// goes out when the first peer of its circle appears.
+    pub async fn publish(&self, draft: Draft) -> Result<Post, Error> {
+        let post = draft.into_post(self.inner.identity.author(), now_ms())?;
+        self.commit(post).await
+    }
+
+    /// Publishes a new revision of one of this node's posts.
+    pub async fn edit(&self, id: &PostId, edit: Edit) -> Result<Post, Error> {
+        let old = self.own(id)?;
+        let post = draft::edit(&old, edit, now_ms()).map_err(Error::from_edit)?;
+        self.commit(post).await
+    }
+
+    /// Withdraws one of this node's posts: a tombstone revision without body or
+    /// contact replaces it everywhere.
+    pub async fn withdraw(&self, id: &PostId) -> Result<Post, Error> {
+        self.set_status(id, Status::Withdrawn).await
+    }
+
+    /// Marks one of this node's posts fulfilled.
+    pub async fn fulfil(&self, id: &PostId) -> Result<Post, Error> {
+        self.set_status(id, Status::Fulfilled).await
+    }
+
+    async fn set_status(&self, id: &PostId, status: Status) -> Result<Post, Error> {
+        let old = self.own(id)?;
+        let post = draft::set_status(&old, status, now_ms()).map_err(Error::from_edit)?;
+        self.commit(post).await
+    }
+
+    fn own(&self, id: &PostId) -> Result<Post, Error> {
+        let stored = self.inner.store.get(id)?.ok_or(Error::NotFound(*id))?;
+        if stored.post().author != self.inner.identity.author() {
+            return Err(Error::NotAuthor(*id));
+        }
+        Ok(stored.post().clone())
+    }
+
+    async fn commit(&self, post: Post) -> Result<Post, Error> {
+        let signed = post.sign(self.inner.identity.signing_key())?;
+        let data = signed.encode()?;
+        let verified = signed.verify(now_ms())?;
+        let store = self.inner.store.clone();
+        let stored = verified.clone();
+        let outcome = tokio::task::spawn_blocking(move || store.insert_local(&stored))
+            .await
+            .map_err(|_| Error::Closed)??;
+        net::announce(&self.inner.events, &post, outcome, Origin::Local);
+        self.inner
+            .commands
+            .send(Command::Publish {
+                circle: post.circle.clone(),
+                data,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        Ok(post)
+    }
+
+    /// A stored post (any status; `None` if unknown, swept or blocked).
+    pub fn get(&self, id: &PostId) -> Result<Option<VerifiedPost>, Error> {
+        Ok(self.inner.store.get(id)?)
+    }
+
+    /// Posts matching `query`, newest first.
+    pub fn query(&self, query: &Query) -> Result<Vec<VerifiedPost>, Error> {
+        Ok(self.inner.store.query(query, now_ms())?)
+    }
+
+    /// Deletes an author's posts and refuses them from now on.
+    pub fn block(&self, author: &aidmesh_proto::AuthorKey) -> Result<usize, Error> {
+        Ok(self.inner.store.block(author)?)
+    }
+
+    /// Accepts an author's posts again.
+    pub fn unblock(&self, author: &aidmesh_proto::AuthorKey) -> Result<bool, Error> {
+        Ok(self.inner.store.unblock(author)?)
+    }
+
+    /// Events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, Error> {
+        self.request(Command::Peers).await
+    }
+
+    /// Peer id, addresses, peers, posts and circles.
+    pub async fn status(&self) -> Result<NodeStatus, Error> {
+        let net = self.request(Command::Status).await?;
+        Ok(NodeStatus {
+            peer_id: self.peer_id(),
+            listen_addrs: net.listen_addrs,
+            connected_peers: net.connected_peers,
+            posts: self.inner.store.len(),
+            circles: net.circles,
+            version: env!("CARGO_PKG_VERSION"),
+        })
+    }
+
+    /// Subscribes to a circle's posts. Returns whether it was new.
+    pub async fn join(&self, circle: &str) -> Result<bool, Error> {
+        check_circle(circle)?;
+        let circle = circle.to_string();
+        self.request(|reply| Command::Join { circle, reply }).await
+    }
+
+    /// Stops receiving a circle's posts. Returns whether it was joined.
+    pub async fn leave(&self, circle: &str) -> Result<bool, Error> {
+        check_circle(circle)?;
+        let circle = circle.to_string();
+        self.request(|reply| Command::Leave { circle, reply }).await
+    }
+
+    /// Connects to a peer at `addr`.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), Error> {
+        self.request(|reply| Command::Dial { addr, reply })
+            .await?
+            .map_err(Error::Dial)
+    }
+
+    /// Stops the network and flushes the store. Other handles get [`Error::Closed`]
+    /// from then on; the database is released once every handle is dropped.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        let _ = self.request(Command::Shutdown).await;
+        let task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        self.inner.store.flush_async().await?;
+        Ok(())
+    }
+}
+
+fn check_circle(circle: &str) -> Result<(), Error> {
+    aidmesh_proto::rules::check_slug(
+        aidmesh_proto::Field::Circle,
+        circle,
+        aidmesh_proto::rules::MAX_CIRCLE_CHARS,
+    )
+    .map_err(Error::Circle)
+}
