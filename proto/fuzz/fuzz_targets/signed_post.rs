@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(signed) = SignedPost::decode(data) {
         let single = signed.clone().verify(NOW_MS);
         let batch = verify_batch(vec![signed], NOW_MS);
-        assert_eq!(batch.len(), 1, "verify_batch must return one result per post");
+        assert_eq!(
+            batch.len(),
+            1,
+            "verify_batch must return one result per post"
+        );
         // A batch of one must give exactly the result of verifying alone.
         assert_eq!(
             single, batch[0],
@@ -25,7 +29,6 @@ fuzz_target!(|data: &[u8]| {
 
     if let Ok(post) = codec::decode::<{ MAX_POST_BYTES }, Post>(data) {
         // Whatever decodes within the limit must encode again.
-        codec::encode::<{ MAX_POST_BYTES }, _>(&post)
-            .expect("a decoded Post failed to re-encode");
+        codec::encode::<{ MAX_POST_BYTES }, _>(&post).expect("a decoded Post failed to re-encode");
     }
 });
