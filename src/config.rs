@@ -69,6 +69,9 @@ pub struct NetworkConfig {
     pub mdns: bool,
     /// Circles to subscribe to.
     pub circles: Vec<String>,
+    /// Discover peers through the Kademlia DHT. Off, the node only talks to its
+    /// bootstrap peers, its address book, mDNS finds and whoever dials it.
+    pub kademlia: bool,
     /// Answer Kademlia queries for others: `true` on a public node (VPS), `false` to
     /// never, unset to decide by confirmed reachability.
     pub kademlia_server: Option<bool>,
@@ -82,6 +85,7 @@ impl Default for NetworkConfig {
             listen: default_listen(),
             bootstrap: Vec::new(),
             mdns: true,
+            kademlia: true,
             circles: vec![DEFAULT_CIRCLE.to_string()],
             kademlia_server: None,
             idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,

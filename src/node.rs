@@ -137,6 +137,7 @@ impl Node {
             bootstrap: n.bootstrap.clone(),
             circles: n.circles.clone(),
             mdns: n.mdns,
+            kademlia: n.kademlia,
             kademlia_server: n.kademlia_server,
             idle_timeout: config.config.idle_timeout(),
             sweep_interval: std::time::Duration::from_secs(config.config.store.sweep_interval_secs),

@@ -18,7 +18,7 @@ pub const IDENTIFY_PROTOCOL: &str = "/aidmesh/1.0.0";
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
-    pub kad: kad::Behaviour<MemoryStore>,
+    pub kad: Toggle<kad::Behaviour<MemoryStore>>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
@@ -27,6 +27,7 @@ pub(crate) struct Behaviour {
 /// Settings the behaviour needs.
 pub(crate) struct Settings {
     pub mdns: bool,
+    pub kademlia: bool,
     pub kademlia_server: Option<bool>,
     pub heartbeat: Duration,
 }
@@ -69,7 +70,7 @@ impl Behaviour {
         };
         Ok(Self {
             gossipsub,
-            kad,
+            kad: settings.kademlia.then_some(kad).into(),
             identify,
             ping: ping::Behaviour::new(ping::Config::new()),
             mdns: mdns.into(),

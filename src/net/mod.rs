@@ -114,6 +114,7 @@ pub(crate) struct NetConfig {
     pub bootstrap: Vec<Multiaddr>,
     pub circles: Vec<String>,
     pub mdns: bool,
+    pub kademlia: bool,
     pub kademlia_server: Option<bool>,
     pub idle_timeout: Duration,
     pub sweep_interval: Duration,
@@ -162,6 +163,7 @@ impl Network {
     ) -> Result<Self, Error> {
         let settings = Settings {
             mdns: config.mdns,
+            kademlia: config.kademlia,
             kademlia_server: config.kademlia_server,
             heartbeat: Duration::from_secs(1),
         };
@@ -252,12 +254,7 @@ impl Network {
         match net.book.recent(ADDRESS_BOOK_DIALS, now_ms()) {
             Ok(entries) => {
                 for e in entries {
-                    for a in &e.addrs {
-                        net.swarm
-                            .behaviour_mut()
-                            .kad
-                            .add_address(&e.peer, a.clone());
-                    }
+                    net.kad_add(&e.peer, &e.addrs);
                     let opts = DialOpts::peer_id(e.peer)
                         .addresses(e.addrs)
                         .condition(PeerCondition::DisconnectedAndNotDialing)
@@ -300,6 +297,14 @@ impl Network {
         info!("network stopped");
         if let Some(reply) = shutdown_reply {
             let _ = reply.send(());
+        }
+    }
+
+    fn kad_add(&mut self, peer: &PeerId, addrs: &[Multiaddr]) {
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            for a in addrs {
+                kad.add_address(peer, a.clone());
+            }
         }
     }
 
@@ -567,12 +572,7 @@ impl Network {
                 let addrs: Vec<Multiaddr> =
                     info.listen_addrs.into_iter().filter(is_dialable).collect();
                 if speaks_kad {
-                    for a in &addrs {
-                        self.swarm
-                            .behaviour_mut()
-                            .kad
-                            .add_address(&peer_id, a.clone());
-                    }
+                    self.kad_add(&peer_id, &addrs);
                 }
                 if !addrs.is_empty() {
                     if let Err(e) = self.book.record(&peer_id, &addrs, now_ms()) {
@@ -594,10 +594,7 @@ impl Network {
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, addr) in found {
                     debug!(%peer, %addr, "found on the local network");
-                    self.swarm
-                        .behaviour_mut()
-                        .kad
-                        .add_address(&peer, addr.clone());
+                    self.kad_add(&peer, std::slice::from_ref(&addr));
                     if !self.connected.contains_key(&peer) {
                         let opts = DialOpts::peer_id(peer)
                             .addresses(vec![addr])
@@ -688,8 +685,11 @@ fn listen_reason<E: std::error::Error>(e: &libp2p::TransportError<E>) -> String 
             let mut msg = e.to_string();
             let mut source = e.source();
             while let Some(s) = source {
-                msg = format!("{msg}: {s}");
-                source = s.source();
+                let s = s.to_string();
+                if !msg.contains(&s) {
+                    msg = format!("{msg}: {s}");
+                }
+                source = source.and_then(|e| e.source());
             }
             msg
         }

@@ -48,3 +48,105 @@ pub fn sign(who: &Identity, post: &Post) -> SignedPost {
 pub fn verified(who: &Identity, post: &Post) -> VerifiedPost {
     sign(who, post).verify(NOW).expect("test post is valid")
 }
+
+// ---- multi-node helpers -------------------------------------------------------------
+
+use std::future::Future;
+use std::time::Duration;
+
+use aidmesh::{Config, DataDir, Event, Node, NodeConfig, NodeHandle};
+use libp2p::Multiaddr;
+use tokio::sync::broadcast;
+
+/// Generous: these wait for events, they do not time anything.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A node on 127.0.0.1 TCP port 0, mDNS and the DHT off (so the topology is exactly
+/// the one the test builds), in `dir`.
+pub async fn spawn_node(
+    dir: &std::path::Path,
+    bootstrap: &[Multiaddr],
+    circles: &[&str],
+) -> NodeHandle {
+    let mut config = Config::default();
+    config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    config.network.bootstrap = bootstrap.to_vec();
+    config.network.mdns = false;
+    config.network.kademlia = false;
+    config.network.circles = circles.iter().map(|c| c.to_string()).collect();
+    Node::start(NodeConfig {
+        data_dir: DataDir::resolve(Some(dir.to_path_buf())).unwrap(),
+        config,
+    })
+    .await
+    .expect("node starts")
+}
+
+/// The node's first full listen address (with `/p2p/<id>`).
+pub async fn addr_of(node: &NodeHandle) -> Multiaddr {
+    node.status().await.unwrap().listen_addrs[0].clone()
+}
+
+/// Waits for an event that `pick` maps to `Some`.
+pub async fn wait_for<T>(
+    rx: &mut broadcast::Receiver<Event>,
+    what: &str,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> T {
+    let found = tokio::time::timeout(TIMEOUT, async {
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    if let Some(t) = pick(&e) {
+                        return t;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => {
+                    panic!("node closed while waiting for {what}")
+                }
+            }
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Polls `cond` until it holds (for state that has no event of its own).
+pub async fn wait_until<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let ok = tokio::time::timeout(TIMEOUT, async {
+        while !cond().await {
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    })
+    .await;
+    assert!(ok.is_ok(), "timed out waiting until {what}");
+}
+
+/// Waits until `node` is connected to `peer`.
+pub async fn wait_connected(node: &NodeHandle, peer: libp2p::PeerId) {
+    wait_until("peers connect", || async {
+        node.peers()
+            .await
+            .unwrap()
+            .iter()
+            .any(|p| p.peer_id == peer)
+    })
+    .await;
+}
+
+/// Picks the post-added or post-updated event for `id` with revision `rev`.
+pub fn post_event(e: &Event, id: &PostId, rev: u32) -> Option<Post> {
+    match e {
+        Event::PostAdded { post, .. } | Event::PostUpdated { post, .. }
+            if &post.id == id && post.revision == rev =>
+        {
+            Some((**post).clone())
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,180 @@
+//! Several real nodes over loopback TCP: relay along a line, edits and withdrawals,
+//! hostile peers, circles, restarts.
+
+mod common;
+
+use aidmesh::proto::{Category, Kind, Status};
+use aidmesh::store::StatusFilter;
+use aidmesh::{Draft, Edit, Query};
+use common::*;
+
+fn draft(title: &str) -> Draft {
+    Draft {
+        body: "Come by after six".into(),
+        tags: vec!["soup".into()],
+        ..Draft::new(Kind::Offer, Category::Food, title)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_travels_along_a_line_with_its_edits_and_withdrawal() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let a = spawn_node(dirs[0].path(), &[], &["commons"]).await;
+    let b = spawn_node(dirs[1].path(), &[addr_of(&a).await], &["commons"]).await;
+    let c = spawn_node(dirs[2].path(), &[addr_of(&b).await], &["commons"]).await;
+    wait_connected(&a, b.peer_id()).await;
+    wait_connected(&c, b.peer_id()).await;
+    let mut a_events = a.subscribe();
+    let mut b_events = b.subscribe();
+
+    let post = c.publish(draft("Soup for ten")).await.unwrap();
+    for (rx, name) in [(&mut a_events, "A"), (&mut b_events, "B")] {
+        let got = wait_for(rx, &format!("the post on {name}"), |e| {
+            post_event(e, &post.id, 1)
+        })
+        .await;
+        assert_eq!(got, post);
+    }
+    let edited = c
+        .edit(
+            &post.id,
+            Edit {
+                title: Some("Soup for twenty".into()),
+                ..Edit::default()
+            },
+        )
+        .await
+        .unwrap();
+    let got = wait_for(&mut a_events, "the edit on A", |e| {
+        post_event(e, &post.id, 2)
+    })
+    .await;
+    assert_eq!(got.title, "Soup for twenty");
+    assert_eq!(got, edited);
+
+    c.withdraw(&post.id).await.unwrap();
+    for (rx, name) in [(&mut a_events, "A"), (&mut b_events, "B")] {
+        let got = wait_for(rx, &format!("the withdrawal on {name}"), |e| {
+            post_event(e, &post.id, 3)
+        })
+        .await;
+        assert_eq!(got.status, Status::Withdrawn);
+        assert!(got.body.is_empty());
+    }
+    let stored = a.get(&post.id).unwrap().unwrap();
+    assert_eq!(stored.post().status, Status::Withdrawn);
+    assert!(a.query(&Query::default()).unwrap().is_empty());
+
+    // The line held: A and C never connected, so B relayed everything.
+    assert!(!a
+        .peers()
+        .await
+        .unwrap()
+        .iter()
+        .any(|p| p.peer_id == c.peer_id()));
+    // Only the author may change a post.
+    assert!(matches!(
+        a.withdraw(&post.id).await,
+        Err(aidmesh::node::Error::NotAuthor(_))
+    ));
+    for n in [a, b, c] {
+        n.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_made_alone_goes_out_when_a_peer_arrives() {
+    let d1 = tempfile::tempdir().unwrap();
+    let d2 = tempfile::tempdir().unwrap();
+    let a = spawn_node(d1.path(), &[], &["commons"]).await;
+    let post = a.publish(draft("Made while alone")).await.unwrap();
+    let b = spawn_node(d2.path(), &[addr_of(&a).await], &["commons"]).await;
+    let mut rx = b.subscribe();
+    if b.get(&post.id).unwrap().is_none() {
+        wait_for(&mut rx, "the queued post", |e| post_event(e, &post.id, 1)).await;
+    }
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_store_only_the_circles_they_joined() {
+    let d1 = tempfile::tempdir().unwrap();
+    let d2 = tempfile::tempdir().unwrap();
+    let x = spawn_node(d1.path(), &[], &["commons", "x"]).await;
+    let y = spawn_node(d2.path(), &[addr_of(&x).await], &["commons"]).await;
+    wait_connected(&x, y.peer_id()).await;
+    let mut rx = y.subscribe();
+    let secret = x
+        .publish(Draft {
+            circle: Some("x".into()),
+            ..draft("Only for circle x")
+        })
+        .await
+        .unwrap();
+    // A later post in a shared circle: once it is on Y, the earlier one would be too.
+    let marker = x.publish(draft("For everyone")).await.unwrap();
+    wait_for(&mut rx, "the commons post", |e| {
+        post_event(e, &marker.id, 1)
+    })
+    .await;
+    assert!(y.get(&secret.id).unwrap().is_none());
+    let all = Query {
+        status: StatusFilter::Any,
+        ..Query::default()
+    };
+    assert_eq!(y.query(&all).unwrap().len(), 1);
+
+    // Joining the circle at run time starts the flow.
+    y.join("x").await.unwrap();
+    wait_until("Y sees X subscribed to x", || async {
+        y.status().await.unwrap().circles.contains(&"x".to_string())
+    })
+    .await;
+    let later = x
+        .publish(Draft {
+            circle: Some("x".into()),
+            ..draft("Second post in x")
+        })
+        .await
+        .unwrap();
+    wait_for(&mut rx, "the circle-x post after joining", |e| {
+        post_event(e, &later.id, 1)
+    })
+    .await;
+    x.shutdown().await.unwrap();
+    y.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_keeps_its_posts_and_finds_its_peers() {
+    let d1 = tempfile::tempdir().unwrap();
+    let d2 = tempfile::tempdir().unwrap();
+    let a = spawn_node(d1.path(), &[], &["commons"]).await;
+    let b = spawn_node(d2.path(), &[addr_of(&a).await], &["commons"]).await;
+    wait_connected(&a, b.peer_id()).await;
+    let mut rx = a.subscribe();
+    let post = b.publish(draft("Before the restart")).await.unwrap();
+    wait_for(&mut rx, "the post on A", |e| post_event(e, &post.id, 1)).await;
+    let b_id = b.peer_id();
+    b.shutdown().await.unwrap();
+    drop(b);
+    wait_until("A sees B go", || async {
+        !a.peers().await.unwrap().iter().any(|p| p.peer_id == b_id)
+    })
+    .await;
+
+    // No bootstrap flag this time: the address book must lead B back to A.
+    let b = spawn_node(d2.path(), &[], &["commons"]).await;
+    assert_eq!(b.peer_id(), b_id);
+    assert_eq!(b.get(&post.id).unwrap().unwrap().post(), &post);
+    wait_connected(&b, a.peer_id()).await;
+    let mut rx = a.subscribe();
+    let after = b.publish(draft("After the restart")).await.unwrap();
+    wait_for(&mut rx, "a post after the restart", |e| {
+        post_event(e, &after.id, 1)
+    })
+    .await;
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
