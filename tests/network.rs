@@ -178,3 +178,118 @@ async fn a_restarted_node_keeps_its_posts_and_finds_its_peers() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+/// A correctly signed post whose encoding is far over the 8 KiB limit.
+fn oversized_signed_post(who: &aidmesh::Identity) -> Vec<u8> {
+    use aidmesh::proto::{codec, SignedPost, SIGNING_DOMAIN};
+    use ed25519_dalek::Signer;
+    let mut post = draft("Huge")
+        .into_post(who.author(), aidmesh::clock::now_ms())
+        .unwrap();
+    post.body = "x".repeat(20_000);
+    let bytes = codec::encode::<65_536, _>(&post).unwrap();
+    let msg = [SIGNING_DOMAIN, &bytes].concat();
+    let signature = aidmesh::proto::Signature(who.signing_key().sign(&msg).to_bytes());
+    codec::encode::<65_536, _>(&SignedPost { bytes, signature }).unwrap()
+}
+
+fn wire(who: &aidmesh::Identity, d: Draft) -> (aidmesh::proto::PostId, Vec<u8>) {
+    let post = d.into_post(who.author(), aidmesh::clock::now_ms()).unwrap();
+    let signed = post.sign(who.signing_key()).unwrap();
+    (post.id, signed.encode().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_messages_are_neither_stored_nor_relayed() {
+    let d1 = tempfile::tempdir().unwrap();
+    let d2 = tempfile::tempdir().unwrap();
+    let b = spawn_node(d1.path(), &[], &["commons"]).await;
+    let b_addr = addr_of(&b).await;
+    let c = spawn_node(d2.path(), &[b_addr.clone()], &["commons"]).await;
+    wait_connected(&b, c.peer_id()).await;
+    let mut observer = raw_peer(b_addr.clone(), "commons").await;
+    let mut b_events = b.subscribe();
+
+    let mallory = identity(66);
+    let mut bad_signature = wire(&mallory, draft("Forged")).1;
+    let last = bad_signature.len() - 1;
+    bad_signature[last] ^= 0x40;
+    let wrong_circle = wire(
+        &mallory,
+        Draft {
+            circle: Some("elsewhere".into()),
+            ..draft("Wrong topic")
+        },
+    )
+    .1;
+    let bad: Vec<(&str, Vec<u8>)> = vec![
+        ("garbage", b"\x00\xffnot a post at all".to_vec()),
+        ("bad signature", bad_signature),
+        ("oversized", oversized_signed_post(&mallory)),
+        ("wrong circle", wrong_circle),
+    ];
+    let mut markers = Vec::new();
+    for (i, (name, payload)) in bad.iter().enumerate() {
+        // One hostile peer per kind, each followed by a valid post on the same
+        // connection: once B has the valid one, it has judged the bad one.
+        let evil = raw_peer(b_addr.clone(), "commons").await;
+        evil.publish.send(payload.clone()).unwrap();
+        let (id, good) = wire(
+            &identity(70 + i as u8),
+            draft(&format!("Honest after {name}")),
+        );
+        evil.publish.send(good).unwrap();
+        wait_for(
+            &mut b_events,
+            &format!("the valid post after {name}"),
+            |e| post_event(e, &id, 1),
+        )
+        .await;
+        markers.push(id);
+    }
+    let all = Query {
+        status: StatusFilter::Any,
+        ..Query::default()
+    };
+    let stored: Vec<_> = b.query(&all).unwrap().iter().map(|p| p.post().id).collect();
+    assert_eq!(
+        stored.len(),
+        markers.len(),
+        "only the valid posts were stored"
+    );
+    assert!(markers.iter().all(|m| stored.contains(m)));
+    let on_c = c.query(&all).unwrap();
+    assert!(
+        on_c.iter().all(|p| markers.contains(&p.post().id)),
+        "C stored only valid posts too"
+    );
+
+    // B relayed the valid posts to the observer and none of the bad ones.
+    let mut seen = Vec::new();
+    let relayed_all = tokio::time::timeout(TIMEOUT, async {
+        while seen.len() < markers.len() {
+            let data = observer.received.recv().await.unwrap();
+            for (name, payload) in &bad {
+                assert_ne!(&data, payload, "B relayed the {name} message");
+            }
+            seen.push(data);
+        }
+    })
+    .await;
+    assert!(
+        relayed_all.is_ok(),
+        "the observer got {} of {} valid posts",
+        seen.len(),
+        markers.len()
+    );
+
+    // And the honest nodes keep working.
+    let mut c_events = c.subscribe();
+    let post = b.publish(draft("Still here")).await.unwrap();
+    wait_for(&mut c_events, "an honest post on C", |e| {
+        post_event(e, &post.id, 1)
+    })
+    .await;
+    b.shutdown().await.unwrap();
+    c.shutdown().await.unwrap();
+}

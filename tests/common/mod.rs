@@ -150,3 +150,80 @@ pub fn post_event(e: &Event, id: &PostId, rev: u32) -> Option<Post> {
         _ => None,
     }
 }
+
+// ---- a raw gossipsub peer, for sending what no aidmesh node would ------------------
+
+use libp2p::futures::StreamExt;
+use libp2p::gossipsub;
+use tokio::sync::mpsc;
+
+/// A bare libp2p swarm with only gossipsub, connected to one node: it publishes any
+/// bytes it is given and reports every message it receives.
+pub struct RawPeer {
+    pub publish: mpsc::UnboundedSender<Vec<u8>>,
+    pub received: mpsc::UnboundedReceiver<Vec<u8>>,
+}
+
+pub async fn raw_peer(dial: Multiaddr, circle: &str) -> RawPeer {
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| {
+            let config = gossipsub::ConfigBuilder::default()
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                .max_transmit_size(aidmesh::net::gossip::MAX_TRANSMIT_SIZE)
+                .heartbeat_initial_delay(Duration::from_millis(100))
+                .build()
+                .unwrap();
+            gossipsub::Behaviour::<
+                gossipsub::IdentityTransform,
+                gossipsub::AllowAllSubscriptionFilter,
+            >::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
+            .unwrap()
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let topic = aidmesh::net::gossip::topic(circle);
+    swarm.behaviour_mut().subscribe(&topic).unwrap();
+    swarm.dial(dial).unwrap();
+    // Wait until the node's subscription is known, so a publish has somewhere to go.
+    tokio::time::timeout(TIMEOUT, async {
+        loop {
+            if let libp2p::swarm::SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) =
+                swarm.select_next_some().await
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("raw peer sees the node's subscription");
+
+    let (publish_tx, mut publish_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (received_tx, received_rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                data = publish_rx.recv() => match data {
+                    Some(d) => { swarm.behaviour_mut().publish(topic.clone(), d).unwrap(); }
+                    None => break,
+                },
+                event = swarm.select_next_some() => {
+                    if let libp2p::swarm::SwarmEvent::Behaviour(gossipsub::Event::Message { message, .. }) = event {
+                        let _ = received_tx.send(message.data);
+                    }
+                }
+            }
+        }
+    });
+    RawPeer {
+        publish: publish_tx,
+        received: received_rx,
+    }
+}
