@@ -34,8 +34,10 @@ fn make_post(rng: &mut StdRng, who: &Identity, now: u64) -> Post {
             .map(|_| WORDS[rng.gen_range(0..WORDS.len())])
             .collect()
     };
-    let title = pick(rng, rng.gen_range(3..8)).join(" ");
-    let body = pick(rng, rng.gen_range(15..80)).join(" ");
+    let title_words = rng.gen_range(3..8);
+    let title = pick(rng, title_words).join(" ");
+    let body_words = rng.gen_range(15..80);
+    let body = pick(rng, body_words).join(" ");
     let mut tags: Vec<String> = (0..rng.gen_range(1..4))
         .map(|_| format!("t{}", rng.gen_range(0..200)))
         .collect();

@@ -205,7 +205,7 @@ async fn hostile_messages_are_neither_stored_nor_relayed() {
     let d2 = tempfile::tempdir().unwrap();
     let b = spawn_node(d1.path(), &[], &["commons"]).await;
     let b_addr = addr_of(&b).await;
-    let c = spawn_node(d2.path(), &[b_addr.clone()], &["commons"]).await;
+    let c = spawn_node(d2.path(), std::slice::from_ref(&b_addr), &["commons"]).await;
     wait_connected(&b, c.peer_id()).await;
     let mut observer = raw_peer(b_addr.clone(), "commons").await;
     let mut b_events = b.subscribe();

@@ -63,7 +63,7 @@ impl AddressBook {
             .and_then(|raw| codec::decode::<MAX_RECORD, Record>(&raw).ok())
             .unwrap_or_default();
         let mut merged: Vec<String> = addrs.iter().map(|a| without_p2p(a).to_string()).collect();
-        merged.extend(record.addrs.drain(..));
+        merged.append(&mut record.addrs);
         let mut seen = std::collections::HashSet::new();
         merged.retain(|a| seen.insert(a.clone()));
         merged.truncate(MAX_ADDRS);
@@ -98,7 +98,7 @@ impl AddressBook {
                 }
             }
         }
-        entries.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.last_seen));
         entries.truncate(limit);
         Ok(entries)
     }
@@ -124,7 +124,7 @@ mod tests {
         {
             let db = sled::open(dir.path()).unwrap();
             let book = AddressBook::open(&db).unwrap();
-            book.record(&peer, &[a.clone()], 10).unwrap();
+            book.record(&peer, std::slice::from_ref(&a), 10).unwrap();
             book.record(&peer, &[b.clone(), a.clone()], 20).unwrap();
             db.flush().unwrap();
         }

@@ -476,7 +476,10 @@ impl Network {
             } => {
                 let address = endpoint.get_remote_address().clone();
                 if endpoint.is_dialer() {
-                    if let Err(e) = self.book.record(&peer_id, &[address.clone()], now_ms()) {
+                    if let Err(e) =
+                        self.book
+                            .record(&peer_id, std::slice::from_ref(&address), now_ms())
+                    {
                         warn!(error = %e, "address book write failed");
                     }
                 }
@@ -502,21 +505,19 @@ impl Network {
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    debug!(peer = %peer_id, "peer disconnected");
-                    self.connected.remove(&peer_id);
-                    let _ = self.events.send(Event::PeerDisconnected { peer_id });
-                    for b in &mut self.bootstrap {
-                        if matches!(b.state, Redial::Connected(p) if p == peer_id) {
-                            info!(addr = %b.addr, "lost bootstrap peer; will redial");
-                            b.state = Redial::Waiting {
-                                at: Instant::now() + REDIAL_MIN,
-                                backoff: REDIAL_MIN,
-                            };
-                        }
+                debug!(peer = %peer_id, "peer disconnected");
+                self.connected.remove(&peer_id);
+                let _ = self.events.send(Event::PeerDisconnected { peer_id });
+                for b in &mut self.bootstrap {
+                    if matches!(b.state, Redial::Connected(p) if p == peer_id) {
+                        info!(addr = %b.addr, "lost bootstrap peer; will redial");
+                        b.state = Redial::Waiting {
+                            at: Instant::now() + REDIAL_MIN,
+                            backoff: REDIAL_MIN,
+                        };
                     }
                 }
             }
@@ -582,14 +583,12 @@ impl Network {
             }
             BehaviourEvent::Kad(kad::Event::RoutingUpdated {
                 peer, addresses, ..
-            }) => {
-                if self.connected.len() < TARGET_PEERS && !self.connected.contains_key(&peer) {
-                    let opts = DialOpts::peer_id(peer)
-                        .addresses(addresses.into_vec())
-                        .condition(PeerCondition::DisconnectedAndNotDialing)
-                        .build();
-                    let _ = self.swarm.dial(opts);
-                }
+            }) if self.connected.len() < TARGET_PEERS && !self.connected.contains_key(&peer) => {
+                let opts = DialOpts::peer_id(peer)
+                    .addresses(addresses.into_vec())
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build();
+                let _ = self.swarm.dial(opts);
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, addr) in found {
