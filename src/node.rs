@@ -108,6 +108,10 @@ pub struct NodeStatus {
     pub circles: Vec<String>,
     /// aidmesh version.
     pub version: &'static str,
+    /// Bytes sent since start, all connections.
+    pub bytes_sent: u64,
+    /// Bytes received since start, all connections.
+    pub bytes_received: u64,
 }
 
 /// Starts nodes.
@@ -303,6 +307,8 @@ impl NodeHandle {
             posts: self.inner.store.len(),
             circles: net.circles,
             version: env!("CARGO_PKG_VERSION"),
+            bytes_sent: net.bytes_sent,
+            bytes_received: net.bytes_received,
         })
     }
 

@@ -65,6 +65,9 @@ async fn a_post_travels_along_a_line_with_its_edits_and_withdrawal() {
     assert_eq!(stored.post().status, Status::Withdrawn);
     assert!(a.query(&Query::default()).unwrap().is_empty());
 
+    let status = a.status().await.unwrap();
+    assert!(status.bytes_received > 0 && status.bytes_sent > 0);
+    assert_eq!(status.connected_peers, 1);
     // The line held: A and C never connected, so B relayed everything.
     assert!(!a
         .peers()

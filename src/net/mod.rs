@@ -105,6 +105,10 @@ pub struct NetStatus {
     pub connected_peers: usize,
     /// Subscribed circles.
     pub circles: Vec<String>,
+    /// Bytes sent on all connections since start (after encryption and muxing).
+    pub bytes_sent: u64,
+    /// Bytes received on all connections since start.
+    pub bytes_received: u64,
 }
 
 /// What the network task needs at start.
@@ -146,6 +150,8 @@ pub(crate) struct Network {
     listen_addrs: Vec<Multiaddr>,
     connected: HashMap<PeerId, PeerInfo>,
     sweep_interval: Duration,
+    /// Transport byte counters.
+    metrics: libp2p::metrics::Registry,
 }
 
 fn setup<E: std::fmt::Display>(e: E) -> Error {
@@ -167,6 +173,7 @@ impl Network {
             kademlia_server: config.kademlia_server,
             heartbeat: Duration::from_secs(1),
         };
+        let mut metrics = libp2p::metrics::Registry::default();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair)
             .with_tokio()
             .with_tcp(
@@ -178,6 +185,7 @@ impl Network {
             .with_quic()
             .with_dns()
             .map_err(setup)?
+            .with_bandwidth_metrics(&mut metrics)
             .with_behaviour(|key| {
                 Behaviour::new(key, &settings)
                     .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
@@ -240,6 +248,7 @@ impl Network {
             listen_addrs: Vec::new(),
             connected: HashMap::new(),
             sweep_interval: config.sweep_interval,
+            metrics,
         };
         for address in listen_addrs {
             net.add_listen_addr(address);
@@ -450,10 +459,13 @@ impl Network {
             Command::Status(reply) => {
                 let mut circles: Vec<String> = self.circles.iter().cloned().collect();
                 circles.sort();
+                let (bytes_sent, bytes_received) = bandwidth(&self.metrics);
                 let _ = reply.send(NetStatus {
                     listen_addrs: self.listen_addrs.clone(),
                     connected_peers: self.connected.len(),
                     circles,
+                    bytes_sent,
+                    bytes_received,
                 });
             }
             Command::Shutdown(_) => {}
@@ -665,6 +677,30 @@ pub(crate) fn announce(
         Inserted::Duplicate | Inserted::Stale { .. } => return,
     };
     let _ = events.send(event);
+}
+
+/// Totals of libp2p's bandwidth counters (outbound, inbound), read through the
+/// Prometheus text encoding, which is the registry's only read interface.
+fn bandwidth(registry: &libp2p::metrics::Registry) -> (u64, u64) {
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, registry).is_err() {
+        return (0, 0);
+    }
+    let (mut out, mut inn) = (0u64, 0u64);
+    for line in text
+        .lines()
+        .filter(|l| l.contains("bandwidth") && !l.starts_with('#'))
+    {
+        let Some(v) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) else {
+            continue;
+        };
+        if line.contains("direction=\"Outbound\"") {
+            out += v as u64;
+        } else if line.contains("direction=\"Inbound\"") {
+            inn += v as u64;
+        }
+    }
+    (out, inn)
 }
 
 fn is_dialable(addr: &Multiaddr) -> bool {

@@ -1,0 +1,2 @@
+//! Placeholder; replaced by the gossip benchmark.
+fn main() {}
