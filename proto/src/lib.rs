@@ -14,6 +14,7 @@
 mod bytes;
 pub mod codec;
 pub mod post;
+pub mod riblt;
 pub mod rules;
 pub mod signed;
 
