@@ -17,6 +17,7 @@ pub mod post;
 pub mod riblt;
 pub mod rules;
 pub mod signed;
+pub mod sync;
 
 pub use bytes::ParseHexError;
 pub use codec::CodecError;

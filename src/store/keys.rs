@@ -11,13 +11,16 @@
 //!   - `W` word `0` `seq`                       text search (no order)
 //!   - `A` author(32) `seq`                     blocking
 //!   - `E` expires_at (u64 BE) `seq`            expiry sweep
+//!   - `Y` circle `0` updated_at (u64 BE) hash(32) expires_at (u64 BE) `seq`
+//!                                              sync items of a circle
+//!   - `H` content hash(32) `seq`               fetch by hash (sync)
 //! - `blocked`: author(32) → empty.
 //!
 //! `newest` is `u64::MAX - updated_at` big-endian, so an ascending scan is newest
 //! first. Circle, tag, geohash and word values never contain a zero byte, which makes
 //! `0` an unambiguous terminator.
 
-use aidmesh_proto::{AuthorKey, Post};
+use aidmesh_proto::{AuthorKey, ContentHash, Post};
 
 use super::text;
 
@@ -36,6 +39,8 @@ pub(super) const PLACE: u8 = b'L';
 pub(super) const WORD: u8 = b'W';
 pub(super) const AUTHOR: u8 = b'A';
 pub(super) const EXPIRY: u8 = b'E';
+pub(super) const SYNC: u8 = b'Y';
+pub(super) const HASH: u8 = b'H';
 
 pub(super) fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
@@ -89,8 +94,29 @@ pub(super) fn expiry_bound(now: u64) -> Vec<u8> {
     k
 }
 
-/// Every index key of `post` stored under `seq`.
-pub(super) fn index_keys(post: &Post, seq: u64) -> Vec<Vec<u8>> {
+/// Prefix of a circle's sync items.
+pub(super) fn sync_prefix(circle: &str) -> Vec<u8> {
+    ordered_prefix(SYNC, circle.as_bytes(), true)
+}
+
+/// `(updated_at, hash, expires_at)` from a sync key (after its prefix).
+pub(super) fn parse_sync(rest: &[u8]) -> Option<(u64, [u8; 32], u64)> {
+    if rest.len() != 8 + 32 + 8 + 8 {
+        return None;
+    }
+    let updated = u64::from_be_bytes(rest[..8].try_into().ok()?);
+    let hash: [u8; 32] = rest[8..40].try_into().ok()?;
+    let expires = u64::from_be_bytes(rest[40..48].try_into().ok()?);
+    Some((updated, hash, expires))
+}
+
+/// Prefix of the hash index for a content-hash prefix.
+pub(super) fn hash_prefix(prefix: &[u8]) -> Vec<u8> {
+    ordered_prefix(HASH, prefix, false)
+}
+
+/// Every index key of `post` (whose content hash is `hash`) stored under `seq`.
+pub(super) fn index_keys(post: &Post, hash: &ContentHash, seq: u64) -> Vec<Vec<u8>> {
     let t = post.updated_at;
     let mut keys = vec![
         ordered(ALL, &[], false, t, seq),
@@ -119,5 +145,14 @@ pub(super) fn index_keys(post: &Post, seq: u64) -> Vec<Vec<u8>> {
     e.extend_from_slice(&post.expires_at.to_be_bytes());
     e.extend_from_slice(&seq_key(seq));
     keys.push(e);
+    let mut y = sync_prefix(&post.circle);
+    y.extend_from_slice(&post.updated_at.to_be_bytes());
+    y.extend_from_slice(&hash.0);
+    y.extend_from_slice(&post.expires_at.to_be_bytes());
+    y.extend_from_slice(&seq_key(seq));
+    keys.push(y);
+    let mut h = hash_prefix(&hash.0);
+    h.extend_from_slice(&seq_key(seq));
+    keys.push(h);
     keys
 }

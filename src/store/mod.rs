@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use aidmesh_proto::riblt::Item;
 use aidmesh_proto::{AuthorKey, ContentHash, Post, PostId, SignedPost, VerifiedPost};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use sled::Tree;
@@ -125,12 +126,15 @@ struct Inner {
     /// Number of stored posts (tombstones included). Derived at open, kept under
     /// `writer`.
     count: AtomicU64,
+    /// Bumped by every committed write, so caches of derived data know when to
+    /// refresh.
+    generation: AtomicU64,
 }
 
 /// One post write, decided under the writer lock.
 struct Change {
     seq: u64,
-    old: Option<Post>,
+    old: Option<(Post, ContentHash)>,
     wire: Vec<u8>,
     post: Post,
     hash: ContentHash,
@@ -157,6 +161,7 @@ impl Store {
             blocked: tree(keys::TREE_BLOCKED)?,
             writer: Mutex::new(()),
             count: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
             db,
         };
         store.count.store(store.ids.len() as u64, Ordering::Relaxed);
@@ -281,7 +286,7 @@ impl Store {
                         continue;
                     }
                     let previous = old.revision;
-                    (seq, Some(old), Inserted::Updated { previous })
+                    (seq, Some((old, old_hash)), Inserted::Updated { previous })
                 }
             };
             match pending.get(&post.id) {
@@ -314,14 +319,14 @@ impl Store {
         (&i.posts, &i.ids, &i.index)
             .transaction(|(posts, ids, index)| {
                 for c in &changes {
-                    if let Some(old) = &c.old {
-                        for k in keys::index_keys(old, c.seq) {
+                    if let Some((old, old_hash)) = &c.old {
+                        for k in keys::index_keys(old, old_hash, c.seq) {
                             index.remove(k)?;
                         }
                     }
                     posts.insert(&keys::seq_key(c.seq), c.wire.as_slice())?;
                     ids.insert(&c.id.0, &keys::seq_key(c.seq))?;
-                    for k in keys::index_keys(&c.post, c.seq) {
+                    for k in keys::index_keys(&c.post, &c.hash, c.seq) {
                         index.insert(k, &[])?;
                     }
                 }
@@ -329,6 +334,7 @@ impl Store {
             })
             .map_err(tx_error)?;
         i.count.fetch_add(new, Ordering::Relaxed);
+        i.generation.fetch_add(1, Ordering::Release);
         Ok(outcomes)
     }
 
@@ -463,6 +469,41 @@ impl Store {
         Ok(result.map(|s| s.into_iter().collect()))
     }
 
+    /// Changes whenever a write commits: equal generations mean equal contents.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// The sync items of `circle` at `now`: every stored revision that has not
+    /// expired, tombstones included (they keep older revisions from coming back).
+    /// Read from one index, without loading posts.
+    pub fn sync_items(&self, circle: &str, now: u64) -> Result<Vec<Item>, Error> {
+        let prefix = keys::sync_prefix(circle);
+        let mut items = Vec::new();
+        for entry in self.inner.index.scan_prefix(&prefix) {
+            let (key, _) = entry?;
+            let (updated_at, hash, expires_at) = keys::parse_sync(&key[prefix.len()..])
+                .ok_or_else(|| Error::Corrupt("sync index key".into()))?;
+            if expires_at > now {
+                items.push(Item::new(updated_at, &ContentHash(hash)));
+            }
+        }
+        Ok(items)
+    }
+
+    /// The stored post whose content hash starts with `prefix`, if any.
+    pub fn get_by_hash_prefix(&self, prefix: &[u8]) -> Result<Option<VerifiedPost>, Error> {
+        for entry in self.inner.index.scan_prefix(keys::hash_prefix(prefix)) {
+            let (key, _) = entry?;
+            if let Some(seq) = keys::seq_suffix(&key) {
+                if let Some(p) = self.try_load(seq)? {
+                    return Ok(Some(p));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Number of stored posts, tombstones included.
     pub fn len(&self) -> u64 {
         self.inner.count.load(Ordering::Relaxed)
@@ -570,14 +611,14 @@ impl Store {
         let mut doomed = Vec::with_capacity(seqs.len());
         for &seq in seqs {
             if let Some(p) = self.try_load(seq)? {
-                doomed.push((seq, p.post().clone()));
+                doomed.push((seq, p.post().clone(), p.hash()));
             }
         }
         let i = &self.inner;
         (&i.posts, &i.ids, &i.index)
             .transaction(|(posts, ids, index)| {
-                for (seq, post) in &doomed {
-                    for k in keys::index_keys(post, *seq) {
+                for (seq, post, hash) in &doomed {
+                    for k in keys::index_keys(post, hash, *seq) {
                         index.remove(k)?;
                     }
                     posts.remove(&keys::seq_key(*seq))?;
@@ -587,6 +628,7 @@ impl Store {
             })
             .map_err(tx_error)?;
         i.count.fetch_sub(doomed.len() as u64, Ordering::Relaxed);
+        i.generation.fetch_add(1, Ordering::Release);
         Ok(doomed.len())
     }
 
