@@ -904,6 +904,26 @@ async fn run_bare(
     Ok(stats)
 }
 
+/// The work an aidmesh node does on each gossiped post before it lets gossipsub
+/// relay it (decode, verify, store), timed alone on a fresh store.
+fn ingest_probe(wire: &[Vec<u8>]) -> Result<Vec<Duration>> {
+    let dir = tempfile::tempdir()?;
+    let store = aidmesh::Store::open(&dir.path().join("db"))?;
+    let mut times = Vec::with_capacity(wire.len());
+    for data in wire {
+        let t = Instant::now();
+        match aidmesh::net::gossip::judge(data, CIRCLE, aidmesh::clock::now_ms()) {
+            aidmesh::net::gossip::Verdict::Valid(v) => {
+                store.insert_verified(&v)?;
+            }
+            other => bail!("a benchmark post was not valid: {other:?}"),
+        }
+        times.push(t.elapsed());
+    }
+    times.sort();
+    Ok(times)
+}
+
 // ---- main ------------------------------------------------------------------------------
 
 #[tokio::main]
@@ -935,6 +955,14 @@ async fn main() -> Result<()> {
         let (mut ours, wire) = run_aidmesh(&topo, &posts, &args).await?;
         let mean_wire = wire.iter().map(Vec::len).sum::<usize>() as f64 / wire.len() as f64;
         line.emit("post_wire_bytes_mean", round3(mean_wire), "B");
+        let probe = wire.clone();
+        let ingest = tokio::task::spawn_blocking(move || ingest_probe(&probe)).await??;
+        line.emit_note(
+            "ingest_p50",
+            ms_or_null(percentile(&ingest, 50.0)),
+            "ms",
+            Some("aidmesh per-hop work before relaying (judge + Store::insert_verified), alone"),
+        );
         ours.print(
             &Line {
                 nodes: n,

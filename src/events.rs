@@ -13,6 +13,8 @@ pub enum Origin {
     Local,
     /// Received by gossip.
     Gossip,
+    /// Fetched by catch-up sync.
+    Sync,
 }
 
 /// A node event, delivered to every subscriber of [`crate::NodeHandle::subscribe`].
@@ -47,5 +49,20 @@ pub enum Event {
     PeerDisconnected {
         /// The peer.
         peer_id: PeerId,
+    },
+    /// A catch-up sync with a peer ended.
+    SyncFinished {
+        /// The peer.
+        peer_id: PeerId,
+        /// The circle reconciled.
+        circle: String,
+        /// Posts the peer had that this node lacked.
+        missing: usize,
+        /// Posts fetched from the peer.
+        fetched: usize,
+        /// Reconciliation round trips (fetches not counted).
+        round_trips: u32,
+        /// Why it failed, if it did.
+        error: Option<String>,
     },
 }

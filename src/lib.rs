@@ -25,6 +25,7 @@ pub mod identity;
 pub mod net;
 pub mod node;
 pub mod store;
+pub mod sync;
 
 pub use aidmesh_proto as proto;
 pub use config::Config;

@@ -112,6 +112,8 @@ pub struct NodeStatus {
     pub bytes_sent: u64,
     /// Bytes received since start, all connections.
     pub bytes_received: u64,
+    /// The last catch-up sync with each peer.
+    pub syncs: Vec<net::SyncStatus>,
 }
 
 /// Starts nodes.
@@ -309,6 +311,7 @@ impl NodeHandle {
             version: env!("CARGO_PKG_VERSION"),
             bytes_sent: net.bytes_sent,
             bytes_received: net.bytes_received,
+            syncs: net.syncs,
         })
     }
 

@@ -207,6 +207,11 @@ impl Decoder {
         }
     }
 
+    /// The local set.
+    pub fn local(&self) -> &[Item] {
+        &self.local
+    }
+
     /// Symbols received so far.
     pub fn received(&self) -> usize {
         self.symbols.len()

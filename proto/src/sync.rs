@@ -66,6 +66,9 @@ pub enum Response {
     InSync,
     /// Coded symbols `from..from + symbols.len()` of the responder's set.
     Symbols {
+        /// Number of items in the responder's set (bounds how many symbols an honest
+        /// responder can make the initiator need).
+        set_size: u64,
         /// Index of the first symbol.
         from: u32,
         /// The symbols.
@@ -132,6 +135,7 @@ mod tests {
             assert_eq!(decode_request(&encode_request(&r).unwrap()).unwrap(), r);
         }
         let resp = Response::Symbols {
+            set_size: 50,
             from: 0,
             symbols: encode(&items, 0, 32),
         };

@@ -5,7 +5,7 @@ use std::time::Duration;
 use libp2p::identity::Keypair;
 use libp2p::kad::{self, store::MemoryStore};
 use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour};
-use libp2p::{gossipsub, identify, mdns, ping, StreamProtocol};
+use libp2p::{gossipsub, identify, mdns, ping, request_response, StreamProtocol};
 
 use super::gossip;
 
@@ -13,6 +13,9 @@ use super::gossip;
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/aidmesh/kad/1.0.0");
 /// Identify protocol version: peers with another major version are not aidmesh/1.
 pub const IDENTIFY_PROTOCOL: &str = "/aidmesh/1.0.0";
+
+/// How long one sync request may take before the session is abandoned.
+const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every protocol a node speaks.
 #[derive(NetworkBehaviour)]
@@ -22,6 +25,7 @@ pub(crate) struct Behaviour {
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    pub sync: request_response::Behaviour<crate::sync::Codec>,
 }
 
 /// Settings the behaviour needs.
@@ -74,6 +78,14 @@ impl Behaviour {
             identify,
             ping: ping::Behaviour::new(ping::Config::new()),
             mdns: mdns.into(),
+            sync: request_response::Behaviour::with_codec(
+                crate::sync::Codec,
+                [(
+                    crate::sync::PROTOCOL,
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
+            ),
         })
     }
 }

@@ -115,6 +115,18 @@ pub enum Verdict {
     Ignore(String),
 }
 
+/// Whether a refused post could come from an honest peer: expired meanwhile, or
+/// ahead of our clock.
+pub fn is_not_senders_fault(e: &aidmesh_proto::Error) -> bool {
+    matches!(
+        e,
+        aidmesh_proto::Error::Invalid(ValidationError {
+            field: Field::ExpiresAt | Field::CreatedAt | Field::UpdatedAt,
+            problem: Problem::Expired | Problem::InFuture,
+        })
+    )
+}
+
 /// Decides what to do with `data` received on `circle`'s topic at `now`.
 pub fn judge(data: &[u8], circle: &str, now: u64) -> Verdict {
     let signed = match SignedPost::decode(data) {
@@ -127,10 +139,7 @@ pub fn judge(data: &[u8], circle: &str, now: u64) -> Verdict {
             "post for circle {:?} on the topic of {circle:?}",
             v.post().circle
         )),
-        Err(aidmesh_proto::Error::Invalid(ValidationError {
-            field: Field::ExpiresAt | Field::CreatedAt | Field::UpdatedAt,
-            problem: problem @ (Problem::Expired | Problem::InFuture),
-        })) => Verdict::Ignore(problem.to_string()),
+        Err(e) if is_not_senders_fault(&e) => Verdict::Ignore(e.to_string()),
         Err(e) => Verdict::Reject(e.to_string()),
     }
 }

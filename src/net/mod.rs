@@ -9,12 +9,13 @@ pub mod address_book;
 mod behaviour;
 pub mod gossip;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
@@ -26,6 +27,7 @@ use tracing::{debug, info, warn};
 use crate::clock::now_ms;
 use crate::events::{Event, Origin};
 use crate::store::{Inserted, Refused, Store};
+use crate::sync::{self, Failure, Next};
 use address_book::{without_p2p, AddressBook};
 use behaviour::{Behaviour, BehaviourEvent, Settings};
 pub use behaviour::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
@@ -40,6 +42,10 @@ const REDIAL_MIN: Duration = Duration::from_secs(1);
 const REDIAL_MAX: Duration = Duration::from_secs(300);
 /// Posts waiting for a first subscribed peer, per circle.
 const MAX_PENDING: usize = 1024;
+/// How often each circle is reconciled with one random peer.
+const SYNC_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a peer that broke the sync protocol is not synced with.
+const SYNC_BAN: Duration = Duration::from_secs(600);
 /// How long start-up waits for the listeners.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -109,6 +115,25 @@ pub struct NetStatus {
     pub bytes_sent: u64,
     /// Bytes received on all connections since start.
     pub bytes_received: u64,
+    /// The last sync with each peer.
+    pub syncs: Vec<SyncStatus>,
+}
+
+/// The last catch-up sync with one peer.
+#[derive(Clone, Debug, Serialize)]
+pub struct SyncStatus {
+    /// The peer.
+    pub peer_id: PeerId,
+    /// The circle of the last sync.
+    pub circle: String,
+    /// When it ended, ms since the epoch.
+    pub at: u64,
+    /// Whether it completed.
+    pub ok: bool,
+    /// Posts fetched from this peer by all syncs so far.
+    pub fetched_total: u64,
+    /// Round trips of the last sync.
+    pub round_trips: u32,
 }
 
 /// What the network task needs at start.
@@ -152,6 +177,18 @@ pub(crate) struct Network {
     sweep_interval: Duration,
     /// Transport byte counters.
     metrics: libp2p::metrics::Registry,
+    sync: SyncState,
+}
+
+/// Catch-up sync bookkeeping: at most one session per peer, the rest queued.
+#[derive(Default)]
+struct SyncState {
+    cache: sync::ItemCache,
+    sessions: HashMap<PeerId, sync::Session>,
+    queue: VecDeque<(PeerId, String)>,
+    requests: HashMap<OutboundRequestId, PeerId>,
+    log: HashMap<PeerId, SyncStatus>,
+    banned: HashMap<PeerId, Instant>,
 }
 
 fn setup<E: std::fmt::Display>(e: E) -> Error {
@@ -249,6 +286,7 @@ impl Network {
             connected: HashMap::new(),
             sweep_interval: config.sweep_interval,
             metrics,
+            sync: SyncState::default(),
         };
         for address in listen_addrs {
             net.add_listen_addr(address);
@@ -283,6 +321,8 @@ impl Network {
     pub(crate) async fn run(mut self) {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut sweep = tokio::time::interval(self.sweep_interval);
+        let mut resync = tokio::time::interval(SYNC_INTERVAL);
+        resync.reset();
         let mut shutdown_reply = None;
         loop {
             tokio::select! {
@@ -298,6 +338,7 @@ impl Network {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = tick.tick() => self.on_tick(),
                 _ = sweep.tick() => self.sweep(),
+                _ = resync.tick() => self.periodic_sync(),
             }
         }
         if let Err(e) = self.store.flush_async().await {
@@ -346,6 +387,18 @@ impl Network {
             Ok(new) => {
                 self.circles.insert(circle.to_string());
                 info!(circle, "joined circle");
+                let hash = topic.hash();
+                let peers: Vec<PeerId> = self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&hash))
+                    .map(|(p, _)| *p)
+                    .collect();
+                for p in peers {
+                    self.queue_sync(p, circle.to_string());
+                }
                 new
             }
             Err(e) => {
@@ -466,6 +519,7 @@ impl Network {
                     circles,
                     bytes_sent,
                     bytes_received,
+                    syncs: self.sync.log.values().cloned().collect(),
                 });
             }
             Command::Shutdown(_) => {}
@@ -522,6 +576,9 @@ impl Network {
             } => {
                 debug!(peer = %peer_id, "peer disconnected");
                 self.connected.remove(&peer_id);
+                self.sync.sessions.remove(&peer_id);
+                self.sync.queue.retain(|(p, _)| p != &peer_id);
+                self.sync.requests.retain(|_, p| p != &peer_id);
                 let _ = self.events.send(Event::PeerDisconnected { peer_id });
                 for b in &mut self.bootstrap {
                     if matches!(b.state, Redial::Connected(p) if p == peer_id) {
@@ -578,6 +635,9 @@ impl Network {
                 debug!(peer = %peer_id, topic = %topic, "peer subscribed");
                 if let Some(circle) = gossip::circle_of(&topic).map(str::to_string) {
                     self.flush_pending(&circle);
+                    if self.circles.contains(&circle) {
+                        self.queue_sync(peer_id, circle);
+                    }
                 }
             }
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
@@ -602,6 +662,7 @@ impl Network {
                     .build();
                 let _ = self.swarm.dial(opts);
             }
+            BehaviourEvent::Sync(event) => self.on_sync_event(event),
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, addr) in found {
                     debug!(%peer, %addr, "found on the local network");
@@ -617,6 +678,270 @@ impl Network {
             }
             _ => {}
         }
+    }
+
+    fn periodic_sync(&mut self) {
+        let circles: Vec<String> = self.circles.iter().cloned().collect();
+        for circle in circles {
+            let hash = gossip::topic(&circle).hash();
+            let peers: Vec<PeerId> = self
+                .swarm
+                .behaviour()
+                .gossipsub
+                .all_peers()
+                .filter(|(_, topics)| topics.contains(&&hash))
+                .map(|(p, _)| *p)
+                .collect();
+            if !peers.is_empty() {
+                let pick = peers[rand::random::<usize>() % peers.len()];
+                self.queue_sync(pick, circle);
+            }
+        }
+    }
+
+    fn queue_sync(&mut self, peer: PeerId, circle: String) {
+        if let Some(until) = self.sync.banned.get(&peer) {
+            if *until > Instant::now() {
+                return;
+            }
+            self.sync.banned.remove(&peer);
+        }
+        let running = self
+            .sync
+            .sessions
+            .get(&peer)
+            .is_some_and(|s| s.circle == circle);
+        if running
+            || self
+                .sync
+                .queue
+                .iter()
+                .any(|(p, c)| p == &peer && c == &circle)
+        {
+            return;
+        }
+        self.sync.queue.push_back((peer, circle));
+        self.start_sync(peer);
+    }
+
+    /// Starts the next queued sync with `peer`, unless one is running: never two
+    /// concurrent syncs with the same peer.
+    fn start_sync(&mut self, peer: PeerId) {
+        if self.sync.sessions.contains_key(&peer) {
+            return;
+        }
+        let Some(at) = self.sync.queue.iter().position(|(p, _)| p == &peer) else {
+            return;
+        };
+        let Some((_, circle)) = self.sync.queue.remove(at) else {
+            return;
+        };
+        let items = match self.sync.cache.get(&self.store, &circle, now_ms()) {
+            Ok((items, _)) => items,
+            Err(e) => {
+                warn!(error = %e, "cannot read sync items");
+                return;
+            }
+        };
+        debug!(%peer, circle, items = items.len(), "starting sync");
+        let (session, request) = sync::Session::start(circle, items);
+        self.sync.sessions.insert(peer, session);
+        self.send_sync(peer, request);
+    }
+
+    fn send_sync(&mut self, peer: PeerId, request: aidmesh_proto::sync::Request) {
+        match aidmesh_proto::sync::encode_request(&request) {
+            Ok(bytes) => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, bytes);
+                self.sync.requests.insert(id, peer);
+            }
+            Err(e) => self.end_sync(peer, Err(Failure::Local(e.to_string()))),
+        }
+    }
+
+    fn end_sync(&mut self, peer: PeerId, result: Result<(), Failure>) {
+        let Some(session) = self.sync.sessions.remove(&peer) else {
+            return;
+        };
+        let s = &session.summary;
+        match &result {
+            Ok(()) => info!(
+                %peer, circle = session.circle, missing = s.missing, extra = s.extra,
+                fetched = s.fetched, round_trips = s.round_trips, symbols = s.symbols,
+                elapsed = ?session.started.elapsed(), "sync finished"
+            ),
+            Err(Failure::Lie(reason)) => {
+                warn!(%peer, circle = session.circle, %reason, "sync peer broke the protocol; penalising it and not syncing with it for 10 minutes");
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .set_application_score(&peer, -100.0);
+                self.sync.banned.insert(peer, Instant::now() + SYNC_BAN);
+                self.sync.queue.retain(|(p, _)| p != &peer);
+            }
+            Err(Failure::Local(reason)) => {
+                warn!(%peer, circle = session.circle, %reason, "sync failed")
+            }
+        }
+        let entry = self.sync.log.entry(peer).or_insert_with(|| SyncStatus {
+            peer_id: peer,
+            circle: session.circle.clone(),
+            at: 0,
+            ok: false,
+            fetched_total: 0,
+            round_trips: 0,
+        });
+        entry.circle = session.circle.clone();
+        entry.at = now_ms();
+        entry.ok = result.is_ok();
+        entry.fetched_total += s.fetched as u64;
+        entry.round_trips = s.round_trips;
+        let _ = self.events.send(Event::SyncFinished {
+            peer_id: peer,
+            circle: session.circle.clone(),
+            missing: s.missing,
+            fetched: s.fetched,
+            round_trips: s.round_trips,
+            error: result.err().map(|e| e.to_string()),
+        });
+        self.start_sync(peer);
+    }
+
+    fn on_sync_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let response = if self
+                    .sync
+                    .banned
+                    .get(&peer)
+                    .is_some_and(|t| *t > Instant::now())
+                {
+                    aidmesh_proto::sync::Response::Refused {
+                        reason: "banned after a protocol violation".into(),
+                    }
+                } else {
+                    match aidmesh_proto::sync::decode_request(&request) {
+                        Ok(req) => sync::respond(&self.store, &mut self.sync.cache, req, now_ms()),
+                        Err(e) => {
+                            warn!(%peer, error = %e, "malformed sync request");
+                            aidmesh_proto::sync::Response::Refused {
+                                reason: format!("malformed request: {e}"),
+                            }
+                        }
+                    }
+                };
+                match aidmesh_proto::sync::encode_response(&response) {
+                    Ok(bytes) => {
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .sync
+                            .send_response(channel, bytes);
+                    }
+                    Err(e) => warn!(error = %e, "cannot encode a sync response"),
+                }
+            }
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                if self.sync.requests.remove(&request_id).is_none() {
+                    return;
+                }
+                let Some(session) = self.sync.sessions.get_mut(&peer) else {
+                    return;
+                };
+                let next = match aidmesh_proto::sync::decode_response(&response) {
+                    Ok(r) => session.on_response(r),
+                    Err(e) => Err(Failure::Lie(format!("malformed response: {e}"))),
+                };
+                self.continue_sync(peer, next);
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                if self.sync.requests.remove(&request_id).is_some() {
+                    self.end_sync(peer, Err(Failure::Local(error.to_string())));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                debug!(%peer, %error, "inbound sync request failed");
+            }
+            _ => {}
+        }
+    }
+
+    fn continue_sync(&mut self, peer: PeerId, mut next: Result<Next, Failure>) {
+        loop {
+            match next {
+                Ok(Next::Send(request)) => return self.send_sync(peer, request),
+                Ok(Next::Done) => return self.end_sync(peer, Ok(())),
+                Err(f) => return self.end_sync(peer, Err(f)),
+                Ok(Next::Store(posts)) => {
+                    let Some(circle) = self.sync.sessions.get(&peer).map(|s| s.circle.clone())
+                    else {
+                        return;
+                    };
+                    let invalid = match self.store_fetched(posts, &circle) {
+                        Ok(n) => n,
+                        Err(e) => return self.end_sync(peer, Err(Failure::Local(e.to_string()))),
+                    };
+                    let Some(session) = self.sync.sessions.get_mut(&peer) else {
+                        return;
+                    };
+                    next = session.after_store(invalid);
+                }
+            }
+        }
+    }
+
+    /// Verifies and stores fetched posts, announcing what changed. Returns how many
+    /// were invalid: undecodable, badly signed, breaking a rule, or of another circle.
+    /// Expired ones (a race with the clock) and blocked authors do not count.
+    fn store_fetched(
+        &mut self,
+        posts: Vec<aidmesh_proto::SignedPost>,
+        circle: &str,
+    ) -> Result<usize, crate::store::Error> {
+        let mut invalid = 0;
+        let mut keep = Vec::with_capacity(posts.len());
+        for signed in posts {
+            match signed.decode_post() {
+                Ok(p) if p.circle == circle => keep.push(signed),
+                _ => invalid += 1,
+            }
+        }
+        let decoded: Vec<Option<aidmesh_proto::Post>> =
+            keep.iter().map(|s| s.decode_post().ok()).collect();
+        let outcomes = self.store.insert_batch(keep, now_ms())?;
+        for (outcome, post) in outcomes.into_iter().zip(decoded) {
+            match outcome {
+                Ok(o) => {
+                    if let Some(post) = post {
+                        announce(&self.events, &post, o, Origin::Sync);
+                    }
+                }
+                Err(Refused::Blocked(_)) => {}
+                Err(Refused::Invalid(e)) if gossip::is_not_senders_fault(&e) => {}
+                Err(_) => invalid += 1,
+            }
+        }
+        Ok(invalid)
     }
 
     /// Judges a gossiped post, writes it through the store, and says whether gossipsub

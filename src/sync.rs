@@ -1,0 +1,394 @@
+//! Catch-up sync (`/aidmesh/sync/1`): how a node that was offline, is new, or sat on
+//! the other side of a partition gets every live post of its circles from a peer.
+//!
+//! The protocol (specified in `proto/SYNC.md`) reconciles per circle the sets of
+//! `(updated_at, content hash)` items of live posts and tombstones. The initiator sends
+//! a fingerprint; if the sets differ the responder streams rateless IBLT coded
+//! symbols, sized by a strata estimate of the difference, until the initiator has
+//! peeled the whole difference; then the initiator fetches what it lacks in batches
+//! of at most [`MAX_FETCH`] posts, which go through the same verification as gossip.
+//!
+//! This module holds the protocol logic without I/O: [`Session`] (the initiator's
+//! state machine), [`respond`] (the responder), the item cache, and the byte codec
+//! for libp2p request-response. The network task drives them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aidmesh_proto::riblt::{self, Decoder, Fingerprint, Item, Strata, ITEM_HASH_BYTES};
+use aidmesh_proto::sync::{
+    Request, Response, FIRST_SYMBOLS, MAX_FETCH, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_SYMBOLS,
+};
+use aidmesh_proto::SignedPost;
+use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use libp2p::StreamProtocol;
+
+use crate::store::{self, Store};
+
+/// The libp2p protocol.
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new(aidmesh_proto::sync::PROTOCOL);
+/// Most reconciliation requests in one session before the peer counts as lying.
+const MAX_ROUNDS: u32 = 12;
+/// How long cached item lists of a circle stay valid when the store has not changed
+/// (items also leave the set by expiring).
+const CACHE_TTL: Duration = Duration::from_secs(10);
+
+/// Why a session ended badly. `Lie` means the peer broke the protocol in a way an
+/// honest peer cannot, and is penalised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// The peer broke the protocol.
+    #[error("peer broke the sync protocol: {0}")]
+    Lie(String),
+    /// Our side failed (store error); not the peer's fault.
+    #[error("local failure: {0}")]
+    Local(String),
+}
+
+/// What a session did, for logs, status and events.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Reconciliation requests (fetches not counted).
+    pub round_trips: u32,
+    /// Coded symbols received.
+    pub symbols: usize,
+    /// Items the peer had and we lacked.
+    pub missing: usize,
+    /// Items we had and the peer lacked.
+    pub extra: usize,
+    /// Posts received by fetching.
+    pub fetched: usize,
+}
+
+/// The initiator's side of one sync with one peer for one circle.
+pub struct Session {
+    /// The circle reconciled.
+    pub circle: String,
+    decoder: Decoder,
+    local_count: usize,
+    /// Whether the strata estimate was sent already.
+    estimated: bool,
+    remote_count: Option<u64>,
+    to_fetch: Vec<[u8; ITEM_HASH_BYTES]>,
+    awaiting: HashSet<[u8; ITEM_HASH_BYTES]>,
+    /// What happened so far.
+    pub summary: Summary,
+    /// When it started.
+    pub started: Instant,
+}
+
+/// What the network task does after a response.
+#[derive(Debug)]
+pub enum Next {
+    /// Send this request to the peer.
+    Send(Request),
+    /// Store these fetched posts (verifying them), then call [`Session::after_store`].
+    Store(Vec<SignedPost>),
+    /// The session is over.
+    Done,
+}
+
+impl Session {
+    /// A session over `local` (our items of `circle`) and its first request.
+    pub fn start(circle: String, local: Arc<Vec<Item>>) -> (Self, Request) {
+        let fingerprint = Fingerprint::of(local.iter());
+        let request = Request::Hello {
+            circle: circle.clone(),
+            fingerprint,
+            first: FIRST_SYMBOLS,
+        };
+        let session = Self {
+            circle,
+            local_count: local.len(),
+            decoder: Decoder::new(local.as_ref().clone()),
+            estimated: false,
+            remote_count: None,
+            to_fetch: Vec::new(),
+            awaiting: HashSet::new(),
+            summary: Summary {
+                round_trips: 1,
+                ..Summary::default()
+            },
+            started: Instant::now(),
+        };
+        (session, request)
+    }
+
+    /// Handles the peer's answer to the last request.
+    pub fn on_response(&mut self, response: Response) -> Result<Next, Failure> {
+        match response {
+            Response::InSync if self.decoder.received() == 0 => Ok(Next::Done),
+            Response::Symbols {
+                set_size,
+                from,
+                symbols,
+            } => self.on_symbols(set_size, from, symbols),
+            Response::Posts { posts } => self.on_posts(posts),
+            Response::Refused { reason } => Err(Failure::Lie(format!("refused: {reason}"))),
+            Response::InSync => Err(Failure::Lie("InSync after sending symbols".into())),
+        }
+    }
+
+    fn on_symbols(
+        &mut self,
+        set_size: u64,
+        from: u32,
+        symbols: Vec<riblt::Symbol>,
+    ) -> Result<Next, Failure> {
+        if !self.awaiting.is_empty() || !self.to_fetch.is_empty() {
+            return Err(Failure::Lie("symbols while fetching".into()));
+        }
+        if from as usize != self.decoder.received() || symbols.is_empty() {
+            return Err(Failure::Lie(format!(
+                "symbols from {from} when {} were expected",
+                self.decoder.received()
+            )));
+        }
+        if *self.remote_count.get_or_insert(set_size) != set_size {
+            return Err(Failure::Lie("set size changed within a session".into()));
+        }
+        self.summary.symbols += symbols.len();
+        self.decoder.add(&symbols);
+        // An honest responder's symbols decode well before this many.
+        let limit = 2 * (self.local_count + set_size as usize) + 1024;
+        if self.decoder.is_complete() {
+            self.summary.missing = self.decoder.remote_only().len();
+            self.summary.extra = self.decoder.local_only().len();
+            self.to_fetch = self.decoder.remote_only().iter().map(|i| i.hash).collect();
+            return Ok(self.next_fetch());
+        }
+        if self.decoder.received() > limit || self.summary.round_trips >= MAX_ROUNDS {
+            return Err(Failure::Lie(format!(
+                "symbols do not converge after {} symbols in {} round trips",
+                self.decoder.received(),
+                self.summary.round_trips
+            )));
+        }
+        self.summary.round_trips += 1;
+        let received = self.decoder.received() as u32;
+        if !self.estimated {
+            // The first shortfall: let the responder size the difference.
+            self.estimated = true;
+            return Ok(Next::Send(Request::Estimate {
+                circle: self.circle.clone(),
+                strata: Strata::of(self.decoder.local()),
+                from: received,
+            }));
+        }
+        let more = (received / 2).clamp(64, MAX_SYMBOLS);
+        Ok(Next::Send(Request::More {
+            circle: self.circle.clone(),
+            from: received,
+            to: received.saturating_add(more),
+        }))
+    }
+
+    fn next_fetch(&mut self) -> Next {
+        if self.to_fetch.is_empty() {
+            return Next::Done;
+        }
+        let at = self.to_fetch.len().saturating_sub(MAX_FETCH);
+        let hashes: Vec<_> = self.to_fetch.split_off(at);
+        self.awaiting = hashes.iter().copied().collect();
+        Next::Send(Request::Fetch { hashes })
+    }
+
+    fn on_posts(&mut self, posts: Vec<SignedPost>) -> Result<Next, Failure> {
+        if self.awaiting.is_empty() {
+            return Err(Failure::Lie("posts nobody asked for".into()));
+        }
+        if posts.is_empty() {
+            return Err(Failure::Lie("serves none of the posts it announced".into()));
+        }
+        for p in &posts {
+            let mut prefix = [0u8; ITEM_HASH_BYTES];
+            prefix.copy_from_slice(&p.content_hash().0[..ITEM_HASH_BYTES]);
+            if !self.awaiting.remove(&prefix) {
+                return Err(Failure::Lie("a post that was not asked for".into()));
+            }
+        }
+        self.awaiting.clear();
+        self.summary.fetched += posts.len();
+        Ok(Next::Store(posts))
+    }
+
+    /// Continues after the fetched posts were stored. `invalid` is how many of them
+    /// failed verification or the rules, or belonged to another circle.
+    pub fn after_store(&mut self, invalid: usize) -> Result<Next, Failure> {
+        if invalid > 0 {
+            return Err(Failure::Lie(format!("served {invalid} invalid posts")));
+        }
+        Ok(self.next_fetch())
+    }
+}
+
+/// Per-circle item lists, reused while the store has not changed.
+#[derive(Default)]
+pub struct ItemCache {
+    circles: HashMap<String, Cached>,
+}
+
+struct Cached {
+    generation: u64,
+    at: Instant,
+    items: Arc<Vec<Item>>,
+    fingerprint: Fingerprint,
+}
+
+impl ItemCache {
+    /// The items of `circle` and their fingerprint.
+    pub fn get(
+        &mut self,
+        store: &Store,
+        circle: &str,
+        now: u64,
+    ) -> Result<(Arc<Vec<Item>>, Fingerprint), store::Error> {
+        let generation = store.generation();
+        if let Some(c) = self.circles.get(circle) {
+            if c.generation == generation && c.at.elapsed() < CACHE_TTL {
+                return Ok((c.items.clone(), c.fingerprint));
+            }
+        }
+        let items = Arc::new(store.sync_items(circle, now)?);
+        let fingerprint = Fingerprint::of(items.iter());
+        self.circles.insert(
+            circle.to_string(),
+            Cached {
+                generation,
+                at: Instant::now(),
+                items: items.clone(),
+                fingerprint,
+            },
+        );
+        Ok((items, fingerprint))
+    }
+}
+
+/// The responder: answers one request from the store.
+pub fn respond(store: &Store, cache: &mut ItemCache, request: Request, now: u64) -> Response {
+    let refuse = |reason: String| Response::Refused { reason };
+    let result = (|| -> Result<Response, store::Error> {
+        Ok(match request {
+            Request::Hello {
+                circle,
+                fingerprint,
+                first,
+            } => {
+                let (items, mine) = cache.get(store, &circle, now)?;
+                if mine == fingerprint {
+                    Response::InSync
+                } else {
+                    symbols(&items, 0, first.min(MAX_SYMBOLS))
+                }
+            }
+            Request::Estimate {
+                circle,
+                strata,
+                from,
+            } => {
+                let (items, _) = cache.get(store, &circle, now)?;
+                let Some(d) = Strata::of(&items).estimate_difference(&strata) else {
+                    return Ok(refuse("malformed estimator".into()));
+                };
+                // ~1.5 symbols per difference for large ones; headroom for the estimate.
+                let want = (d.saturating_mul(17) / 10).saturating_add(32);
+                let to = want.clamp(from as u64 + 32, from as u64 + MAX_SYMBOLS as u64);
+                symbols(&items, from, to.min(u32::MAX as u64) as u32)
+            }
+            Request::More { circle, from, to } => {
+                if to <= from || to - from > MAX_SYMBOLS {
+                    return Ok(refuse(format!("bad symbol range {from}..{to}")));
+                }
+                let (items, _) = cache.get(store, &circle, now)?;
+                symbols(&items, from, to)
+            }
+            Request::Fetch { hashes } => {
+                if hashes.len() > MAX_FETCH {
+                    return Ok(refuse(format!("at most {MAX_FETCH} posts per fetch")));
+                }
+                let mut posts = Vec::with_capacity(hashes.len());
+                for h in &hashes {
+                    if let Some(p) = store.get_by_hash_prefix(h)? {
+                        if !p.post().is_expired(now) {
+                            posts.push(p.signed().clone());
+                        }
+                    }
+                }
+                Response::Posts { posts }
+            }
+        })
+    })();
+    result.unwrap_or_else(|e| refuse(format!("store error: {e}")))
+}
+
+fn symbols(items: &[Item], from: u32, to: u32) -> Response {
+    Response::Symbols {
+        set_size: items.len() as u64,
+        from,
+        symbols: riblt::encode(items, from as usize, to as usize),
+    }
+}
+
+/// request-response codec: one encoded message per stream, read to its end with a
+/// hard size limit; decoding happens in the network task, where a malformed message
+/// can be held against its sender.
+#[derive(Clone, Default)]
+pub struct Codec;
+
+async fn read_limited<T: AsyncRead + Unpin + Send>(
+    io: &mut T,
+    max: usize,
+) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    io.take(max as u64 + 1).read_to_end(&mut buf).await?;
+    if buf.len() > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("sync message over {max} bytes"),
+        ));
+    }
+    Ok(buf)
+}
+
+impl libp2p::request_response::Codec for Codec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        read_limited(io, MAX_REQUEST_BYTES).await
+    }
+
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> std::io::Result<Vec<u8>> {
+        read_limited(io, MAX_RESPONSE_BYTES).await
+    }
+
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Vec<u8>,
+    ) -> std::io::Result<()> {
+        io.write_all(&req).await?;
+        io.close().await
+    }
+
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Vec<u8>,
+    ) -> std::io::Result<()> {
+        io.write_all(&res).await?;
+        io.close().await
+    }
+}
