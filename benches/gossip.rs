@@ -238,25 +238,28 @@ impl Topology {
         self.adj[v].len()
     }
 
-    /// Longest shortest path (the topology is connected by construction).
-    fn diameter(&self) -> usize {
-        let n = self.adj.len();
-        let mut best = 0;
-        for s in 0..n {
-            let mut dist = vec![usize::MAX; n];
-            dist[s] = 0;
-            let mut queue = VecDeque::from([s]);
-            while let Some(v) = queue.pop_front() {
-                for &w in &self.adj[v] {
-                    if dist[w] == usize::MAX {
-                        dist[w] = dist[v] + 1;
-                        queue.push_back(w);
-                    }
+    /// Hops from `s` to every node (the topology is connected by construction).
+    fn distances(&self, s: usize) -> Vec<usize> {
+        let mut dist = vec![usize::MAX; self.adj.len()];
+        dist[s] = 0;
+        let mut queue = VecDeque::from([s]);
+        while let Some(v) = queue.pop_front() {
+            for &w in &self.adj[v] {
+                if dist[w] == usize::MAX {
+                    dist[w] = dist[v] + 1;
+                    queue.push_back(w);
                 }
             }
-            best = best.max(dist.into_iter().max().unwrap_or(0));
         }
-        best
+        dist
+    }
+
+    /// Longest shortest path.
+    fn diameter(&self) -> usize {
+        (0..self.adj.len())
+            .flat_map(|s| self.distances(s))
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -306,6 +309,8 @@ struct RunStats {
     lost: usize,
     /// Deliveries of a post that arrived after its timeout.
     late: usize,
+    /// Delivery latencies by hop distance from the publisher.
+    by_hop: Vec<Vec<Duration>>,
     /// How long each publish call took (aidmesh only).
     publish_calls: Vec<Duration>,
     idle_bytes: u64,
@@ -349,7 +354,7 @@ async fn collect<K: Eq + Hash>(
 }
 
 impl RunStats {
-    fn record(&mut self, t0: Instant, publisher: usize, got: &[Option<Instant>]) {
+    fn record(&mut self, t0: Instant, publisher: usize, got: &[Option<Instant>], hops: &[usize]) {
         let mut last = Duration::ZERO;
         let mut complete = true;
         for (idx, at) in got.iter().enumerate() {
@@ -360,6 +365,10 @@ impl RunStats {
                 Some(at) => {
                     let d = at.saturating_duration_since(t0);
                     self.per_node.push(d);
+                    if self.by_hop.len() <= hops[idx] {
+                        self.by_hop.resize(hops[idx] + 1, Vec::new());
+                    }
+                    self.by_hop[hops[idx]].push(d);
                     last = last.max(d);
                 }
                 None => {
@@ -416,6 +425,15 @@ impl RunStats {
             ms_or_null(percentile(&self.per_node, 99.0)),
             "ms",
         );
+        for (hop, times) in self.by_hop.iter_mut().enumerate().skip(1) {
+            times.sort();
+            line.emit_note(
+                &format!("node_delivery_p50_hop{hop}"),
+                ms_or_null(percentile(times, 50.0)),
+                "ms",
+                Some("nodes this many hops from the publisher"),
+            );
+        }
         if !self.publish_calls.is_empty() {
             line.emit_note(
                 "publish_call_p50",
@@ -603,7 +621,7 @@ async fn run_aidmesh(
             &mut stats.late,
         )
         .await;
-        stats.record(t0, spec.publisher, &got);
+        stats.record(t0, spec.publisher, &got, &topo.distances(spec.publisher));
         tokio::time::sleep(args.gap).await;
     }
     let after = total_sent(&nodes).await?;
@@ -886,7 +904,7 @@ async fn run_bare(
             &mut stats.late,
         )
         .await;
-        stats.record(t0, spec.publisher, &got);
+        stats.record(t0, spec.publisher, &got, &topo.distances(spec.publisher));
         tokio::time::sleep(args.gap).await;
     }
     let (after, unfiltered1, received1) = bare_totals(&nodes).await?;

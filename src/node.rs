@@ -329,6 +329,20 @@ impl NodeHandle {
         self.request(|reply| Command::Leave { circle, reply }).await
     }
 
+    /// Reconciles `circle` with a connected peer now (it also happens on connection
+    /// and every minute); the outcome arrives as [`Event::SyncFinished`].
+    pub async fn sync_with(&self, peer: PeerId, circle: &str) -> Result<(), Error> {
+        check_circle(circle)?;
+        self.inner
+            .commands
+            .send(Command::Sync {
+                peer,
+                circle: circle.to_string(),
+            })
+            .await
+            .map_err(|_| Error::Closed)
+    }
+
     /// Connects to a peer at `addr`.
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), Error> {
         self.request(|reply| Command::Dial { addr, reply })

@@ -84,6 +84,10 @@ pub(crate) enum Command {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    Sync {
+        peer: PeerId,
+        circle: String,
+    },
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Status(oneshot::Sender<NetStatus>),
     Shutdown(oneshot::Sender<()>),
@@ -387,18 +391,7 @@ impl Network {
             Ok(new) => {
                 self.circles.insert(circle.to_string());
                 info!(circle, "joined circle");
-                let hash = topic.hash();
-                let peers: Vec<PeerId> = self
-                    .swarm
-                    .behaviour()
-                    .gossipsub
-                    .all_peers()
-                    .filter(|(_, topics)| topics.contains(&&hash))
-                    .map(|(p, _)| *p)
-                    .collect();
-                for p in peers {
-                    self.queue_sync(p, circle.to_string());
-                }
+                self.sync_circle_with_all(circle, None);
                 new
             }
             Err(e) => {
@@ -504,6 +497,7 @@ impl Network {
                 let result = self.swarm.dial(addr).map_err(|e| e.to_string());
                 let _ = reply.send(result);
             }
+            Command::Sync { peer, circle } => self.queue_sync(peer, circle),
             Command::Peers(reply) => {
                 let mut peers: Vec<PeerInfo> = self.connected.values().cloned().collect();
                 peers.sort_by_key(|p| p.since);
@@ -680,18 +674,29 @@ impl Network {
         }
     }
 
+    fn circle_peers(&self, circle: &str) -> Vec<PeerId> {
+        let hash = gossip::topic(circle).hash();
+        self.swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&hash))
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    fn sync_circle_with_all(&mut self, circle: &str, except: Option<PeerId>) {
+        for p in self.circle_peers(circle) {
+            if Some(p) != except {
+                self.queue_sync(p, circle.to_string());
+            }
+        }
+    }
+
     fn periodic_sync(&mut self) {
         let circles: Vec<String> = self.circles.iter().cloned().collect();
         for circle in circles {
-            let hash = gossip::topic(&circle).hash();
-            let peers: Vec<PeerId> = self
-                .swarm
-                .behaviour()
-                .gossipsub
-                .all_peers()
-                .filter(|(_, topics)| topics.contains(&&hash))
-                .map(|(p, _)| *p)
-                .collect();
+            let peers = self.circle_peers(&circle);
             if !peers.is_empty() {
                 let pick = peers[rand::random::<usize>() % peers.len()];
                 self.queue_sync(pick, circle);
@@ -796,6 +801,11 @@ impl Network {
         entry.ok = result.is_ok();
         entry.fetched_total += s.fetched as u64;
         entry.round_trips = s.round_trips;
+        if result.is_ok() && s.fetched > 0 {
+            // New posts here may be new to our other peers too: offer them a sync,
+            // which makes them pull (see the responder's trigger).
+            self.sync_circle_with_all(&session.circle, Some(peer));
+        }
         let _ = self.events.send(Event::SyncFinished {
             peer_id: peer,
             circle: session.circle.clone(),
@@ -828,7 +838,25 @@ impl Network {
                     }
                 } else {
                     match aidmesh_proto::sync::decode_request(&request) {
-                        Ok(req) => sync::respond(&self.store, &mut self.sync.cache, req, now_ms()),
+                        Ok(req) => {
+                            let hello_circle = match &req {
+                                aidmesh_proto::sync::Request::Hello { circle, .. } => {
+                                    Some(circle.clone())
+                                }
+                                _ => None,
+                            };
+                            let response =
+                                sync::respond(&self.store, &mut self.sync.cache, req, now_ms());
+                            // Sets differ: the peer pulls from us, and we pull from it.
+                            if let (Some(circle), aidmesh_proto::sync::Response::Symbols { .. }) =
+                                (hello_circle, &response)
+                            {
+                                if self.circles.contains(&circle) {
+                                    self.queue_sync(peer, circle);
+                                }
+                            }
+                            response
+                        }
                         Err(e) => {
                             warn!(%peer, error = %e, "malformed sync request");
                             aidmesh_proto::sync::Response::Refused {

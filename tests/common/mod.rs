@@ -68,12 +68,23 @@ pub async fn spawn_node(
     bootstrap: &[Multiaddr],
     circles: &[&str],
 ) -> NodeHandle {
+    spawn_node_with(dir, bootstrap, circles, |_| {}).await
+}
+
+/// [`spawn_node`] with a chance to change the configuration.
+pub async fn spawn_node_with(
+    dir: &std::path::Path,
+    bootstrap: &[Multiaddr],
+    circles: &[&str],
+    tweak: impl FnOnce(&mut Config),
+) -> NodeHandle {
     let mut config = Config::default();
     config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
     config.network.bootstrap = bootstrap.to_vec();
     config.network.mdns = false;
     config.network.kademlia = false;
     config.network.circles = circles.iter().map(|c| c.to_string()).collect();
+    tweak(&mut config);
     Node::start(NodeConfig {
         data_dir: DataDir::resolve(Some(dir.to_path_buf())).unwrap(),
         config,
