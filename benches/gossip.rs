@@ -87,6 +87,11 @@ struct Args {
     idle: Duration,
     gap: Duration,
     seed: u64,
+    /// Diagnostic: the bare swarms validate like aidmesh (`validate_messages` and an
+    /// immediate accept) ...
+    bare_validate: bool,
+    /// ... and also judge and store each post in their own store before accepting.
+    bare_store: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -96,6 +101,8 @@ fn parse_args() -> Result<Args> {
         idle: Duration::from_secs(10),
         gap: Duration::from_millis(50),
         seed: DEFAULT_SEED,
+        bare_validate: false,
+        bare_store: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -109,6 +116,11 @@ fn parse_args() -> Result<Args> {
             "--idle-secs" => args.idle = Duration::from_secs(value("--idle-secs")?),
             "--gap-ms" => args.gap = Duration::from_millis(value("--gap-ms")?),
             "--seed" => args.seed = value("--seed")?,
+            "--bare-validate" => args.bare_validate = true,
+            "--bare-store" => {
+                args.bare_validate = true;
+                args.bare_store = true;
+            }
             // cargo bench adds `--bench`; ignore flags we do not know.
             other => {
                 if let Ok(n) = other.parse::<usize>() {
@@ -321,6 +333,8 @@ struct RunStats {
     received: Option<(u64, u64)>,
     /// Mean gossipsub mesh size after the warm-up (bare only).
     mesh: Option<f64>,
+    /// `--bare-store` only: judge and store times inside the swarm task.
+    ingest: Option<(Vec<Duration>, Vec<Duration>)>,
     /// Event-channel lag (aidmesh only): events a subscriber missed.
     lagged: u64,
 }
@@ -433,6 +447,18 @@ impl RunStats {
                 "ms",
                 Some("nodes this many hops from the publisher"),
             );
+        }
+        if let Some((judge, store)) = &self.ingest {
+            for (what, t) in [("judge", judge), ("store", store)] {
+                for p in [50.0, 99.0] {
+                    line.emit_note(
+                        &format!("in_task_{what}_p{p}"),
+                        ms_or_null(percentile(t, p)),
+                        "ms",
+                        Some("--bare-store diagnostic, timed inside the swarm task"),
+                    );
+                }
+            }
         }
         if !self.publish_calls.is_empty() {
             line.emit_note(
@@ -653,8 +679,12 @@ fn content_id(message: &gossipsub::Message) -> MessageId {
 }
 
 /// The aidmesh gossipsub settings without `validate_messages` (and without scoring).
-fn bare_config() -> Result<gossipsub::Config> {
-    gossipsub::ConfigBuilder::default()
+fn bare_config(validate: bool) -> Result<gossipsub::Config> {
+    let mut builder = gossipsub::ConfigBuilder::default();
+    if validate {
+        builder.validate_messages();
+    }
+    builder
         .max_transmit_size(aidmesh::net::gossip::MAX_TRANSMIT_SIZE)
         .validation_mode(gossipsub::ValidationMode::Strict)
         .message_id_fn(content_id)
@@ -667,6 +697,9 @@ fn bare_config() -> Result<gossipsub::Config> {
         .build()
         .map_err(|e| anyhow::anyhow!("gossipsub config: {e}"))
 }
+
+/// Judge and store times of the `--bare-store` diagnostic.
+type IngestTimes = Arc<std::sync::Mutex<Vec<(Duration, Duration)>>>;
 
 enum BareCmd {
     Dial(Multiaddr),
@@ -714,12 +747,14 @@ fn metric_sum(registry: &libp2p::metrics::Registry, name: &str, label: &str) -> 
 
 async fn spawn_bare(
     idx: usize,
+    validate: bool,
+    store: Option<(aidmesh::Store, IngestTimes)>,
     topic: IdentTopic,
     deliveries: mpsc::UnboundedSender<(usize, MessageId, Instant)>,
 ) -> Result<BareNode> {
     let mut bandwidth = libp2p::metrics::Registry::default();
     let mut gossip_metrics = libp2p::metrics::Registry::default();
-    let config = bare_config()?;
+    let config = bare_config(validate)?;
     let mut swarm = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -779,8 +814,26 @@ async fn spawn_bare(
                     None => break,
                 },
                 event = swarm.select_next_some() => match event {
-                    SwarmEvent::Behaviour(gossipsub::Event::Message { message_id, .. }) => {
-                        let _ = deliveries.send((idx, message_id, Instant::now()));
+                    SwarmEvent::Behaviour(gossipsub::Event::Message { message_id, message, propagation_source }) => {
+                        let at = Instant::now();
+                        if let Some((store, times)) = &store {
+                            if let aidmesh::net::gossip::Verdict::Valid(v) =
+                                aidmesh::net::gossip::judge(&message.data, CIRCLE, aidmesh::clock::now_ms())
+                            {
+                                let judged = Instant::now();
+                                let _ = store.insert_verified(&v);
+                                let stored = Instant::now();
+                                times.lock().unwrap().push((judged - at, stored - judged));
+                            }
+                        }
+                        if validate {
+                            swarm.behaviour_mut().report_message_validation_result(
+                                &message_id,
+                                &propagation_source,
+                                gossipsub::MessageAcceptance::Accept,
+                            );
+                        }
+                        let _ = deliveries.send((idx, message_id, at));
                     }
                     SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, .. }) => {
                         subscribed.insert(peer_id);
@@ -830,8 +883,18 @@ async fn run_bare(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let started = Instant::now();
     let mut nodes = Vec::with_capacity(n);
+    let mut dirs = Vec::new();
+    let times = IngestTimes::default();
     for idx in 0..n {
-        nodes.push(spawn_bare(idx, topic.clone(), tx.clone()).await?);
+        let store = if args.bare_store {
+            let dir = tempfile::tempdir()?;
+            let store = aidmesh::Store::open(&dir.path().join("db"))?;
+            dirs.push(dir);
+            Some((store, times.clone()))
+        } else {
+            None
+        };
+        nodes.push(spawn_bare(idx, args.bare_validate, store, topic.clone(), tx.clone()).await?);
     }
     drop(tx);
     stats.start = started.elapsed();
@@ -918,6 +981,14 @@ async fn run_bare(
     for node in nodes {
         drop(node.commands);
         let _ = node.task.await;
+    }
+    drop(dirs);
+    let times = std::mem::take(&mut *times.lock().unwrap_or_else(|p| p.into_inner()));
+    if !times.is_empty() {
+        let (mut judge, mut store): (Vec<Duration>, Vec<Duration>) = times.into_iter().unzip();
+        judge.sort();
+        store.sort();
+        stats.ingest = Some((judge, store));
     }
     Ok(stats)
 }

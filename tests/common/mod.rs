@@ -78,6 +78,11 @@ pub async fn spawn_node_with(
     circles: &[&str],
     tweak: impl FnOnce(&mut Config),
 ) -> NodeHandle {
+    // Logs show with a failing test's output when RUST_LOG is set.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .try_init();
     let mut config = Config::default();
     config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
     config.network.bootstrap = bootstrap.to_vec();
