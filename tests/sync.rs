@@ -220,3 +220,165 @@ async fn a_node_that_was_away_sees_edits_and_withdrawals_and_no_expired_post() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+/// A bare libp2p swarm that speaks `/aidmesh/sync/1` and answers every request with
+/// `answer`; it dials `node` and returns its peer id.
+async fn liar(
+    node: &NodeHandle,
+    answer: impl Fn(aidmesh::proto::sync::Request) -> aidmesh::proto::sync::Response + Send + 'static,
+) -> libp2p::PeerId {
+    use libp2p::futures::StreamExt;
+    use libp2p::request_response::{self, ProtocolSupport};
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                aidmesh::sync::Codec,
+                [(aidmesh::sync::PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(std::time::Duration::from_secs(60)))
+        .build();
+    let id = *swarm.local_peer_id();
+    swarm.dial(addr_of(node).await).unwrap();
+    tokio::spawn(async move {
+        loop {
+            if let libp2p::swarm::SwarmEvent::Behaviour(request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) = swarm.select_next_some().await
+            {
+                let response = match aidmesh::proto::sync::decode_request(&request) {
+                    Ok(r) => answer(r),
+                    Err(_) => continue,
+                };
+                let bytes = aidmesh::proto::sync::encode_response(&response).unwrap();
+                let _ = swarm.behaviour_mut().send_response(channel, bytes);
+            }
+        }
+    });
+    wait_connected(node, id).await;
+    id
+}
+
+async fn sync_error(node: &NodeHandle, peer: libp2p::PeerId) -> Option<String> {
+    let mut rx = node.subscribe();
+    node.sync_with(peer, "commons").await.unwrap();
+    wait_for(&mut rx, "the sync with the liar to end", |e| match e {
+        Event::SyncFinished { peer_id, error, .. } if *peer_id == peer => Some(error.clone()),
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lying_sync_peers_end_their_session_and_change_nothing() {
+    use aidmesh::proto::riblt::{self, Item};
+    use aidmesh::proto::sync::{Request, Response};
+    let d1 = tempfile::tempdir().unwrap();
+    let d2 = tempfile::tempdir().unwrap();
+    let honest = spawn_node(d1.path(), &[], &["commons"]).await;
+
+    // 1. Well-formed symbols that never decode, as many as asked for.
+    let junk_symbols = |from: u32, n: u32| Response::Symbols {
+        set_size: 5,
+        from,
+        symbols: vec![
+            riblt::Symbol {
+                checksum: 7,
+                count: 3,
+                ..Default::default()
+            };
+            n as usize
+        ],
+    };
+    let junk = liar(&honest, move |req| match req {
+        Request::Hello { first, .. } => junk_symbols(0, first),
+        Request::Estimate { from, .. } => junk_symbols(from, 200),
+        Request::More { from, to, .. } => junk_symbols(from, to - from),
+        Request::Fetch { .. } => Response::Refused {
+            reason: "no".into(),
+        },
+    })
+    .await;
+    let err = sync_error(&honest, junk).await.expect("the session fails");
+    assert!(err.contains("do not converge"), "{err}");
+
+    // 2. Announces a post, then serves a forged one under that hash.
+    let mut forged = posts(1, 40).remove(0);
+    forged.signature.0[0] ^= 1;
+    let item = Item::new(
+        forged.decode_post().unwrap().updated_at,
+        &forged.content_hash(),
+    );
+    let serve = forged.clone();
+    let forger = liar(&honest, move |req| match req {
+        Request::Hello { .. } => Response::Symbols {
+            set_size: 1,
+            from: 0,
+            symbols: riblt::encode(&[item], 0, 32),
+        },
+        Request::Fetch { .. } => Response::Posts {
+            posts: vec![serve.clone()],
+        },
+        _ => Response::Refused {
+            reason: "no".into(),
+        },
+    })
+    .await;
+    let err = sync_error(&honest, forger)
+        .await
+        .expect("the session fails");
+    assert!(err.contains("invalid"), "{err}");
+
+    // 3. Serves a valid post nobody asked for.
+    let unasked = posts(1, 50).remove(0);
+    let pusher = liar(&honest, move |req| match req {
+        Request::Hello { .. } => Response::Symbols {
+            set_size: 1,
+            from: 0,
+            symbols: riblt::encode(&[item], 0, 32),
+        },
+        Request::Fetch { .. } => Response::Posts {
+            posts: vec![unasked.clone()],
+        },
+        _ => Response::Refused {
+            reason: "no".into(),
+        },
+    })
+    .await;
+    let err = sync_error(&honest, pusher)
+        .await
+        .expect("the session fails");
+    assert!(err.contains("not asked for"), "{err}");
+
+    assert_eq!(honest.store().len(), 0, "nothing from a liar was stored");
+    // A liar is not synced with again for a while.
+    assert!(honest
+        .status()
+        .await
+        .unwrap()
+        .syncs
+        .iter()
+        .any(|s| s.peer_id == junk && !s.ok));
+
+    // The honest node keeps working with honest peers.
+    let other = spawn_node(d2.path(), &[addr_of(&honest).await], &["commons"]).await;
+    wait_connected(&honest, other.peer_id()).await;
+    let mut rx = other.subscribe();
+    let post = honest.publish(draft("Still serving")).await.unwrap();
+    wait_for(&mut rx, "an honest post", |e| post_event(e, &post.id, 1)).await;
+    honest.shutdown().await.unwrap();
+    other.shutdown().await.unwrap();
+}

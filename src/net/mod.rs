@@ -902,10 +902,8 @@ impl Network {
                 request_id,
                 error,
                 ..
-            } => {
-                if self.sync.requests.remove(&request_id).is_some() {
-                    self.end_sync(peer, Err(Failure::Local(error.to_string())));
-                }
+            } if self.sync.requests.remove(&request_id).is_some() => {
+                self.end_sync(peer, Err(Failure::Local(error.to_string())));
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
                 debug!(%peer, %error, "inbound sync request failed");

@@ -11,8 +11,8 @@
 //!   - `W` word `0` `seq`                       text search (no order)
 //!   - `A` author(32) `seq`                     blocking
 //!   - `E` expires_at (u64 BE) `seq`            expiry sweep
-//!   - `Y` circle `0` updated_at (u64 BE) hash(32) expires_at (u64 BE) `seq`
-//!                                              sync items of a circle
+//!   - `Y` circle `0` updated_at (u64 BE) hash(32) expires_at (u64 BE) `seq`:
+//!     the sync items of a circle
 //!   - `H` content hash(32) `seq`               fetch by hash (sync)
 //! - `blocked`: author(32) → empty.
 //!
