@@ -5,9 +5,17 @@
 //!
 //! Run: `cargo bench --bench gossip` (node counts 20 and 100, 50 posts), or e.g.
 //! `cargo bench --bench gossip -- 20 100 --posts 50`. Other options: `--idle-secs S`
-//! (idle byte baseline window, default 10), `--gap-ms G` (pause between posts,
-//! default 50), `--seed X` (topology and publisher choice, default fixed).
-//! Build with `CARGO_BUILD_JOBS=1 cargo bench --bench gossip --no-run` on small machines.
+//! (idle byte baseline window, default 15 = one ping interval), `--gap-ms G` (pause
+//! between posts, default 50), `--seed X` (topology and publisher choice, default
+//! fixed). Diagnostics: `--bare-validate` makes the bare swarms use
+//! `validate_messages` with an immediate accept; `--bare-store` also has them judge
+//! and store every post in an aidmesh store before accepting (what an aidmesh node
+//! does before relaying), and prints those times. Build with
+//! `CARGO_BUILD_JOBS=1 cargo bench --bench gossip --no-run` on small machines.
+//!
+//! All nodes share this machine's cores, so the figures include CPU contention between
+//! nodes (a post's total per-node work is serialised over the cores); the 1-minute
+//! load average at the start of each node count is printed for context.
 //!
 //! For each node count N:
 //! 1. A seeded random connected topology: a random spanning tree plus random edges
@@ -98,7 +106,7 @@ fn parse_args() -> Result<Args> {
     let mut args = Args {
         sizes: Vec::new(),
         posts: 50,
-        idle: Duration::from_secs(10),
+        idle: Duration::from_secs(15),
         gap: Duration::from_millis(50),
         seed: DEFAULT_SEED,
         bare_validate: false,
@@ -496,7 +504,7 @@ impl RunStats {
                     "duplicates_per_node_per_post",
                     round3(unfiltered.saturating_sub(filtered) as f64 / receivers),
                     "messages",
-                    Some("gossipsub receive counters (unfiltered - filtered) / (posts × receiving nodes)"),
+                    Some("gossipsub receive counters (unfiltered - filtered) / (posts × receiving nodes); Event::Message comes once per message id so cannot show them"),
                 );
             }
             None => line.emit_note(
