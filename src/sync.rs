@@ -29,7 +29,7 @@ use crate::store::{self, Store};
 /// The libp2p protocol.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new(aidmesh_proto::sync::PROTOCOL);
 /// Most reconciliation requests in one session before the peer counts as lying.
-const MAX_ROUNDS: u32 = 12;
+const MAX_ROUNDS: u32 = 40;
 /// How long cached item lists of a circle stay valid when the store has not changed
 /// (items also leave the set by expiring).
 const CACHE_TTL: Duration = Duration::from_secs(10);
@@ -44,6 +44,9 @@ pub enum Failure {
     /// Our side failed (store error); not the peer's fault.
     #[error("local failure: {0}")]
     Local(String),
+    /// The peer declined to answer; not held against it.
+    #[error("peer declined: {0}")]
+    Declined(String),
 }
 
 /// What a session did, for logs, status and events.
@@ -59,6 +62,8 @@ pub struct Summary {
     pub extra: usize,
     /// Posts received by fetching.
     pub fetched: usize,
+    /// Fetched posts that changed the store (new posts or newer revisions).
+    pub stored: usize,
 }
 
 /// The initiator's side of one sync with one peer for one circle.
@@ -125,7 +130,7 @@ impl Session {
                 symbols,
             } => self.on_symbols(set_size, from, symbols),
             Response::Posts { posts } => self.on_posts(posts),
-            Response::Refused { reason } => Err(Failure::Lie(format!("refused: {reason}"))),
+            Response::Refused { reason } => Err(Failure::Declined(reason)),
             Response::InSync => Err(Failure::Lie("InSync after sending symbols".into())),
         }
     }
@@ -150,6 +155,9 @@ impl Session {
         }
         self.summary.symbols += symbols.len();
         self.decoder.add(&symbols);
+        if self.decoder.is_failed() {
+            return Err(Failure::Lie("coded symbols contradict each other".into()));
+        }
         // An honest responder's symbols decode well before this many.
         let limit = 2 * (self.local_count + set_size as usize) + 1024;
         if self.decoder.is_complete() {
@@ -213,8 +221,10 @@ impl Session {
     }
 
     /// Continues after the fetched posts were stored. `invalid` is how many of them
-    /// failed verification or the rules, or belonged to another circle.
-    pub fn after_store(&mut self, invalid: usize) -> Result<Next, Failure> {
+    /// failed verification or the rules, or belonged to another circle; `stored` how
+    /// many changed the store.
+    pub fn after_store(&mut self, invalid: usize, stored: usize) -> Result<Next, Failure> {
+        self.summary.stored += stored;
         if invalid > 0 {
             return Err(Failure::Lie(format!("served {invalid} invalid posts")));
         }
@@ -222,10 +232,20 @@ impl Session {
     }
 }
 
-/// Per-circle item lists, reused while the store has not changed.
+/// Most circles whose item lists are cached.
+const MAX_CACHED_CIRCLES: usize = 64;
+/// How long the responder answers a session from the snapshot its `Hello` saw, so
+/// that a write arriving mid-session does not make its symbols inconsistent.
+const SNAPSHOT_TTL: Duration = Duration::from_secs(120);
+/// Most sessions the responder keeps snapshots for.
+const MAX_SNAPSHOTS: usize = 1024;
+
+/// Per-circle item lists, reused while the store has not changed, and per-session
+/// snapshots for the responder.
 #[derive(Default)]
 pub struct ItemCache {
     circles: HashMap<String, Cached>,
+    snapshots: HashMap<(libp2p::PeerId, String), (Instant, Arc<Vec<Item>>)>,
 }
 
 struct Cached {
@@ -251,6 +271,9 @@ impl ItemCache {
         }
         let items = Arc::new(store.sync_items(circle, now)?);
         let fingerprint = Fingerprint::of(items.iter());
+        if self.circles.len() >= MAX_CACHED_CIRCLES {
+            self.circles.clear();
+        }
         self.circles.insert(
             circle.to_string(),
             Cached {
@@ -264,8 +287,41 @@ impl ItemCache {
     }
 }
 
-/// The responder: answers one request from the store.
-pub fn respond(store: &Store, cache: &mut ItemCache, request: Request, now: u64) -> Response {
+impl ItemCache {
+    /// Remembers the set a session's `Hello` was answered from.
+    fn snapshot(&mut self, peer: libp2p::PeerId, circle: &str, items: Arc<Vec<Item>>) {
+        self.snapshots
+            .retain(|_, (at, _)| at.elapsed() < SNAPSHOT_TTL);
+        if self.snapshots.len() >= MAX_SNAPSHOTS {
+            return;
+        }
+        self.snapshots
+            .insert((peer, circle.to_string()), (Instant::now(), items));
+    }
+
+    /// The set this peer's session started from, or the current one.
+    fn session_items(
+        &mut self,
+        store: &Store,
+        peer: libp2p::PeerId,
+        circle: &str,
+        now: u64,
+    ) -> Result<Arc<Vec<Item>>, store::Error> {
+        match self.snapshots.get(&(peer, circle.to_string())) {
+            Some((at, items)) if at.elapsed() < SNAPSHOT_TTL => Ok(items.clone()),
+            _ => Ok(self.get(store, circle, now)?.0),
+        }
+    }
+}
+
+/// The responder: answers one request of `peer` from the store.
+pub fn respond(
+    store: &Store,
+    cache: &mut ItemCache,
+    peer: libp2p::PeerId,
+    request: Request,
+    now: u64,
+) -> Response {
     let refuse = |reason: String| Response::Refused { reason };
     let result = (|| -> Result<Response, store::Error> {
         Ok(match request {
@@ -278,7 +334,8 @@ pub fn respond(store: &Store, cache: &mut ItemCache, request: Request, now: u64)
                 if mine == fingerprint {
                     Response::InSync
                 } else {
-                    symbols(&items, 0, first.min(MAX_SYMBOLS))
+                    cache.snapshot(peer, &circle, items.clone());
+                    symbols(&items, 0, first.clamp(1, MAX_SYMBOLS))
                 }
             }
             Request::Estimate {
@@ -286,7 +343,7 @@ pub fn respond(store: &Store, cache: &mut ItemCache, request: Request, now: u64)
                 strata,
                 from,
             } => {
-                let (items, _) = cache.get(store, &circle, now)?;
+                let items = cache.session_items(store, peer, &circle, now)?;
                 let Some(d) = Strata::of(&items).estimate_difference(&strata) else {
                     return Ok(refuse("malformed estimator".into()));
                 };
@@ -299,7 +356,7 @@ pub fn respond(store: &Store, cache: &mut ItemCache, request: Request, now: u64)
                 if to <= from || to - from > MAX_SYMBOLS {
                     return Ok(refuse(format!("bad symbol range {from}..{to}")));
                 }
-                let (items, _) = cache.get(store, &circle, now)?;
+                let items = cache.session_items(store, peer, &circle, now)?;
                 symbols(&items, from, to)
             }
             Request::Fetch { hashes } => {

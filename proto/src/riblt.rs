@@ -141,13 +141,13 @@ impl Symbol {
     fn apply(&mut self, item: &Item, checksum: u64, direction: i64) {
         self.sum.xor(item);
         self.checksum ^= checksum;
-        self.count += direction;
+        self.count = self.count.wrapping_add(direction);
     }
 
     fn subtract(&mut self, other: &Symbol) {
         self.sum.xor(&other.sum);
         self.checksum ^= other.checksum;
-        self.count -= other.count;
+        self.count = self.count.wrapping_sub(other.count);
     }
 
     fn is_empty(&self) -> bool {
@@ -162,6 +162,16 @@ impl Default for Item {
             hash: [0; ITEM_HASH_BYTES],
         }
     }
+}
+
+/// Whether the item with `checksum` is mixed into symbol `index`.
+fn maps_to(checksum: u64, index: u64) -> bool {
+    let mut m = Mapping::new(checksum);
+    let mut idx = 0u64;
+    while idx < index {
+        idx = m.next_index();
+    }
+    idx == index
 }
 
 /// Coded symbols `from..to` of `items`.
@@ -190,6 +200,10 @@ pub struct Decoder {
     local: Vec<Item>,
     /// remote − local, per index.
     symbols: Vec<Symbol>,
+    /// Every item peeled so far.
+    peeled: std::collections::HashSet<Item>,
+    /// Set once the symbols contradict themselves.
+    failed: bool,
     /// Items the remote has and we lack.
     remote_only: Vec<Item>,
     /// Items we have and the remote lacks.
@@ -202,6 +216,8 @@ impl Decoder {
         Self {
             local,
             symbols: Vec::new(),
+            peeled: std::collections::HashSet::new(),
+            failed: false,
             remote_only: Vec::new(),
             local_only: Vec::new(),
         }
@@ -250,26 +266,41 @@ impl Decoder {
         let n = self.symbols.len();
         let mut queue: Vec<usize> = (0..n).collect();
         while let Some(i) = queue.pop() {
+            if self.failed {
+                return;
+            }
             let s = self.symbols[i];
             if !(s.count == 1 || s.count == -1) || s.sum.checksum() != s.checksum {
                 continue;
             }
             let item = s.sum;
+            let c = item.checksum();
+            // A pure symbol must be one the item maps to; and an item peels once. Either
+            // failing means the symbols are not a coding of any set difference.
+            if !maps_to(c, i as u64) || !self.peeled.insert(item) {
+                self.failed = true;
+                return;
+            }
             let dir = s.count;
             if dir == 1 {
                 self.remote_only.push(item);
             } else {
                 self.local_only.push(item);
             }
-            let c = item.checksum();
             let mut m = Mapping::new(c);
             let mut idx = 0u64;
-            while (idx as usize) < n {
+            while idx < n as u64 {
                 self.symbols[idx as usize].apply(&item, c, -dir);
                 queue.push(idx as usize);
                 idx = m.next_index();
             }
         }
+    }
+
+    /// Whether the symbols proved inconsistent (a lying or changing peer): decoding
+    /// can never complete.
+    pub fn is_failed(&self) -> bool {
+        self.failed
     }
 
     /// Whether the whole difference is known: every symbol peeled to empty.
@@ -339,7 +370,7 @@ impl Strata {
                 let c = &mut cells[stratum * STRATUM_CELLS + j];
                 c.key ^= key;
                 c.check ^= check;
-                c.count += 1;
+                c.count = c.count.wrapping_add(1);
             }
         }
         Self { cells }
@@ -369,15 +400,21 @@ impl Strata {
                 progress = false;
                 for j in 0..STRATUM_CELLS {
                     let c = cells[j];
-                    if (c.count == 1 || c.count == -1) && cell_check(c.key) == c.check {
-                        for k in cell_indices(c.key) {
+                    let indices = cell_indices(c.key);
+                    // Pure: one item, and this cell is one of its cells (otherwise
+                    // removing it would not clear this cell and peeling would loop).
+                    if (c.count == 1 || c.count == -1)
+                        && cell_check(c.key) == c.check
+                        && indices.contains(&j)
+                    {
+                        for k in indices {
                             let t = &mut cells[k];
                             t.key ^= c.key;
                             t.check ^= c.check;
-                            t.count -= c.count;
+                            t.count = t.count.wrapping_sub(c.count);
                         }
                         decoded += 1;
-                        progress = true;
+                        progress = decoded <= 2 * STRATUM_CELLS as u64;
                     }
                 }
             }
@@ -468,6 +505,61 @@ mod tests {
                 "d={truth}: estimated {est}"
             );
         }
+    }
+
+    #[test]
+    fn inconsistent_symbols_fail_instead_of_looping() {
+        // One item placed only in symbol 5: it "peels" there but is missing from
+        // symbol 0, which every item maps to.
+        let it = items(0..1)[0];
+        let mut lone = riblt_symbol(&it);
+        if maps_to(it.checksum(), 5) {
+            lone.count = 1;
+        }
+        let mut symbols = vec![Symbol::default(); 25];
+        symbols[5] = lone;
+        let mut d = Decoder::new(Vec::new());
+        d.add(&symbols);
+        assert!(!d.is_complete());
+        // Garbage with extreme counts neither panics nor loops.
+        let mut d = Decoder::new(items(0..10));
+        d.add(
+            &[Symbol {
+                count: i64::MIN,
+                checksum: 1,
+                ..Default::default()
+            }; 40],
+        );
+        assert!(!d.is_complete());
+    }
+
+    fn riblt_symbol(item: &Item) -> Symbol {
+        Symbol {
+            sum: *item,
+            checksum: item.checksum(),
+            count: 1,
+        }
+    }
+
+    #[test]
+    fn forged_estimators_terminate() {
+        let mut forged = Strata::of(&items(0..100));
+        for c in forged.cells.iter_mut() {
+            c.count = 1;
+            c.check = cell_check(c.key);
+        }
+        let _ = Strata::of(&items(0..100)).estimate_difference(&forged);
+        let extreme = Strata {
+            cells: vec![
+                Cell {
+                    key: 3,
+                    check: cell_check(3),
+                    count: i32::MIN
+                };
+                STRATA * STRATUM_CELLS
+            ],
+        };
+        let _ = Strata::of(&[]).estimate_difference(&extreme);
     }
 
     #[test]

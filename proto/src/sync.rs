@@ -15,8 +15,9 @@ pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// Coded symbols a responder sends after a `Hello` that does not match: enough for
 /// differences of up to about a dozen items in one round trip.
 pub const FIRST_SYMBOLS: u32 = 32;
-/// Most coded symbols in one response (~35 bytes each).
-pub const MAX_SYMBOLS: u32 = 100_000;
+/// Most coded symbols in one response (at most 43 bytes each, so a response stays
+/// under [`MAX_RESPONSE_BYTES`]).
+pub const MAX_SYMBOLS: u32 = 90_000;
 /// Most posts asked for, or served, in one exchange.
 pub const MAX_FETCH: usize = 256;
 
@@ -79,7 +80,8 @@ pub enum Response {
         /// Signed posts, at most [`MAX_FETCH`].
         posts: Vec<SignedPost>,
     },
-    /// The responder will not answer (rate limit, unknown request, ...).
+    /// The responder will not answer (it banned the initiator, a local error, a
+    /// malformed request); the initiator ends the session without blame.
     Refused {
         /// Why, for the log.
         reason: String,

@@ -745,7 +745,7 @@ impl Network {
             Ok((items, _)) => items,
             Err(e) => {
                 warn!(error = %e, "cannot read sync items");
-                return;
+                return self.start_sync(peer);
             }
         };
         debug!(%peer, circle, items = items.len(), "starting sync");
@@ -784,7 +784,7 @@ impl Network {
                 self.sync.banned.insert(peer, Instant::now() + SYNC_BAN);
                 self.sync.queue.retain(|(p, _)| p != &peer);
             }
-            Err(Failure::Local(reason)) => {
+            Err(Failure::Local(reason)) | Err(Failure::Declined(reason)) => {
                 warn!(%peer, circle = session.circle, %reason, "sync failed")
             }
         }
@@ -801,7 +801,7 @@ impl Network {
         entry.ok = result.is_ok();
         entry.fetched_total += s.fetched as u64;
         entry.round_trips = s.round_trips;
-        if result.is_ok() && s.fetched > 0 {
+        if result.is_ok() && s.stored > 0 {
             // New posts here may be new to our other peers too: offer them a sync,
             // which makes them pull (see the responder's trigger).
             self.sync_circle_with_all(&session.circle, Some(peer));
@@ -845,8 +845,13 @@ impl Network {
                                 }
                                 _ => None,
                             };
-                            let response =
-                                sync::respond(&self.store, &mut self.sync.cache, req, now_ms());
+                            let response = sync::respond(
+                                &self.store,
+                                &mut self.sync.cache,
+                                peer,
+                                req,
+                                now_ms(),
+                            );
                             // Sets differ: the peer pulls from us, and we pull from it.
                             if let (Some(circle), aidmesh_proto::sync::Response::Symbols { .. }) =
                                 (hello_circle, &response)
@@ -923,28 +928,30 @@ impl Network {
                     else {
                         return;
                     };
-                    let invalid = match self.store_fetched(posts, &circle) {
+                    let (invalid, stored) = match self.store_fetched(posts, &circle) {
                         Ok(n) => n,
                         Err(e) => return self.end_sync(peer, Err(Failure::Local(e.to_string()))),
                     };
                     let Some(session) = self.sync.sessions.get_mut(&peer) else {
                         return;
                     };
-                    next = session.after_store(invalid);
+                    next = session.after_store(invalid, stored);
                 }
             }
         }
     }
 
     /// Verifies and stores fetched posts, announcing what changed. Returns how many
-    /// were invalid: undecodable, badly signed, breaking a rule, or of another circle.
-    /// Expired ones (a race with the clock) and blocked authors do not count.
+    /// were invalid (undecodable, badly signed, breaking a rule, or of another
+    /// circle; expired ones, a race with the clock, and blocked authors do not count)
+    /// and how many changed the store.
     fn store_fetched(
         &mut self,
         posts: Vec<aidmesh_proto::SignedPost>,
         circle: &str,
-    ) -> Result<usize, crate::store::Error> {
+    ) -> Result<(usize, usize), crate::store::Error> {
         let mut invalid = 0;
+        let mut stored = 0;
         let mut keep = Vec::with_capacity(posts.len());
         for signed in posts {
             match signed.decode_post() {
@@ -958,6 +965,7 @@ impl Network {
         for (outcome, post) in outcomes.into_iter().zip(decoded) {
             match outcome {
                 Ok(o) => {
+                    stored += usize::from(o.changed());
                     if let Some(post) = post {
                         announce(&self.events, &post, o, Origin::Sync);
                     }
@@ -967,7 +975,7 @@ impl Network {
                 Err(_) => invalid += 1,
             }
         }
-        Ok(invalid)
+        Ok((invalid, stored))
     }
 
     /// Judges a gossiped post, writes it through the store, and says whether gossipsub
