@@ -16,6 +16,8 @@
 //! - [`identity`], [`data_dir`], [`clock`]: the key, the files, the time.
 #![deny(missing_docs)]
 
+pub mod api;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod data_dir;

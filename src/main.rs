@@ -3,9 +3,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::net::SocketAddr;
+
+use aidmesh::api::json::{DraftJson, EditJson, PostJson};
+use aidmesh::client::{self, ApiClient};
 use aidmesh::{DataDir, Identity, Node, NodeConfig};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use libp2p::futures::StreamExt;
 use libp2p::Multiaddr;
 
 /// A peer-to-peer node for mutual aid: offers and requests shared without a server.
@@ -15,6 +20,10 @@ struct Cli {
     /// Where the node keeps its key, settings and posts [default: ~/.local/share/aidmesh]
     #[arg(long, global = true, env = aidmesh::data_dir::ENV_VAR, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+
+    /// Print JSON instead of text (commands that talk to a running node)
+    #[arg(long, global = true)]
+    json: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -26,6 +35,133 @@ enum Command {
     Run(RunArgs),
     /// Print this node's peer id (creates the identity on first use).
     Id,
+    /// Post an offer; prints its id.
+    Offer(PostArgs),
+    /// Post a request; prints its id.
+    Request(PostArgs),
+    /// List posts, newest first (open ones unless --all).
+    List(ListArgs),
+    /// Show one post.
+    Show {
+        /// Post id (hex).
+        id: String,
+    },
+    /// Change one of this node's posts (a new revision).
+    Edit(EditArgs),
+    /// Withdraw one of this node's posts.
+    Withdraw {
+        /// Post id (hex).
+        id: String,
+    },
+    /// Mark one of this node's posts fulfilled.
+    Fulfil {
+        /// Post id (hex).
+        id: String,
+    },
+    /// Show connected peers.
+    Peers,
+    /// Show the node's status.
+    Status,
+    /// Stream events (new and changed posts, peers) until interrupted.
+    Watch,
+    /// Delete an author's posts and refuse them from now on.
+    Block {
+        /// The author's peer id.
+        author: String,
+    },
+    /// Accept an author's posts again.
+    Unblock {
+        /// The author's peer id.
+        author: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct PostArgs {
+    /// One line saying what it is.
+    title: String,
+    /// Details.
+    #[arg(long, default_value = "")]
+    body: String,
+    /// food, housing, transport, goods, skills, care, money or other
+    #[arg(long, default_value = "other")]
+    category: String,
+    /// A tag, [a-z0-9-] (repeatable, at most 8)
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Where, as a geohash of up to 6 characters (about 1 km)
+    #[arg(long)]
+    location: Option<String>,
+    /// How many
+    #[arg(long)]
+    quantity: Option<u32>,
+    /// How to reach you outside aidmesh
+    #[arg(long)]
+    contact: Option<String>,
+    /// Circle [default: commons]
+    #[arg(long)]
+    circle: Option<String>,
+    /// Lifetime, e.g. 3d or 12h (at most 90d)
+    #[arg(long, default_value = "14d")]
+    expires: String,
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    /// offer or request
+    #[arg(long)]
+    kind: Option<String>,
+    /// Category name
+    #[arg(long)]
+    category: Option<String>,
+    /// Posts with this tag
+    #[arg(long)]
+    tag: Option<String>,
+    /// Posts in this geohash area (a prefix)
+    #[arg(long)]
+    near: Option<String>,
+    /// Words that must start words of the title or body
+    #[arg(long)]
+    search: Option<String>,
+    /// One circle
+    #[arg(long)]
+    circle: Option<String>,
+    /// Include fulfilled and withdrawn posts
+    #[arg(long)]
+    all: bool,
+    /// At most this many
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+}
+
+#[derive(Args, Debug)]
+struct EditArgs {
+    /// Post id (hex).
+    id: String,
+    /// New title
+    #[arg(long)]
+    title: Option<String>,
+    /// New body
+    #[arg(long)]
+    body: Option<String>,
+    /// New category
+    #[arg(long)]
+    category: Option<String>,
+    /// New tags (repeatable; replaces all)
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// New location (geohash)
+    #[arg(long)]
+    location: Option<String>,
+    /// New quantity
+    #[arg(long)]
+    quantity: Option<u32>,
+    /// New contact
+    #[arg(long)]
+    contact: Option<String>,
+    /// New lifetime from now, e.g. 3d
+    #[arg(long)]
+    expires: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -45,6 +181,12 @@ struct RunArgs {
     /// Answer DHT queries for others (for a public node, e.g. on a VPS)
     #[arg(long)]
     kademlia_server: bool,
+    /// Serve the local API here (port 0: any free port)
+    #[arg(long, value_name = "ADDR", default_value = aidmesh::api::DEFAULT_ADDR)]
+    api: SocketAddr,
+    /// Allow the API on a non-loopback address (the token is still required)
+    #[arg(long)]
+    api_public: bool,
 }
 
 fn main() -> ExitCode {
@@ -67,7 +209,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // No node to talk to: a distinct code scripts can test for.
+            match e.downcast_ref::<client::Error>() {
+                Some(client::Error::NotRunning(_)) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -100,18 +246,271 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             config.config.validate()?;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-            runtime.block_on(run_node(config))
+            runtime.block_on(run_node(config, args.api, args.api_public))
+        }
+        command => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            runtime.block_on(client_command(&data_dir, command, cli.json))
         }
     }
 }
 
-async fn run_node(config: NodeConfig) -> anyhow::Result<()> {
+async fn run_node(config: NodeConfig, api: SocketAddr, api_public: bool) -> anyhow::Result<()> {
+    let data_dir = config.data_dir.clone();
     let node = Node::start(config).await?;
+    let server = match aidmesh::api::serve(node.clone(), api, api_public, &data_dir).await {
+        Ok(s) => s,
+        Err(e) => {
+            node.shutdown().await?;
+            return Err(e.into());
+        }
+    };
     let status = node.status().await?;
-    tracing::info!(peer_id = %status.peer_id, circles = ?status.circles, posts = status.posts, "aidmesh is running; Ctrl-C to stop");
+    tracing::info!(peer_id = %status.peer_id, api = %server.addr(), circles = ?status.circles, posts = status.posts, "aidmesh is running; Ctrl-C to stop");
     shutdown_signal().await?;
     tracing::info!("shutting down");
+    server.shutdown().await;
     node.shutdown().await?;
+    Ok(())
+}
+
+fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+fn print_post(p: &PostJson) {
+    println!("{} {} · {} · {}", p.kind, p.category, p.status, p.title);
+    println!("  id        {}", p.id);
+    println!("  author    {}", p.author);
+    println!("  circle    {}   revision {}", p.circle, p.revision);
+    if !p.body.is_empty() {
+        for line in p.body.lines() {
+            println!("  | {line}");
+        }
+    }
+    if !p.tags.is_empty() {
+        println!("  tags      {}", p.tags.join(", "));
+    }
+    if let Some(l) = &p.location {
+        println!("  location  {l}");
+    }
+    if let Some(q) = p.quantity {
+        println!("  quantity  {q}");
+    }
+    if let Some(c) = &p.contact {
+        println!("  contact   {c}");
+    }
+    println!("  updated   {}   expires {}", p.updated_at, p.expires_at);
+}
+
+fn post_args(kind: &str, a: PostArgs) -> anyhow::Result<DraftJson> {
+    // Check locally what can be checked, so a bad value never reaches the node.
+    a.category
+        .parse::<aidmesh::proto::Category>()
+        .map_err(|e| anyhow::anyhow!("--category: {e}"))?;
+    aidmesh::api::json::parse_duration_secs(&a.expires)
+        .map_err(|e| anyhow::anyhow!("--expires: {e}"))?;
+    Ok(DraftJson {
+        kind: Some(kind.into()),
+        category: Some(a.category),
+        title: a.title,
+        body: a.body,
+        tags: a.tags,
+        location: a.location,
+        quantity: a.quantity,
+        contact: a.contact,
+        circle: a.circle,
+        expires_in: Some(a.expires),
+    })
+}
+
+async fn client_command(data_dir: &DataDir, command: Command, json: bool) -> anyhow::Result<()> {
+    let c = ApiClient::from_data_dir(data_dir)?;
+    match command {
+        Command::Offer(a) => {
+            let p = c.publish(&post_args("offer", a)?).await?;
+            if json {
+                print_json(&p)?
+            } else {
+                println!("{}", p.id)
+            }
+        }
+        Command::Request(a) => {
+            let p = c.publish(&post_args("request", a)?).await?;
+            if json {
+                print_json(&p)?
+            } else {
+                println!("{}", p.id)
+            }
+        }
+        Command::List(a) => {
+            let mut q: Vec<(String, String)> = Vec::new();
+            let mut put = |k: &str, v: Option<String>| {
+                if let Some(v) = v {
+                    q.push((k.to_string(), v));
+                }
+            };
+            put("kind", a.kind);
+            put("category", a.category);
+            put("tag", a.tag);
+            put("near", a.near);
+            put("text", a.search);
+            put("circle", a.circle);
+            put("all", a.all.then(|| "true".to_string()));
+            put("limit", Some(a.limit.to_string()));
+            let posts = c.list(&q).await?;
+            if json {
+                print_json(&posts)?;
+            } else if posts.is_empty() {
+                println!("no posts");
+            } else {
+                println!(
+                    "{:<12}  {:<7}  {:<9}  {:<9}  {:<6}  TITLE",
+                    "ID", "KIND", "CATEGORY", "STATUS", "WHERE"
+                );
+                for p in &posts {
+                    println!(
+                        "{:<12}  {:<7}  {:<9}  {:<9}  {:<6}  {}",
+                        short(&p.id),
+                        p.kind.as_str(),
+                        p.category.as_str(),
+                        p.status.as_str(),
+                        p.location.as_deref().unwrap_or("-"),
+                        p.title
+                    );
+                }
+            }
+        }
+        Command::Show { id } => {
+            let p = c.show(&id).await?;
+            if json {
+                print_json(&p)?
+            } else {
+                print_post(&p)
+            }
+        }
+        Command::Edit(a) => {
+            if let Some(cat) = &a.category {
+                cat.parse::<aidmesh::proto::Category>()
+                    .map_err(|e| anyhow::anyhow!("--category: {e}"))?;
+            }
+            let edit = EditJson {
+                category: a.category,
+                title: a.title,
+                body: a.body,
+                tags: (!a.tags.is_empty()).then_some(a.tags),
+                location: a.location,
+                quantity: a.quantity,
+                contact: a.contact,
+                expires_in: a.expires,
+            };
+            let p = c.edit(&a.id, &edit).await?;
+            if json {
+                print_json(&p)?
+            } else {
+                println!("{} revision {}", p.id, p.revision)
+            }
+        }
+        Command::Withdraw { id } => {
+            let p = c.withdraw(&id).await?;
+            if json {
+                print_json(&p)?
+            } else {
+                println!("withdrew {}", p.id)
+            }
+        }
+        Command::Fulfil { id } => {
+            let p = c.fulfil(&id).await?;
+            if json {
+                print_json(&p)?
+            } else {
+                println!("fulfilled {}", p.id)
+            }
+        }
+        Command::Peers => {
+            let peers = c.peers().await?;
+            if json {
+                print_json(&peers)?;
+            } else {
+                let list = peers.as_array().cloned().unwrap_or_default();
+                if list.is_empty() {
+                    println!("no peers connected");
+                }
+                for p in list {
+                    println!(
+                        "{}  {}",
+                        p["peer_id"].as_str().unwrap_or("?"),
+                        p["address"].as_str().unwrap_or("?")
+                    );
+                }
+            }
+        }
+        Command::Status => {
+            let s = c.status().await?;
+            if json {
+                print_json(&s)?;
+            } else {
+                println!("peer id      {}", s["peer_id"].as_str().unwrap_or("?"));
+                println!("version      {}", s["version"].as_str().unwrap_or("?"));
+                println!("peers        {}", s["connected_peers"]);
+                println!("posts        {}", s["posts"]);
+                println!(
+                    "reachability {}",
+                    s["reachability"].as_str().unwrap_or("unknown")
+                );
+                let circles: Vec<&str> = s["circles"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|c| c.as_str()).collect())
+                    .unwrap_or_default();
+                println!("circles      {}", circles.join(", "));
+                println!("listening on");
+                for a in s["listen_addrs"].as_array().cloned().unwrap_or_default() {
+                    println!("  {}", a.as_str().unwrap_or("?"));
+                }
+            }
+        }
+        Command::Watch => {
+            let mut events = std::pin::pin!(c.events().await?);
+            while let Some(e) = events.next().await {
+                let (name, data) = e?;
+                if json {
+                    println!("{}", serde_json::json!({ "event": name, "data": data }));
+                } else if let Some(post) = data.get("post") {
+                    println!(
+                        "{name}: {} {} — {} [{}]",
+                        post["kind"].as_str().unwrap_or("?"),
+                        post["category"].as_str().unwrap_or("?"),
+                        post["title"].as_str().unwrap_or("?"),
+                        short(post["id"].as_str().unwrap_or("?"))
+                    );
+                } else {
+                    println!("{name}: {data}");
+                }
+            }
+        }
+        Command::Block { author } => {
+            let r = c.block(&author).await?;
+            if json {
+                print_json(&r)?
+            } else {
+                println!("blocked {author}; removed {} posts", r["removed_posts"])
+            }
+        }
+        Command::Unblock { author } => {
+            let r = c.unblock(&author).await?;
+            if json {
+                print_json(&r)?
+            } else {
+                println!("unblocked {author}")
+            }
+        }
+        Command::Run(_) | Command::Id => {}
+    }
     Ok(())
 }
 

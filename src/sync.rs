@@ -245,8 +245,11 @@ const MAX_SNAPSHOTS: usize = 1024;
 #[derive(Default)]
 pub struct ItemCache {
     circles: HashMap<String, Cached>,
-    snapshots: HashMap<(libp2p::PeerId, String), (Instant, Arc<Vec<Item>>)>,
+    snapshots: HashMap<(libp2p::PeerId, String), Snapshot>,
 }
+
+/// The item set a responder's session started from, and when.
+type Snapshot = (Instant, Arc<Vec<Item>>);
 
 struct Cached {
     generation: u64,

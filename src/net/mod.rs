@@ -12,7 +12,7 @@ pub mod gossip;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use futures::StreamExt;
+use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::multiaddr::Protocol;
 use libp2p::request_response::{self, OutboundRequestId};

@@ -1,0 +1,155 @@
+//! The JSON shapes of the local API, shared by the server and the client.
+
+use std::time::{Duration, SystemTime};
+
+use aidmesh_proto::{Category, Kind, Post, Status};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::author_peer_id;
+
+/// A post as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostJson {
+    /// Post id, hex.
+    pub id: String,
+    /// Author's peer id.
+    pub author: String,
+    /// Revision number.
+    pub revision: u32,
+    /// Circle.
+    pub circle: String,
+    /// `offer` or `request`.
+    pub kind: Kind,
+    /// `open`, `fulfilled` or `withdrawn`.
+    pub status: Status,
+    /// Lowercase category.
+    pub category: Category,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Geohash.
+    pub location: Option<String>,
+    /// Quantity.
+    pub quantity: Option<u32>,
+    /// Contact.
+    pub contact: Option<String>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// RFC 3339 UTC.
+    pub updated_at: String,
+    /// RFC 3339 UTC.
+    pub expires_at: String,
+}
+
+/// RFC 3339 UTC with milliseconds.
+pub fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_millis(SystemTime::UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+impl From<&Post> for PostJson {
+    fn from(p: &Post) -> Self {
+        Self {
+            id: p.id.to_string(),
+            author: author_peer_id(&p.author)
+                .map(|id| id.to_string())
+                .unwrap_or_else(|| p.author.to_string()),
+            revision: p.revision,
+            circle: p.circle.clone(),
+            kind: p.kind,
+            status: p.status,
+            category: p.category,
+            title: p.title.clone(),
+            body: p.body.clone(),
+            tags: p.tags.clone(),
+            location: p.location.clone(),
+            quantity: p.quantity,
+            contact: p.contact.clone(),
+            created_at: rfc3339(p.created_at),
+            updated_at: rfc3339(p.updated_at),
+            expires_at: rfc3339(p.expires_at),
+        }
+    }
+}
+
+/// A new offer or request (`POST /api/v1/posts`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DraftJson {
+    /// `offer` or `request` (required).
+    pub kind: Option<String>,
+    /// Category name (default `other`).
+    pub category: Option<String>,
+    /// Title (required).
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Geohash.
+    pub location: Option<String>,
+    /// Quantity.
+    pub quantity: Option<u32>,
+    /// Contact.
+    pub contact: Option<String>,
+    /// Circle (default `commons`).
+    pub circle: Option<String>,
+    /// Lifetime such as `3d` or `12h` (default 14 days).
+    pub expires_in: Option<String>,
+}
+
+/// Changes to a post (`PUT /api/v1/posts/{id}`); absent fields stay.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EditJson {
+    /// New category.
+    pub category: Option<String>,
+    /// New title.
+    pub title: Option<String>,
+    /// New body.
+    pub body: Option<String>,
+    /// New tags.
+    pub tags: Option<Vec<String>>,
+    /// New geohash.
+    pub location: Option<String>,
+    /// New quantity.
+    pub quantity: Option<u32>,
+    /// New contact.
+    pub contact: Option<String>,
+    /// New lifetime from now, such as `3d`.
+    pub expires_in: Option<String>,
+}
+
+/// An API error body: `{"error": {"code", "message", "field"}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code.
+    pub code: String,
+    /// For people.
+    pub message: String,
+    /// The field at fault, for 400s.
+    pub field: Option<String>,
+}
+
+/// A block request (`POST /api/v1/blocks`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockJson {
+    /// The author's peer id.
+    pub author: String,
+}
+
+/// Parses a lifetime such as `3d`, `12h` or `90m` into seconds.
+pub fn parse_duration_secs(text: &str) -> Result<u64, String> {
+    humantime::parse_duration(text.trim())
+        .map(|d| d.as_secs())
+        .map_err(|e| format!("bad duration {text:?} ({e}); use e.g. 3d, 12h, 90m"))
+}

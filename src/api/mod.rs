@@ -1,0 +1,539 @@
+//! The local HTTP API (axum): JSON over HTTP on loopback, bearer token required.
+//!
+//! While it runs, `<data-dir>/api.addr` holds the bound address and
+//! `<data-dir>/api.token` (mode 0600) a random token; both are removed on a clean
+//! shutdown. The token is written first and the address last, so an `api.addr` that
+//! exists means the API is ready. The CLI and [`crate::client::ApiClient`] find the
+//! node through them.
+
+pub mod json;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use aidmesh_proto::{AuthorKey, Category, Kind, PostId, Status};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query as QueryParams, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use libp2p::futures::{Stream, StreamExt};
+use libp2p::PeerId;
+use tokio::sync::oneshot;
+
+use crate::draft::{Draft, Edit, EditError};
+use crate::events::Event;
+use crate::identity::{author_peer_id, peer_id_author};
+use crate::node::{self, NodeHandle};
+use crate::store::{Query, StatusFilter};
+use crate::DataDir;
+use json::{BlockJson, DraftJson, EditJson, ErrorBody, ErrorDetail, PostJson};
+
+/// The default API address.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:7650";
+/// Largest request body.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// API start-up failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A non-loopback address without `--api-public`.
+    #[error("refusing to serve the API on non-loopback address {0}; pass --api-public to allow it (the token is still required)")]
+    NotLoopback(SocketAddr),
+    /// The address could not be bound.
+    #[error("cannot serve the API on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The address or token file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running API server.
+pub struct ApiServer {
+    addr: SocketAddr,
+    files: Vec<PathBuf>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ApiServer {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops serving and removes `api.addr` and `api.token`.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    node: NodeHandle,
+    token: String,
+}
+
+/// Binds `addr`, writes the address and a fresh token to the data dir, and serves.
+pub async fn serve(
+    node: NodeHandle,
+    addr: SocketAddr,
+    allow_public: bool,
+    data_dir: &DataDir,
+) -> Result<ApiServer, Error> {
+    if !addr.ip().is_loopback() && !allow_public {
+        return Err(Error::NotLoopback(addr));
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| Error::Bind { addr, source })?;
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    write_private(&data_dir.api_token(), token.as_bytes())?;
+    write_private(&data_dir.api_addr(), bound.to_string().as_bytes())?;
+    let state = AppState { node, token };
+    let app = router(state);
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stop_rx.await;
+        });
+        if let Err(e) = server.await {
+            tracing::warn!(error = %e, "API server stopped");
+        }
+    });
+    tracing::info!(address = %bound, "local API listening");
+    Ok(ApiServer {
+        addr: bound,
+        files: vec![data_dir.api_addr(), data_dir.api_token()],
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+/// Writes a file readable only by its owner, atomically.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    let err = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(&tmp).map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/status", get(status))
+        .route("/peers", get(peers))
+        .route("/posts", get(list_posts).post(create_post))
+        .route("/posts/{id}", get(get_post).put(edit_post))
+        .route("/posts/{id}/withdraw", post(withdraw_post))
+        .route("/posts/{id}/fulfil", post(fulfil_post))
+        .route("/events", get(events))
+        .route("/blocks", get(list_blocks).post(add_block))
+        .route("/blocks/{author}", delete(remove_block))
+        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state);
+    Router::new().nest("/api/v1", api).fallback(|| async {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    })
+}
+
+/// An API error, rendered as `{"error": {...}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ErrorDetail,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+                field: None,
+            },
+        }
+    }
+
+    fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid", message);
+        e.body.field = Some(field.into());
+        e
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(ErrorBody { error: self.body })).into_response()
+    }
+}
+
+impl From<node::Error> for ApiError {
+    fn from(e: node::Error) -> Self {
+        use node::Error as E;
+        match &e {
+            E::Invalid(v) => Self::field(v.field.as_str(), e.to_string()),
+            E::Circle(_) => Self::field("circle", e.to_string()),
+            E::Store(crate::store::Error::Query(q)) => Self::field(q.field(), e.to_string()),
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            E::NotAuthor(_) => Self::new(StatusCode::FORBIDDEN, "not_author", e.to_string()),
+            E::Edit(EditError::Withdrawn | EditError::LastRevision) => {
+                Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            E::Closed => Self::new(StatusCode::SERVICE_UNAVAILABLE, "closed", e.to_string()),
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("request body over {MAX_BODY_BYTES} bytes"),
+                )
+            }
+            JsonRejection::JsonDataError(e) => {
+                // serde names the field in its message ("unknown field `x`", "at line..").
+                let text = e.body_text();
+                let field = text
+                    .split('`')
+                    .nth(1)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| "body".into());
+                let mut err = Self::field(&field, text);
+                err.body.field = Some(field);
+                err
+            }
+            other => Self::new(StatusCode::BAD_REQUEST, "bad_request", other.body_text()),
+        }
+    }
+}
+
+async fn auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Constant-time comparison: the token is the only thing between a local process
+    // and the node's identity.
+    let ok = given.len() == state.token.len()
+        && given
+            .bytes()
+            .zip(state.token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if !ok {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token (see <data-dir>/api.token)",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+async fn status(State(s): State<AppState>) -> ApiResult<serde_json::Value> {
+    let st = s.node.status().await?;
+    let mut v = serde_json::to_value(&st)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    v["reachability"] = "unknown".into();
+    Ok(Json(v))
+}
+
+async fn peers(State(s): State<AppState>) -> ApiResult<Vec<crate::net::PeerInfo>> {
+    Ok(Json(s.node.peers().await?))
+}
+
+fn parse<T: std::str::FromStr>(field: &str, v: &str) -> Result<T, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    v.parse()
+        .map_err(|e: T::Err| ApiError::field(field, format!("{field}: {e}")))
+}
+
+/// Builds a store query from URL parameters; an unknown or bad parameter is a 400
+/// naming it.
+fn query_from(params: &HashMap<String, String>) -> Result<Query, ApiError> {
+    let mut q = Query::default();
+    for (k, v) in params {
+        match k.as_str() {
+            "kind" => q.kind = Some(parse::<Kind>("kind", v)?),
+            "category" => q.category = Some(parse::<Category>("category", v)?),
+            "circle" => q.circle = Some(v.clone()),
+            "tag" => q.tag = Some(v.clone()),
+            "near" => q.near = Some(v.clone()),
+            "text" | "search" => q.text = Some(v.clone()),
+            "author" => q.author = Some(author_of("author", v)?),
+            "status" => {
+                q.status = match v.as_str() {
+                    "any" | "all" => StatusFilter::Any,
+                    s => StatusFilter::Only(parse::<Status>("status", s)?),
+                }
+            }
+            "all" => {
+                if parse::<bool>("all", v)? {
+                    q.status = StatusFilter::Any;
+                }
+            }
+            "limit" => q.limit = parse("limit", v)?,
+            "offset" => q.offset = parse("offset", v)?,
+            other => {
+                return Err(ApiError::field(
+                    other,
+                    format!("unknown parameter {other:?}"),
+                ))
+            }
+        }
+    }
+    q.validate()
+        .map_err(|e| ApiError::field(e.field(), e.to_string()))?;
+    Ok(q)
+}
+
+fn author_of(field: &str, v: &str) -> Result<AuthorKey, ApiError> {
+    let peer: PeerId = parse(field, v)?;
+    peer_id_author(&peer).ok_or_else(|| ApiError::field(field, "not an ed25519 peer id"))
+}
+
+fn id_of(v: &str) -> Result<PostId, ApiError> {
+    parse("id", v)
+}
+
+async fn list_posts(
+    State(s): State<AppState>,
+    QueryParams(params): QueryParams<HashMap<String, String>>,
+) -> ApiResult<Vec<PostJson>> {
+    let q = query_from(&params)?;
+    let posts = s.node.query(&q)?;
+    Ok(Json(
+        posts.iter().map(|p| PostJson::from(p.post())).collect(),
+    ))
+}
+
+async fn get_post(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<PostJson> {
+    let id = id_of(&id)?;
+    let p = s.node.get(&id)?.ok_or(node::Error::NotFound(id))?;
+    Ok(Json(PostJson::from(p.post())))
+}
+
+/// A draft from its JSON, naming the field of any problem.
+pub fn draft_from(d: DraftJson) -> Result<Draft, ApiError> {
+    let kind = match d.kind.as_deref() {
+        Some(k) => parse::<Kind>("kind", k)?,
+        None => return Err(ApiError::field("kind", "kind: required (offer or request)")),
+    };
+    let category = match d.category.as_deref() {
+        Some(c) => parse::<Category>("category", c)?,
+        None => Category::Other,
+    };
+    let expires_in_secs = d
+        .expires_in
+        .as_deref()
+        .map(json::parse_duration_secs)
+        .transpose()
+        .map_err(|e| ApiError::field("expires_in", e))?;
+    Ok(Draft {
+        kind,
+        category,
+        title: d.title,
+        body: d.body,
+        tags: d.tags,
+        location: d.location,
+        quantity: d.quantity,
+        contact: d.contact,
+        circle: d.circle,
+        expires_in_secs,
+    })
+}
+
+async fn create_post(
+    State(s): State<AppState>,
+    body: Result<Json<DraftJson>, JsonRejection>,
+) -> Result<(StatusCode, Json<PostJson>), ApiError> {
+    let Json(d) = body?;
+    let post = s.node.publish(draft_from(d)?).await?;
+    Ok((StatusCode::CREATED, Json(PostJson::from(&post))))
+}
+
+async fn edit_post(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<EditJson>, JsonRejection>,
+) -> ApiResult<PostJson> {
+    let id = id_of(&id)?;
+    let Json(e) = body?;
+    let edit = Edit {
+        category: e
+            .category
+            .as_deref()
+            .map(|c| parse::<Category>("category", c))
+            .transpose()?,
+        title: e.title,
+        body: e.body,
+        tags: e.tags,
+        location: e.location,
+        quantity: e.quantity,
+        contact: e.contact,
+        expires_in_secs: e
+            .expires_in
+            .as_deref()
+            .map(json::parse_duration_secs)
+            .transpose()
+            .map_err(|m| ApiError::field("expires_in", m))?,
+    };
+    let post = s.node.edit(&id, edit).await?;
+    Ok(Json(PostJson::from(&post)))
+}
+
+async fn withdraw_post(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<PostJson> {
+    let post = s.node.withdraw(&id_of(&id)?).await?;
+    Ok(Json(PostJson::from(&post)))
+}
+
+async fn fulfil_post(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<PostJson> {
+    let post = s.node.fulfil(&id_of(&id)?).await?;
+    Ok(Json(PostJson::from(&post)))
+}
+
+async fn list_blocks(State(s): State<AppState>) -> ApiResult<Vec<String>> {
+    let blocked = s.node.store().blocked().map_err(node::Error::from)?;
+    Ok(Json(
+        blocked
+            .iter()
+            .map(|a| {
+                author_peer_id(a)
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| a.to_string())
+            })
+            .collect(),
+    ))
+}
+
+async fn add_block(
+    State(s): State<AppState>,
+    body: Result<Json<BlockJson>, JsonRejection>,
+) -> ApiResult<serde_json::Value> {
+    let Json(b) = body?;
+    let author = author_of("author", &b.author)?;
+    let removed = s.node.block(&author)?;
+    Ok(Json(
+        serde_json::json!({ "author": b.author, "removed_posts": removed }),
+    ))
+}
+
+async fn remove_block(
+    State(s): State<AppState>,
+    Path(author): Path<String>,
+) -> ApiResult<serde_json::Value> {
+    let key = author_of("author", &author)?;
+    let was = s.node.unblock(&key)?;
+    if !was {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "that author is not blocked",
+        ));
+    }
+    Ok(Json(
+        serde_json::json!({ "author": author, "unblocked": true }),
+    ))
+}
+
+/// The SSE name and JSON data of a node event.
+pub fn sse_parts(e: &Event) -> (&'static str, serde_json::Value) {
+    match e {
+        Event::PostAdded { post, origin } => (
+            "post_added",
+            serde_json::json!({ "post": PostJson::from(post.as_ref()), "origin": origin }),
+        ),
+        Event::PostUpdated {
+            post,
+            previous_revision,
+            origin,
+        } => (
+            "post_updated",
+            serde_json::json!({ "post": PostJson::from(post.as_ref()), "previous_revision": previous_revision, "origin": origin }),
+        ),
+        Event::PeerConnected { peer_id, address } => (
+            "peer_connected",
+            serde_json::json!({ "peer_id": peer_id.to_string(), "address": address.to_string() }),
+        ),
+        Event::PeerDisconnected { peer_id } => (
+            "peer_disconnected",
+            serde_json::json!({ "peer_id": peer_id.to_string() }),
+        ),
+        Event::SyncFinished {
+            peer_id,
+            circle,
+            missing,
+            fetched,
+            round_trips,
+            error,
+        } => (
+            "sync_finished",
+            serde_json::json!({ "peer_id": peer_id.to_string(), "circle": circle, "missing": missing,
+                "fetched": fetched, "round_trips": round_trips, "error": error }),
+        ),
+    }
+}
+
+async fn events(
+    State(s): State<AppState>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let rx = s.node.subscribe();
+    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|e| async move {
+        let e = e.ok()?;
+        let (name, data) = sse_parts(&e);
+        Some(Ok(SseEvent::default().event(name).data(data.to_string())))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,234 @@
+//! A typed client for a running node's local API, for the CLI and for scripts: it
+//! finds the node through `<data-dir>/api.addr` and `api.token`.
+
+use std::time::Duration;
+
+use libp2p::futures::{Stream, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::api::json::{BlockJson, DraftJson, EditJson, ErrorBody, PostJson};
+use crate::DataDir;
+
+/// Client failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No node runs for this data dir (no address file, or nothing answers there).
+    #[error("no aidmesh node is running for data dir {0}; start one with `aidmesh run` (with the same --data-dir)")]
+    NotRunning(String),
+    /// The API answered with an error.
+    #[error("{message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Error code.
+        code: String,
+        /// Message.
+        message: String,
+        /// Field at fault.
+        field: Option<String>,
+    },
+    /// Transport failure or an unexpected answer.
+    #[error("talking to the node failed: {0}")]
+    Http(String),
+}
+
+/// A client for one node's API.
+#[derive(Clone)]
+pub struct ApiClient {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    data_dir: String,
+}
+
+impl ApiClient {
+    /// The client for the node running on `data_dir`.
+    pub fn from_data_dir(data_dir: &DataDir) -> Result<Self, Error> {
+        let shown = data_dir.path().display().to_string();
+        let addr = std::fs::read_to_string(data_dir.api_addr())
+            .map_err(|_| Error::NotRunning(shown.clone()))?;
+        let token = std::fs::read_to_string(data_dir.api_token())
+            .map_err(|_| Error::NotRunning(shown.clone()))?;
+        Self::new(addr.trim(), token.trim(), shown)
+    }
+
+    /// A client for the API at `addr` (`host:port`) with `token`.
+    pub fn new(addr: &str, token: &str, data_dir: String) -> Result<Self, Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| Error::Http(e.to_string()))?;
+        Ok(Self {
+            base: format!("http://{addr}/api/v1"),
+            token: token.to_string(),
+            http,
+            data_dir,
+        })
+    }
+
+    fn transport(&self, e: reqwest::Error) -> Error {
+        if e.is_connect() {
+            Error::NotRunning(self.data_dir.clone())
+        } else {
+            Error::Http(e.to_string())
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, Error> {
+        let resp = req
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
+        if !status.is_success() {
+            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(b) => Error::Api {
+                    status: status.as_u16(),
+                    code: b.error.code,
+                    message: b.error.message,
+                    field: b.error.field,
+                },
+                Err(_) => Error::Http(format!("HTTP {status}")),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| Error::Http(format!("bad answer: {e}")))
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<T, Error> {
+        self.send(self.http.get(format!("{}{path}", self.base)).query(query))
+            .await
+    }
+
+    async fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, Error> {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    /// `GET status`.
+    pub async fn status(&self) -> Result<serde_json::Value, Error> {
+        self.get("/status", &[]).await
+    }
+
+    /// `GET peers`.
+    pub async fn peers(&self) -> Result<serde_json::Value, Error> {
+        self.get("/peers", &[]).await
+    }
+
+    /// `GET posts` with filters as URL parameters (see the README).
+    pub async fn list(&self, filters: &[(String, String)]) -> Result<Vec<PostJson>, Error> {
+        self.get("/posts", filters).await
+    }
+
+    /// `GET posts/{id}`.
+    pub async fn show(&self, id: &str) -> Result<PostJson, Error> {
+        self.get(&format!("/posts/{id}"), &[]).await
+    }
+
+    /// `POST posts`.
+    pub async fn publish(&self, draft: &DraftJson) -> Result<PostJson, Error> {
+        self.post_json("/posts", draft).await
+    }
+
+    /// `PUT posts/{id}`.
+    pub async fn edit(&self, id: &str, edit: &EditJson) -> Result<PostJson, Error> {
+        self.send(
+            self.http
+                .put(format!("{}/posts/{id}", self.base))
+                .json(edit),
+        )
+        .await
+    }
+
+    /// `POST posts/{id}/withdraw`.
+    pub async fn withdraw(&self, id: &str) -> Result<PostJson, Error> {
+        self.post_json(&format!("/posts/{id}/withdraw"), &()).await
+    }
+
+    /// `POST posts/{id}/fulfil`.
+    pub async fn fulfil(&self, id: &str) -> Result<PostJson, Error> {
+        self.post_json(&format!("/posts/{id}/fulfil"), &()).await
+    }
+
+    /// `POST blocks`.
+    pub async fn block(&self, author: &str) -> Result<serde_json::Value, Error> {
+        self.post_json(
+            "/blocks",
+            &BlockJson {
+                author: author.into(),
+            },
+        )
+        .await
+    }
+
+    /// `DELETE blocks/{author}`.
+    pub async fn unblock(&self, author: &str) -> Result<serde_json::Value, Error> {
+        self.send(self.http.delete(format!("{}/blocks/{author}", self.base)))
+            .await
+    }
+
+    /// `GET blocks`.
+    pub async fn blocks(&self) -> Result<Vec<String>, Error> {
+        self.get("/blocks", &[]).await
+    }
+
+    /// `GET events`: a stream of `(event name, JSON data)` until the node stops.
+    pub async fn events(
+        &self,
+    ) -> Result<impl Stream<Item = Result<(String, serde_json::Value), Error>>, Error> {
+        let resp = self
+            .http
+            .get(format!("{}/events", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        if !resp.status().is_success() {
+            return Err(Error::Http(format!("HTTP {}", resp.status())));
+        }
+        let mut buf = String::new();
+        let stream = resp.bytes_stream().flat_map(move |chunk| {
+            let mut out = Vec::new();
+            match chunk {
+                Err(e) => out.push(Err(Error::Http(e.to_string()))),
+                Ok(bytes) => {
+                    buf.push_str(&String::from_utf8_lossy(&bytes));
+                    // SSE events end with a blank line.
+                    while let Some(end) = buf.find("\n\n") {
+                        let block: String = buf.drain(..end + 2).collect();
+                        let mut name = String::from("message");
+                        let mut data = String::new();
+                        for line in block.lines() {
+                            if let Some(v) = line.strip_prefix("event:") {
+                                name = v.trim().to_string();
+                            } else if let Some(v) = line.strip_prefix("data:") {
+                                data.push_str(v.trim_start());
+                            }
+                        }
+                        if data.is_empty() {
+                            continue; // keep-alive comment
+                        }
+                        out.push(
+                            serde_json::from_str(&data)
+                                .map(|v| (name, v))
+                                .map_err(|e| Error::Http(format!("bad event: {e}"))),
+                        );
+                    }
+                }
+            }
+            libp2p::futures::stream::iter(out)
+        });
+        Ok(stream)
+    }
+}

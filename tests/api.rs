@@ -1,0 +1,251 @@
+//! End to end through the real binary: two `aidmesh run` processes on loopback, the
+//! CLI client and the HTTP API.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aidmesh::client::{ApiClient, Error as ClientError};
+use libp2p::futures::StreamExt;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running `aidmesh run`; killed when dropped.
+struct Running {
+    child: Child,
+    dir: tempfile::TempDir,
+    p2p: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn aidmesh(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_aidmesh"));
+    c.arg("--data-dir")
+        .arg(dir)
+        .env_remove("AIDMESH_DATA_DIR")
+        .env_remove("RUST_LOG");
+    c
+}
+
+fn start(bootstrap: Option<&str>) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = aidmesh(dir.path());
+    cmd.args([
+        "run",
+        "--no-mdns",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--api",
+        "127.0.0.1:0",
+    ]);
+    if let Some(b) = bootstrap {
+        cmd.args(["--bootstrap", b]);
+    }
+    let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Read the log on a thread: the listen address first, then keep draining it.
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if !sent && line.contains("listening") && line.contains("/tcp/") {
+                if let Some(a) = line.split("address=").nth(1) {
+                    let _ = tx.send(a.trim().to_string());
+                    sent = true;
+                }
+            }
+        }
+    });
+    let p2p = rx.recv_timeout(TIMEOUT).expect("node logs its address");
+    let running = Running { child, dir, p2p };
+    let deadline = Instant::now() + TIMEOUT;
+    while !running.dir.path().join("api.addr").exists() {
+        assert!(Instant::now() < deadline, "API files never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running
+}
+
+fn cli(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = aidmesh(dir).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn list_json(dir: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["list", "--json"];
+    args.extend_from_slice(extra);
+    let (code, out, err) = cli(dir, &args);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn data_dir(p: &Path) -> aidmesh::DataDir {
+    aidmesh::DataDir::resolve(Some(PathBuf::from(p))).unwrap()
+}
+
+#[test]
+fn an_offer_made_with_the_cli_reaches_another_node_and_so_does_its_withdrawal() {
+    let one = start(None);
+    let two = start(Some(&one.p2p));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client_two = ApiClient::from_data_dir(&data_dir(two.dir.path())).unwrap();
+    // Watch node two's events over SSE while node one posts.
+    let mut events = rt.block_on(async { Box::pin(client_two.events().await.unwrap()) });
+
+    let (code, out, err) = cli(
+        one.dir.path(),
+        &[
+            "offer",
+            "Winter coats, kids sizes",
+            "--category",
+            "goods",
+            "--tag",
+            "coats",
+            "--location",
+            "u33dc",
+            "--expires",
+            "3d",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let id = out.trim().to_string();
+    assert_eq!(id.len(), 64, "{out}");
+
+    wait_until("the offer shows on node two", || {
+        list_json(two.dir.path(), &["--tag", "coats"])
+            .iter()
+            .any(|p| p["id"] == id.as_str())
+    });
+    let seen = rt.block_on(async {
+        tokio::time::timeout(TIMEOUT, async {
+            while let Some(e) = events.next().await {
+                let (name, data) = e.unwrap();
+                if name == "post_added" && data["post"]["id"] == id.as_str() {
+                    return data;
+                }
+            }
+            panic!("event stream ended");
+        })
+        .await
+        .expect("SSE delivers post_added")
+    });
+    assert_eq!(seen["post"]["category"], "goods");
+    assert_eq!(seen["post"]["kind"], "offer");
+    assert!(seen["post"]["expires_at"].as_str().unwrap().ends_with('Z'));
+
+    let (code, _, err) = cli(one.dir.path(), &["withdraw", &id]);
+    assert_eq!(code, 0, "{err}");
+    wait_until("the withdrawal shows on node two", || {
+        list_json(two.dir.path(), &["--all"])
+            .iter()
+            .any(|p| p["id"] == id.as_str() && p["status"] == "withdrawn")
+    });
+    assert!(list_json(two.dir.path(), &[])
+        .iter()
+        .all(|p| p["id"] != id.as_str()));
+    // Node two cannot withdraw a post it did not make.
+    let (code, _, err) = cli(two.dir.path(), &["withdraw", &id]);
+    assert_ne!(code, 0);
+    assert!(err.contains("only its author"), "{err}");
+}
+
+#[test]
+fn the_api_requires_the_token_and_names_bad_fields() {
+    let one = start(None);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = data_dir(one.dir.path());
+    let addr = std::fs::read_to_string(dir.api_addr()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.api_token())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let wrong = ApiClient::new(addr.trim(), "not-the-token", "x".into()).unwrap();
+    match rt.block_on(wrong.status()) {
+        Err(ClientError::Api { status: 401, .. }) => {}
+        other => panic!("expected 401, got {other:?}"),
+    }
+    let client = ApiClient::from_data_dir(&dir).unwrap();
+    let bad = aidmesh::api::json::DraftJson {
+        kind: Some("offer".into()),
+        title: "   ".into(),
+        ..Default::default()
+    };
+    match rt.block_on(client.publish(&bad)) {
+        Err(ClientError::Api {
+            status: 400, field, ..
+        }) => assert_eq!(field.as_deref(), Some("title")),
+        other => panic!("expected 400 on title, got {other:?}"),
+    }
+    let bad_tag = aidmesh::api::json::DraftJson {
+        kind: Some("request".into()),
+        title: "Ride".into(),
+        tags: vec!["Not OK".into()],
+        ..Default::default()
+    };
+    match rt.block_on(client.publish(&bad_tag)) {
+        Err(ClientError::Api {
+            status: 400, field, ..
+        }) => assert_eq!(field.as_deref(), Some("tags")),
+        other => panic!("expected 400 on tags, got {other:?}"),
+    }
+    match rt.block_on(client.list(&[("near".into(), "abc".into())])) {
+        Err(ClientError::Api {
+            status: 400, field, ..
+        }) => assert_eq!(field.as_deref(), Some("near")),
+        other => panic!("expected 400 on near, got {other:?}"),
+    }
+    match rt.block_on(client.show(&"0".repeat(64))) {
+        Err(ClientError::Api { status: 404, .. }) => {}
+        other => panic!("expected 404, got {other:?}"),
+    }
+    // Nothing was posted by the bad drafts.
+    assert!(rt
+        .block_on(client.list(&[("all".into(), "true".into())]))
+        .unwrap()
+        .is_empty());
+    // CLI input errors name the problem and post nothing.
+    let (code, _, err) = cli(one.dir.path(), &["request", "Ride", "--expires", "soon"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--expires"), "{err}");
+    let (code, _, err) = cli(one.dir.path(), &["request", "Ride", "--location", "abc!"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("location"), "{err}");
+    assert!(rt
+        .block_on(client.list(&[("all".into(), "true".into())]))
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn with_no_node_running_the_cli_says_how_to_start_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = cli(dir.path(), &["list"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("aidmesh run"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
