@@ -25,8 +25,8 @@
 //!    connections exist, a 3 s warm-up (three gossipsub heartbeats) lets the meshes
 //!    form, then an idle window measures background bytes. Then M posts (body about
 //!    200 bytes) are published one at a time from seeded random nodes; each is
-//!    awaited on all N-1 other nodes (`Event::PostAdded`) or for 10 s, after which the
-//!    missing node×post pairs count as lost.
+//!    awaited on all N-1 other nodes (`Event::PostAdded` from gossip or catch-up sync)
+//!    or for 10 s, after which the missing node×post pairs count as lost.
 //! 3. `impl = "bare"`: N libp2p swarms with only gossipsub (TCP + noise + yamux,
 //!    strict signing, the aidmesh mesh parameters and content-hash message ids, no
 //!    application validation, no peer scoring), same topology, same publishers, same
@@ -343,6 +343,8 @@ struct RunStats {
     mesh: Option<f64>,
     /// `--bare-store` only: judge and store times inside the swarm task.
     ingest: Option<(Vec<Duration>, Vec<Duration>)>,
+    /// aidmesh only: deliveries that came by catch-up sync rather than gossip.
+    by_sync: Option<u64>,
     /// Event-channel lag (aidmesh only): events a subscriber missed.
     lagged: u64,
 }
@@ -515,6 +517,14 @@ impl RunStats {
             ),
         }
         line.emit("lost", self.lost, "node_posts");
+        if let Some(k) = self.by_sync {
+            line.emit_note(
+                "delivered_by_sync",
+                k,
+                "node_posts",
+                Some("PostAdded with origin sync (catch-up) instead of gossip"),
+            );
+        }
         line.emit("late", self.late, "node_posts");
         if self.lagged > 0 {
             line.emit("event_lagged", self.lagged, "events");
@@ -606,19 +616,22 @@ async fn run_aidmesh(
 
     let (tx, mut rx) = mpsc::unbounded_channel::<(usize, PostId, Instant)>();
     let lagged = Arc::new(AtomicU64::new(0));
+    let by_sync = Arc::new(AtomicU64::new(0));
     let mut readers = Vec::with_capacity(n);
     for (idx, node) in nodes.iter().enumerate() {
         let mut events = node.subscribe();
         let tx = tx.clone();
         let lagged = lagged.clone();
+        let by_sync = by_sync.clone();
         readers.push(tokio::spawn(async move {
             loop {
                 match events.recv().await {
-                    Ok(Event::PostAdded {
-                        post,
-                        origin: Origin::Gossip,
-                    }) => {
-                        let _ = tx.send((idx, post.id, Instant::now()));
+                    Ok(Event::PostAdded { post, origin }) if origin != Origin::Local => {
+                        let at = Instant::now();
+                        if origin == Origin::Sync {
+                            by_sync.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let _ = tx.send((idx, post.id, at));
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(k)) => {
@@ -665,6 +678,7 @@ async fn run_aidmesh(
         stats.late += 1;
     }
     stats.lagged = lagged.load(Ordering::Relaxed);
+    stats.by_sync = Some(by_sync.load(Ordering::Relaxed));
 
     for r in readers {
         r.abort();
@@ -1033,6 +1047,12 @@ async fn main() -> Result<()> {
             nodes: n,
             imp: None,
         };
+        if let Some(load) = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next()?.parse::<f64>().ok())
+        {
+            line.emit("loadavg_1m", load, "load");
+        }
         line.emit("edges", topo.edges.len(), "edges");
         line.emit("diameter", topo.diameter(), "hops");
         let degrees: Vec<usize> = (0..n).map(|v| topo.degree(v)).collect();
