@@ -6,9 +6,9 @@
 //! - `ids`:     `post id (32)` → `seq (u64 BE)`.
 //! - `index`:   secondary indexes, empty values; first byte says which index:
 //!   - `T` `newest` `seq`                      every post, newest first
-//!   - `K` kind `newest` `seq`, `S` status …, `G` category …
-//!   - `C` circle `0` `newest` `seq`, `#` tag `0` …, `L` geohash-prefix `0` …
-//!   - `W` word `0` `seq`                       text search (no order)
+//!   - `G` category `newest` `seq`
+//!   - `C` circle `0` `newest` `seq`, `#` tag `0` …
+//!   - `L` geohash `0` `newest` `seq`           areas: a prefix scan, then a sort
 //!   - `A` author(32) `seq`                     blocking
 //!   - `E` expires_at (u64 BE) `seq`            expiry sweep
 //!   - `Y` circle `0` updated_at (u64 BE) hash(32) expires_at (u64 BE) `seq`:
@@ -17,12 +17,14 @@
 //! - `blocked`: author(32) → empty.
 //!
 //! `newest` is `u64::MAX - updated_at` big-endian, so an ascending scan is newest
-//! first. Circle, tag, geohash and word values never contain a zero byte, which makes
-//! `0` an unambiguous terminator.
+//! first. Circle, tag and geohash values never contain a zero byte, which makes `0`
+//! an unambiguous terminator.
+//!
+//! Every index entry costs an insert on every write, so only filters that are often
+//! selective have one: kind and status are checked on the posts an index yields, and
+//! text search scans newest first and stops at the limit.
 
 use aidmesh_proto::{AuthorKey, ContentHash, Post};
-
-use super::text;
 
 pub(super) const TREE_POSTS: &str = "posts";
 pub(super) const TREE_IDS: &str = "ids";
@@ -30,13 +32,10 @@ pub(super) const TREE_INDEX: &str = "index";
 pub(super) const TREE_BLOCKED: &str = "blocked";
 
 pub(super) const ALL: u8 = b'T';
-pub(super) const KIND: u8 = b'K';
-pub(super) const STATUS: u8 = b'S';
 pub(super) const CATEGORY: u8 = b'G';
 pub(super) const CIRCLE: u8 = b'C';
 pub(super) const TAG: u8 = b'#';
 pub(super) const PLACE: u8 = b'L';
-pub(super) const WORD: u8 = b'W';
 pub(super) const AUTHOR: u8 = b'A';
 pub(super) const EXPIRY: u8 = b'E';
 pub(super) const SYNC: u8 = b'Y';
@@ -78,11 +77,6 @@ fn ordered(tag: u8, value: &[u8], terminated: bool, updated_at: u64, seq: u64) -
     k
 }
 
-/// Prefix of the word index for words starting with `word`.
-pub(super) fn word_prefix(word: &str) -> Vec<u8> {
-    ordered_prefix(WORD, word.as_bytes(), false)
-}
-
 pub(super) fn author_prefix(author: &AuthorKey) -> Vec<u8> {
     ordered_prefix(AUTHOR, &author.0, false)
 }
@@ -120,8 +114,6 @@ pub(super) fn index_keys(post: &Post, hash: &ContentHash, seq: u64) -> Vec<Vec<u
     let t = post.updated_at;
     let mut keys = vec![
         ordered(ALL, &[], false, t, seq),
-        ordered(KIND, &[post.kind as u8], false, t, seq),
-        ordered(STATUS, &[post.status as u8], false, t, seq),
         ordered(CATEGORY, &[post.category as u8], false, t, seq),
         ordered(CIRCLE, post.circle.as_bytes(), true, t, seq),
     ];
@@ -129,14 +121,7 @@ pub(super) fn index_keys(post: &Post, hash: &ContentHash, seq: u64) -> Vec<Vec<u
         keys.push(ordered(TAG, tag.as_bytes(), true, t, seq));
     }
     if let Some(place) = &post.location {
-        for len in 1..=place.len() {
-            keys.push(ordered(PLACE, &place.as_bytes()[..len], true, t, seq));
-        }
-    }
-    for word in text::index_words(post) {
-        let mut k = ordered_prefix(WORD, word.as_bytes(), true);
-        k.extend_from_slice(&seq_key(seq));
-        keys.push(k);
+        keys.push(ordered(PLACE, place.as_bytes(), true, t, seq));
     }
     let mut a = author_prefix(&post.author);
     a.extend_from_slice(&seq_key(seq));

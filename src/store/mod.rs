@@ -22,7 +22,7 @@ mod keys;
 pub mod query;
 pub mod text;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,13 +36,12 @@ pub use query::{Query, QueryError, StatusFilter, DEFAULT_LIMIT, MAX_LIMIT};
 
 /// How often sled writes buffered changes to disk on its own.
 pub const FLUSH_EVERY_MS: u64 = 500;
+/// Attempts, 50 ms apart, to take the database's file lock.
+const LOCK_RETRIES: u32 = 40;
 /// Most posts written in one transaction by the batch path.
 const BATCH_TX: usize = 512;
 /// Most expired posts removed per sweep transaction.
 const SWEEP_TX: usize = 4096;
-/// Most word-index entries read for one query term before the text filter falls back to
-/// checking posts one by one.
-const MAX_TERM_CANDIDATES: usize = 100_000;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -148,11 +147,28 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
-            .flush_every_ms(Some(FLUSH_EVERY_MS))
-            .open()
-            .map_err(open_err)?;
+            .flush_every_ms(Some(FLUSH_EVERY_MS));
+        // A store closed a moment ago in this process may still be releasing its file
+        // lock (sled's flusher thread lets go last): retry briefly before giving up.
+        let mut attempts = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(sled::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().contains("could not acquire lock") =>
+                {
+                    attempts += 1;
+                    if attempts >= LOCK_RETRIES {
+                        return Err(open_err(sled::Error::Io(e)));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(open_err(e)),
+            }
+        };
         let tree = |name: &str| db.open_tree(name).map_err(open_err);
         let store = Inner {
             posts: tree(keys::TREE_POSTS)?,
@@ -377,44 +393,40 @@ impl Store {
         let terms = query.terms();
         let want = query.offset.saturating_add(query.limit);
 
-        // Drive by the most selective index available. A tag is usually rarer than a
-        // word, which is rarer than an area or a category.
-        if query.tag.is_none() {
-            if let Some(candidates) = self.text_candidates(&terms)? {
-                let mut found = Vec::new();
-                for seq in candidates {
-                    if let Some(p) = self.try_load(seq)? {
-                        if query.admits(p.post(), now, &terms) {
-                            found.push((seq, p));
-                        }
+        // An area is a range of geohashes: scan it whole, then order by time.
+        if let Some(place) = &query.near {
+            let prefix = keys::ordered_prefix(keys::PLACE, place.as_bytes(), false);
+            let mut found = Vec::new();
+            for entry in self.inner.index.scan_prefix(&prefix) {
+                let (key, _) = entry?;
+                let seq = keys::seq_suffix(&key)
+                    .ok_or_else(|| Error::Corrupt("short index key".into()))?;
+                if let Some(p) = self.try_load(seq)? {
+                    if query.admits(p.post(), now, &terms) {
+                        found.push((seq, p));
                     }
                 }
-                found.sort_by(|(sa, a), (sb, b)| {
-                    b.post()
-                        .updated_at
-                        .cmp(&a.post().updated_at)
-                        .then(sa.cmp(sb))
-                });
-                return Ok(found
-                    .into_iter()
-                    .skip(query.offset)
-                    .take(query.limit)
-                    .map(|(_, p)| p)
-                    .collect());
             }
+            found.sort_by(|(sa, a), (sb, b)| {
+                b.post()
+                    .updated_at
+                    .cmp(&a.post().updated_at)
+                    .then(sa.cmp(sb))
+            });
+            return Ok(found
+                .into_iter()
+                .skip(query.offset)
+                .take(query.limit)
+                .map(|(_, p)| p)
+                .collect());
         }
+        // Otherwise stream the most selective time-ordered index and stop at the limit.
         let prefix = if let Some(tag) = &query.tag {
             keys::ordered_prefix(keys::TAG, tag.as_bytes(), true)
-        } else if let Some(place) = &query.near {
-            keys::ordered_prefix(keys::PLACE, place.as_bytes(), true)
         } else if let Some(c) = query.category {
             keys::ordered_prefix(keys::CATEGORY, &[c as u8], false)
         } else if let Some(circle) = &query.circle {
             keys::ordered_prefix(keys::CIRCLE, circle.as_bytes(), true)
-        } else if let Some(k) = query.kind {
-            keys::ordered_prefix(keys::KIND, &[k as u8], false)
-        } else if let StatusFilter::Only(s) = query.status {
-            keys::ordered_prefix(keys::STATUS, &[s as u8], false)
         } else {
             vec![keys::ALL]
         };
@@ -439,34 +451,6 @@ impl Store {
             }
         }
         Ok(found)
-    }
-
-    /// The seqs of posts that may match every indexable text term, or `None` when no
-    /// term can use the index (or a term is too common to be worth it).
-    fn text_candidates(&self, terms: &[String]) -> Result<Option<Vec<u64>>, Error> {
-        let mut result: Option<HashSet<u64>> = None;
-        for term in terms {
-            let Some(t) = text::index_term(term) else {
-                continue;
-            };
-            let mut set = HashSet::new();
-            for entry in self.inner.index.scan_prefix(keys::word_prefix(t)) {
-                let (key, _) = entry?;
-                if let Some(seq) = keys::seq_suffix(&key) {
-                    if result.as_ref().is_none_or(|r| r.contains(&seq)) {
-                        set.insert(seq);
-                    }
-                }
-                if set.len() > MAX_TERM_CANDIDATES {
-                    return Ok(None);
-                }
-            }
-            if set.is_empty() {
-                return Ok(Some(Vec::new()));
-            }
-            result = Some(set);
-        }
-        Ok(result.map(|s| s.into_iter().collect()))
     }
 
     /// Changes whenever a write commits: equal generations mean equal contents.
