@@ -619,11 +619,21 @@ impl Network {
                 message_id,
                 message,
             }) => {
-                let acceptance = self.on_gossip(&propagation_source, &message);
+                let (acceptance, to_store) = self.on_gossip(&propagation_source, &message);
+                // Relay first, write second: the sled write is off the forwarding path.
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
                     .report_message_validation_result(&message_id, &propagation_source, acceptance);
+                if let Some(verified) = to_store {
+                    match self.store.insert_verified(&verified) {
+                        Ok(outcome) => {
+                            announce(&self.events, verified.post(), outcome, Origin::Gossip)
+                        }
+                        Err(crate::store::Error::Refused(Refused::Blocked(_))) => {}
+                        Err(e) => warn!(error = %e, "cannot store a gossiped post"),
+                    }
+                }
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
                 debug!(peer = %peer_id, topic = %topic, "peer subscribed");
@@ -978,39 +988,37 @@ impl Network {
         Ok((invalid, stored))
     }
 
-    /// Judges a gossiped post, writes it through the store, and says whether gossipsub
-    /// may relay it.
-    fn on_gossip(&mut self, from: &PeerId, message: &gossipsub::Message) -> MessageAcceptance {
+    /// Judges a gossiped post: whether gossipsub may relay it, and the post to store
+    /// when it is new here. Only valid posts that change the store (new, or a newer
+    /// revision, by an author not blocked here) are accepted and relayed.
+    fn on_gossip(
+        &mut self,
+        from: &PeerId,
+        message: &gossipsub::Message,
+    ) -> (MessageAcceptance, Option<Box<aidmesh_proto::VerifiedPost>>) {
         let Some(circle) = gossip::circle_of(&message.topic) else {
-            return MessageAcceptance::Reject;
+            return (MessageAcceptance::Reject, None);
         };
         if !self.circles.contains(circle) {
-            return MessageAcceptance::Ignore;
+            return (MessageAcceptance::Ignore, None);
         }
         let verified = match gossip::judge(&message.data, circle, now_ms()) {
             gossip::Verdict::Valid(v) => v,
             gossip::Verdict::Reject(reason) => {
                 warn!(peer = %from, %reason, "rejected gossip message; penalising the sender");
-                return MessageAcceptance::Reject;
+                return (MessageAcceptance::Reject, None);
             }
             gossip::Verdict::Ignore(reason) => {
                 debug!(peer = %from, %reason, "ignored gossip message");
-                return MessageAcceptance::Ignore;
+                return (MessageAcceptance::Ignore, None);
             }
         };
-        match self.store.insert_verified(&verified) {
-            Ok(outcome) => {
-                announce(&self.events, verified.post(), outcome, Origin::Gossip);
-                if outcome.changed() {
-                    MessageAcceptance::Accept
-                } else {
-                    MessageAcceptance::Ignore
-                }
-            }
-            Err(crate::store::Error::Refused(Refused::Blocked(_))) => MessageAcceptance::Ignore,
+        match self.store.would_change(&verified) {
+            Ok(true) => (MessageAcceptance::Accept, Some(verified)),
+            Ok(false) => (MessageAcceptance::Ignore, None),
             Err(e) => {
-                warn!(error = %e, "cannot store a gossiped post");
-                MessageAcceptance::Ignore
+                warn!(error = %e, "cannot read the store for a gossiped post");
+                (MessageAcceptance::Ignore, None)
             }
         }
     }

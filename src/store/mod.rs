@@ -215,6 +215,23 @@ impl Store {
             .map_err(Error::from)
     }
 
+    /// Whether inserting `post` now would change the store (a new post or a winning
+    /// revision of a stored one, by an author who is not blocked). Read-only, so a
+    /// relay can decide before it pays for the write.
+    pub fn would_change(&self, post: &VerifiedPost) -> Result<bool, Error> {
+        let p = post.post();
+        if self.inner.blocked.contains_key(p.author.0)? {
+            return Ok(false);
+        }
+        match self.seq_of(&p.id)? {
+            None => Ok(true),
+            Some(seq) => match self.try_load(seq)? {
+                None => Ok(true),
+                Some(old) => Ok((p.revision, post.hash()) > (old.post().revision, old.hash())),
+            },
+        }
+    }
+
     /// Stores a post made by this node's own user and flushes it to disk before
     /// returning.
     pub fn insert_local(&self, post: &VerifiedPost) -> Result<Inserted, Error> {
