@@ -178,6 +178,27 @@ impl ApiClient {
             .await
     }
 
+    /// `GET export`: JSON lines of signed posts.
+    pub async fn export(&self) -> Result<String, Error> {
+        let resp = self
+            .http
+            .get(format!("{}/export", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        if !resp.status().is_success() {
+            return Err(Error::Http(format!("HTTP {}", resp.status())));
+        }
+        resp.text().await.map_err(|e| self.transport(e))
+    }
+
+    /// `POST import` of JSON lines as `export` writes them.
+    pub async fn import(&self, lines: String) -> Result<crate::api::json::ImportReport, Error> {
+        self.send(self.http.post(format!("{}/import", self.base)).body(lines))
+            .await
+    }
+
     /// `GET blocks`.
     pub async fn blocks(&self) -> Result<Vec<String>, Error> {
         self.get("/blocks", &[]).await

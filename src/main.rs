@@ -74,6 +74,13 @@ enum Command {
         /// The author's peer id.
         author: String,
     },
+    /// Write every stored post as JSON lines of signed posts (verifiable anywhere).
+    Export,
+    /// Import posts from a file written by `export`; each is verified.
+    Import {
+        /// The file ("-" for standard input).
+        file: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -507,6 +514,24 @@ async fn client_command(data_dir: &DataDir, command: Command, json: bool) -> any
                 print_json(&r)?
             } else {
                 println!("unblocked {author}")
+            }
+        }
+        Command::Export => print!("{}", c.export().await?),
+        Command::Import { file } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
+            };
+            let r = c.import(text).await?;
+            if json {
+                print_json(&r)?
+            } else {
+                println!(
+                    "{} new, {} already known, {} invalid",
+                    r.new, r.old, r.invalid
+                )
             }
         }
         Command::Run(_) | Command::Id => {}

@@ -249,3 +249,52 @@ fn with_no_node_running_the_cli_says_how_to_start_one() {
     assert!(err.contains("aidmesh run"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[test]
+fn export_then_import_restores_every_post_with_valid_signatures() {
+    let one = start(None);
+    for title in ["Bread", "Soup", "Rice"] {
+        let (code, _, err) = cli(one.dir.path(), &["offer", title, "--category", "food"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, exported, err) = cli(one.dir.path(), &["export"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(exported.lines().count(), 3);
+    // Every line verifies on its own, without any node.
+    for line in exported.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let wire = hex::decode(v["signed_post"].as_str().unwrap()).unwrap();
+        let signed = aidmesh::proto::SignedPost::decode(&wire).unwrap();
+        signed.verify(aidmesh::clock::now_ms()).unwrap();
+    }
+    let file = one.dir.path().join("export.jsonl");
+    std::fs::write(
+        &file,
+        format!("{exported}{{\"signed_post\": \"00ff\"}}\nnot json\n"),
+    )
+    .unwrap();
+
+    let two = start(None);
+    let (code, out, err) = cli(
+        two.dir.path(),
+        &["import", file.to_str().unwrap(), "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (
+            report["new"].as_u64(),
+            report["old"].as_u64(),
+            report["invalid"].as_u64()
+        ),
+        (Some(3), Some(0), Some(2))
+    );
+    let mut titles: Vec<String> = list_json(two.dir.path(), &[])
+        .iter()
+        .map(|p| p["title"].as_str().unwrap().to_string())
+        .collect();
+    titles.sort();
+    assert_eq!(titles, ["Bread", "Rice", "Soup"]);
+    let (_, out, _) = cli(two.dir.path(), &["import", file.to_str().unwrap()]);
+    assert!(out.contains("0 new, 3 already known, 2 invalid"), "{out}");
+}

@@ -153,3 +153,23 @@ pub fn parse_duration_secs(text: &str) -> Result<u64, String> {
         .map(|d| d.as_secs())
         .map_err(|e| format!("bad duration {text:?} ({e}); use e.g. 3d, 12h, 90m"))
 }
+
+/// One line of an export: a signed post exactly as it travels, hex-encoded, so
+/// anyone can verify it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportLine {
+    /// `SignedPost` wire encoding, hex.
+    pub signed_post: String,
+}
+
+/// What an import did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    /// Posts (or newer revisions) this node did not have.
+    pub new: usize,
+    /// Posts it already had, or older revisions.
+    pub old: usize,
+    /// Lines that are not valid signed posts (bad JSON, encoding, signature, rules,
+    /// expired, blocked author).
+    pub invalid: usize,
+}

@@ -38,6 +38,8 @@ use json::{BlockJson, DraftJson, EditJson, ErrorBody, ErrorDetail, PostJson};
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7650";
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest import body (JSON lines of signed posts).
+pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 
 /// API start-up failures.
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +169,11 @@ fn router(state: AppState) -> Router {
         .route("/events", get(events))
         .route("/blocks", get(list_blocks).post(add_block))
         .route("/blocks/{author}", delete(remove_block))
+        .route("/export", get(export))
+        .route(
+            "/import",
+            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state);
@@ -486,6 +493,54 @@ async fn remove_block(
     Ok(Json(
         serde_json::json!({ "author": author, "unblocked": true }),
     ))
+}
+
+/// `GET export`: every stored post as JSON lines of signed wire bytes.
+async fn export(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let mut out = String::new();
+    for p in s.node.store().all() {
+        let p = p.map_err(node::Error::from)?;
+        let wire = p.signed().encode().map_err(node::Error::from)?;
+        let line = json::ExportLine {
+            signed_post: hex::encode(wire),
+        };
+        out.push_str(&serde_json::to_string(&line).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        })?);
+        out.push('\n');
+    }
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
+}
+
+/// `POST import`: JSON lines as `export` writes them; every post is verified like
+/// one from the network.
+async fn import(State(s): State<AppState>, body: String) -> ApiResult<json::ImportReport> {
+    let mut report = json::ImportReport::default();
+    let mut batch = Vec::new();
+    for line in body.lines().filter(|l| !l.trim().is_empty()) {
+        let signed = serde_json::from_str::<json::ExportLine>(line)
+            .ok()
+            .and_then(|l| hex::decode(l.signed_post).ok())
+            .and_then(|w| aidmesh_proto::SignedPost::decode(&w).ok());
+        match signed {
+            Some(sp) => batch.push(sp),
+            None => report.invalid += 1,
+        }
+    }
+    let results = s
+        .node
+        .store()
+        .insert_batch(batch, crate::clock::now_ms())
+        .map_err(node::Error::from)?;
+    for r in results {
+        match r {
+            Ok(o) if o.changed() => report.new += 1,
+            Ok(_) => report.old += 1,
+            Err(_) => report.invalid += 1,
+        }
+    }
+    s.node.store().flush().map_err(node::Error::from)?;
+    Ok(Json(report))
 }
 
 /// The SSE name and JSON data of a node event.

@@ -505,6 +505,16 @@ impl Store {
         Ok(None)
     }
 
+    /// Every stored post (tombstones and not-yet-swept expired ones included), in
+    /// storage order, for export.
+    pub fn all(&self) -> impl Iterator<Item = Result<VerifiedPost, Error>> + '_ {
+        self.inner
+            .posts
+            .iter()
+            .values()
+            .map(|raw| decode_record(&raw?))
+    }
+
     /// Number of stored posts, tombstones included.
     pub fn len(&self) -> u64 {
         self.inner.count.load(Ordering::Relaxed)
