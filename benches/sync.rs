@@ -798,19 +798,19 @@ fn reconcile_part(args: &Args) -> Result<()> {
             "bytes_total_median",
             pick(&bytes, 0.5),
             "B",
-            &[trials_field.clone()],
+            std::slice::from_ref(&trials_field),
         );
         s.emit_with(
             "bytes_total_p90",
             pick(&bytes, 0.9),
             "B",
-            &[trials_field.clone()],
+            std::slice::from_ref(&trials_field),
         );
         s.emit_with(
             "bytes_total_max",
             *bytes.last().unwrap_or(&0),
             "B",
-            &[trials_field.clone()],
+            std::slice::from_ref(&trials_field),
         );
         let mut ratios: Vec<f64> = runs
             .iter()

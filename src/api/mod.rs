@@ -38,6 +38,8 @@ use json::{BlockJson, DraftJson, EditJson, ErrorBody, ErrorDetail, PostJson};
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7650";
 /// Largest request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long open requests (event streams) get to finish at shutdown.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// Largest import body (JSON lines of signed posts).
 pub const MAX_IMPORT_BYTES: usize = 64 * 1024 * 1024;
 
@@ -80,12 +82,18 @@ impl ApiServer {
         self.addr
     }
 
-    /// Stops serving and removes `api.addr` and `api.token`.
+    /// Stops serving and removes `api.addr` and `api.token`. Open event streams never
+    /// end on their own, so connections still open after a grace period are cut.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
         for f in &self.files {
             let _ = std::fs::remove_file(f);
         }
