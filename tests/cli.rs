@@ -89,7 +89,14 @@ fn start_up_errors_are_one_clear_line() {
 fn sigterm_shuts_down_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = aidmesh(dir.path())
-        .args(["run", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args([
+            "run",
+            "--no-mdns",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api",
+            "127.0.0.1:0",
+        ])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
