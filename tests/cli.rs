@@ -111,7 +111,7 @@ fn sigterm_shuts_down_cleanly() {
     let mut listening = None;
     for line in lines.by_ref() {
         let line = line.unwrap();
-        if line.contains("listening") {
+        if line.contains("listening") && line.contains("/p2p/") {
             listening = line.split("address=").nth(1).map(str::to_string);
         }
         if line.contains("aidmesh is running") {
