@@ -178,11 +178,11 @@ impl ApiClient {
             .await
     }
 
-    /// `GET export`: JSON lines of signed posts.
-    pub async fn export(&self) -> Result<String, Error> {
+    /// A bearer-authenticated `GET` whose body the caller reads itself.
+    async fn get_raw(&self, path: &str) -> Result<reqwest::Response, Error> {
         let resp = self
             .http
-            .get(format!("{}/export", self.base))
+            .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
             .send()
             .await
@@ -190,6 +190,12 @@ impl ApiClient {
         if !resp.status().is_success() {
             return Err(Error::Http(format!("HTTP {}", resp.status())));
         }
+        Ok(resp)
+    }
+
+    /// `GET export`: JSON lines of signed posts.
+    pub async fn export(&self) -> Result<String, Error> {
+        let resp = self.get_raw("/export").await?;
         resp.text().await.map_err(|e| self.transport(e))
     }
 
@@ -208,16 +214,7 @@ impl ApiClient {
     pub async fn events(
         &self,
     ) -> Result<impl Stream<Item = Result<(String, serde_json::Value), Error>>, Error> {
-        let resp = self
-            .http
-            .get(format!("{}/events", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
-        if !resp.status().is_success() {
-            return Err(Error::Http(format!("HTTP {}", resp.status())));
-        }
+        let resp = self.get_raw("/events").await?;
         let mut buf = String::new();
         let stream = resp.bytes_stream().flat_map(move |chunk| {
             let mut out = Vec::new();

@@ -339,16 +339,13 @@ fn post_args(kind: &str, a: PostArgs) -> anyhow::Result<DraftJson> {
 async fn client_command(data_dir: &DataDir, command: Command, json: bool) -> anyhow::Result<()> {
     let c = ApiClient::from_data_dir(data_dir)?;
     match command {
-        Command::Offer(a) => {
-            let p = c.publish(&post_args("offer", a)?).await?;
-            if json {
-                print_json(&p)?
-            } else {
-                println!("{}", p.id)
-            }
-        }
-        Command::Request(a) => {
-            let p = c.publish(&post_args("request", a)?).await?;
+        command @ (Command::Offer(_) | Command::Request(_)) => {
+            let (kind, a) = match command {
+                Command::Offer(a) => ("offer", a),
+                Command::Request(a) => ("request", a),
+                _ => unreachable!("matched offer or request above"),
+            };
+            let p = c.publish(&post_args(kind, a)?).await?;
             if json {
                 print_json(&p)?
             } else {
