@@ -205,6 +205,29 @@ impl ApiClient {
             .await
     }
 
+    /// `GET invite`: a code for `circle` (the node's first circle if `None`).
+    pub async fn invite(
+        &self,
+        circle: Option<&str>,
+    ) -> Result<crate::api::json::InviteJson, Error> {
+        let query: Vec<(String, String)> = circle
+            .map(|c| ("circle".to_string(), c.to_string()))
+            .into_iter()
+            .collect();
+        self.get("/invite", &query).await
+    }
+
+    /// `POST join`: the node joins an invite's circle and dials its peers now.
+    pub async fn join(&self, code: &str) -> Result<crate::api::json::JoinedJson, Error> {
+        self.post_json(
+            "/join",
+            &crate::api::json::JoinJson {
+                code: code.to_string(),
+            },
+        )
+        .await
+    }
+
     /// `GET blocks`.
     pub async fn blocks(&self) -> Result<Vec<String>, Error> {
         self.get("/blocks", &[]).await

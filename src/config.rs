@@ -55,6 +55,8 @@ pub struct Config {
     pub network: NetworkConfig,
     /// Store settings.
     pub store: StoreConfig,
+    /// Circuit relay service for nodes behind NAT (`[relay]`).
+    pub relay: RelayConfig,
 }
 
 /// Peer-to-peer settings (`[network]`).
@@ -77,6 +79,13 @@ pub struct NetworkConfig {
     pub kademlia_server: Option<bool>,
     /// Seconds a connection no protocol needs stays open.
     pub idle_timeout_secs: u64,
+    /// Addresses others can reach this node on, for a node that knows them (a VPS
+    /// with a public IP, a port forward): announced at once, before AutoNAT confirms.
+    pub external_addresses: Vec<Multiaddr>,
+    /// AutoNAT only counts globally routable addresses. Set `false` on a community
+    /// mesh or campus network whose members reach each other on private addresses
+    /// (10.x, 192.168.x).
+    pub autonat_only_global_ips: bool,
 }
 
 impl Default for NetworkConfig {
@@ -89,6 +98,46 @@ impl Default for NetworkConfig {
             circles: vec![DEFAULT_CIRCLE.to_string()],
             kademlia_server: None,
             idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
+            external_addresses: Vec::new(),
+            autonat_only_global_ips: true,
+        }
+    }
+}
+
+/// Circuit relay v2 service (`[relay]`): a public node forwards connections to nodes
+/// behind NAT, within these limits. The defaults are libp2p's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Serve as a relay (`aidmesh run --relay`). Needs a known external address.
+    pub serve: bool,
+    /// Reservations held at once, all peers.
+    pub max_reservations: usize,
+    /// Reservations one peer may hold.
+    pub max_reservations_per_peer: usize,
+    /// Seconds a reservation lasts before the client must renew it.
+    pub reservation_duration_secs: u64,
+    /// Relayed connections open at once, all peers.
+    pub max_circuits: usize,
+    /// Relayed connections one peer may have open.
+    pub max_circuits_per_peer: usize,
+    /// Seconds one relayed connection may last.
+    pub max_circuit_duration_secs: u64,
+    /// Bytes one relayed connection may carry, both directions.
+    pub max_circuit_bytes: u64,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            serve: false,
+            max_reservations: 128,
+            max_reservations_per_peer: 4,
+            reservation_duration_secs: 3600,
+            max_circuits: 16,
+            max_circuits_per_peer: 4,
+            max_circuit_duration_secs: 120,
+            max_circuit_bytes: 128 * 1024,
         }
     }
 }
@@ -168,6 +217,53 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        let r = &self.relay;
+        for (key, value) in [
+            ("relay.max_reservations", r.max_reservations as u64),
+            (
+                "relay.max_reservations_per_peer",
+                r.max_reservations_per_peer as u64,
+            ),
+            (
+                "relay.reservation_duration_secs",
+                r.reservation_duration_secs,
+            ),
+            ("relay.max_circuits", r.max_circuits as u64),
+            (
+                "relay.max_circuits_per_peer",
+                r.max_circuits_per_peer as u64,
+            ),
+            (
+                "relay.max_circuit_duration_secs",
+                r.max_circuit_duration_secs,
+            ),
+            ("relay.max_circuit_bytes", r.max_circuit_bytes),
+        ] {
+            if value == 0 {
+                return Err(Error::Invalid {
+                    key,
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
+        // libp2p panics past these.
+        for (key, secs) in [
+            (
+                "relay.reservation_duration_secs",
+                r.reservation_duration_secs,
+            ),
+            (
+                "relay.max_circuit_duration_secs",
+                r.max_circuit_duration_secs,
+            ),
+        ] {
+            if secs > u64::from(u32::MAX) {
+                return Err(Error::Invalid {
+                    key,
+                    message: format!("at most {} seconds", u32::MAX),
+                });
+            }
+        }
         if self.store.sweep_interval_secs == 0 {
             return Err(Error::Invalid {
                 key: "store.sweep_interval_secs",
@@ -224,6 +320,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("network.circles"), "{e}");
+        let e = load("[relay]\nmax_circuits = 0\n").unwrap_err().to_string();
+        assert!(e.contains("relay.max_circuits"), "{e}");
+        let e = load("[relay]\nmax_circuit_duration_secs = 99999999999\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("relay.max_circuit_duration_secs"), "{e}");
         let e = load("this is = = not toml").unwrap_err().to_string();
         assert!(e.contains("bad config"), "{e}");
     }

@@ -7,7 +7,10 @@
 //! # Layout
 //! - [`node`]: [`Node::start`] and [`NodeHandle`], the async API over everything below.
 //! - [`net`]: the task that owns the libp2p swarm; [`net::gossip`] (topics, validation,
-//!   scoring) and [`net::address_book`] (peers remembered across restarts).
+//!   scoring), [`net::address_book`] (peers remembered across restarts) and the
+//!   reachability it reports ([`net::Reachability`]: AutoNAT, relay slots, hole
+//!   punching).
+//! - [`invite`]: invite codes turned into a circle and bootstrap peers in `config.toml`.
 //! - [`store`]: posts on sled — the single source of truth — with indexes, queries,
 //!   expiry and blocking.
 //! - [`draft`]: turning what a person types into a post, edits and status changes.
@@ -24,6 +27,7 @@ pub mod data_dir;
 pub mod draft;
 pub mod events;
 pub mod identity;
+pub mod invite;
 pub mod net;
 pub mod node;
 pub mod store;

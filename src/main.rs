@@ -60,8 +60,20 @@ enum Command {
     },
     /// Show connected peers.
     Peers,
-    /// Show the node's status.
+    /// Show the node's status: reachability, addresses, peers, posts.
     Status,
+    /// Print an invite code (and a QR code on a terminal) others can join with.
+    Invite {
+        /// The circle to invite to [default: the node's first circle]
+        #[arg(long)]
+        circle: Option<String>,
+    },
+    /// Join the circle and peers of an invite code: saved to config.toml, and the
+    /// running node (if any) joins at once.
+    Join {
+        /// The code (`AIDMESH1-...`).
+        code: String,
+    },
     /// Stream events (new and changed posts, peers) until interrupted.
     Watch,
     /// Delete an author's posts and refuse them from now on.
@@ -194,6 +206,15 @@ struct RunArgs {
     /// Allow the API on a non-loopback address (the token is still required)
     #[arg(long)]
     api_public: bool,
+    /// Serve as a relay for nodes behind NAT (a public node, e.g. on a VPS)
+    #[arg(long)]
+    relay: bool,
+    /// An address others reach this node on, e.g. /ip4/203.0.113.5/tcp/7651 (repeatable; for a VPS or a port forward)
+    #[arg(long, value_name = "MULTIADDR")]
+    external_address: Vec<Multiaddr>,
+    /// Join the circle and peers of this invite code first (saved to config.toml)
+    #[arg(long, value_name = "CODE")]
+    join: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -236,6 +257,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run(args) => {
+            if let Some(code) = &args.join {
+                join_config(&data_dir, code)?;
+            }
             let mut config = NodeConfig::load(data_dir)?;
             let net = &mut config.config.network;
             if !args.listen.is_empty() {
@@ -251,15 +275,65 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if args.kademlia_server {
                 net.kademlia_server = Some(true);
             }
+            net.external_addresses.extend(args.external_address);
+            if args.relay {
+                config.config.relay.serve = true;
+            }
             config.config.validate()?;
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(run_node(config, args.api, args.api_public))
+        }
+        Command::Join { code } => {
+            let joining = join_config(&data_dir, &code)?;
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let live = runtime.block_on(async {
+                let joined = match ApiClient::from_data_dir(&data_dir) {
+                    Ok(c) => c.join(&code).await,
+                    Err(e) => Err(e),
+                };
+                match joined {
+                    Ok(j) => Ok(Some(j)),
+                    Err(client::Error::NotRunning(_)) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })?;
+            if cli.json {
+                print_json(&serde_json::json!({
+                    "circle": joining.circle,
+                    "bootstrap": joining.bootstrap,
+                    "running_node_joined": live.is_some(),
+                }))?;
+            } else {
+                println!(
+                    "circle {} and {} peer address(es) saved to {}",
+                    joining.circle,
+                    joining.bootstrap.len(),
+                    data_dir.config_file().display()
+                );
+                match live {
+                    Some(j) => println!(
+                        "the running node joined and dialled {} address(es)",
+                        j.dialled
+                    ),
+                    None => println!("start the node with `aidmesh run` to connect"),
+                }
+            }
+            Ok(())
         }
         command => {
             let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
             runtime.block_on(client_command(&data_dir, command, cli.json))
         }
     }
+}
+
+/// Reads an invite code and records its circle and peers in the data dir's config.
+/// A bad code or config is an error and changes nothing.
+fn join_config(data_dir: &DataDir, code: &str) -> anyhow::Result<aidmesh::invite::Joining> {
+    let joining = aidmesh::invite::read(code)?;
+    data_dir.create()?;
+    aidmesh::invite::save(&data_dir.config_file(), &joining)?;
+    Ok(joining)
 }
 
 async fn run_node(config: NodeConfig, api: SocketAddr, api_public: bool) -> anyhow::Result<()> {
@@ -279,6 +353,60 @@ async fn run_node(config: NodeConfig, api: SocketAddr, api_public: bool) -> anyh
     server.shutdown().await;
     node.shutdown().await?;
     Ok(())
+}
+
+fn print_status(s: &serde_json::Value) {
+    let strs = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let r = &s["reachability"];
+    println!("peer id      {}", s["peer_id"].as_str().unwrap_or("?"));
+    println!("version      {}", s["version"].as_str().unwrap_or("?"));
+    println!("posts        {}", s["posts"]);
+    println!("circles      {}", strs(&s["circles"]).join(", "));
+    println!(
+        "reachability {}{}",
+        r["status"].as_str().unwrap_or("unknown"),
+        if r["relay_server"].as_bool() == Some(true) {
+            " (serving as a relay)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "peers        {} direct, {} through a relay",
+        r["peers_direct"], r["peers_relayed"]
+    );
+    match r["last_seen_by_peer"]["at"].as_u64() {
+        Some(at) => println!(
+            "posts seen   by {} at {}",
+            r["last_seen_by_peer"]["peer_id"].as_str().unwrap_or("?"),
+            humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(at)
+            )
+        ),
+        None => println!("posts seen   not yet confirmed by any peer"),
+    }
+    let direct = strs(&r["direct_addrs"]);
+    let relayed = strs(&r["relayed_addrs"]);
+    if direct.is_empty() && relayed.is_empty() {
+        println!("reachable at (nothing confirmed yet)");
+    } else {
+        println!("reachable at");
+        for a in direct.iter().chain(&relayed) {
+            println!("  {a}");
+        }
+    }
+    println!("listening on");
+    for a in strs(&s["listen_addrs"]) {
+        println!("  {a}");
+    }
 }
 
 fn print_json(v: &impl serde::Serialize) -> anyhow::Result<()> {
@@ -459,22 +587,28 @@ async fn client_command(data_dir: &DataDir, command: Command, json: bool) -> any
             if json {
                 print_json(&s)?;
             } else {
-                println!("peer id      {}", s["peer_id"].as_str().unwrap_or("?"));
-                println!("version      {}", s["version"].as_str().unwrap_or("?"));
-                println!("peers        {}", s["connected_peers"]);
-                println!("posts        {}", s["posts"]);
-                println!(
-                    "reachability {}",
-                    s["reachability"].as_str().unwrap_or("unknown")
-                );
-                let circles: Vec<&str> = s["circles"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|c| c.as_str()).collect())
-                    .unwrap_or_default();
-                println!("circles      {}", circles.join(", "));
-                println!("listening on");
-                for a in s["listen_addrs"].as_array().cloned().unwrap_or_default() {
-                    println!("  {}", a.as_str().unwrap_or("?"));
+                print_status(&s);
+            }
+        }
+        Command::Invite { circle } => {
+            let invite = c.invite(circle.as_deref()).await?;
+            if json {
+                print_json(&invite)?;
+            } else {
+                println!("{}", invite.code);
+                if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    if let Ok(qr) = qrcode::QrCode::new(invite.code.as_bytes()) {
+                        let art = qr
+                            .render::<qrcode::render::unicode::Dense1x2>()
+                            .quiet_zone(true)
+                            .build();
+                        println!("\n{art}");
+                    }
+                    println!(
+                        "circle {} through {} address(es); join with: aidmesh join <code>",
+                        invite.circle,
+                        invite.addrs.len()
+                    );
                 }
             }
         }
@@ -531,7 +665,7 @@ async fn client_command(data_dir: &DataDir, command: Command, json: bool) -> any
                 )
             }
         }
-        Command::Run(_) | Command::Id => {}
+        Command::Run(_) | Command::Id | Command::Join { .. } => {}
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use aidmesh_proto::invite::Invite;
 use aidmesh_proto::{Post, PostId, Status, VerifiedPost};
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
@@ -114,6 +115,8 @@ pub struct NodeStatus {
     pub bytes_received: u64,
     /// The last catch-up sync with each peer.
     pub syncs: Vec<net::SyncStatus>,
+    /// Whether and how others can reach this node, and whether they see its posts.
+    pub reachability: net::Reachability,
 }
 
 /// Starts nodes.
@@ -147,6 +150,13 @@ impl Node {
             kademlia_server: n.kademlia_server,
             idle_timeout: config.config.idle_timeout(),
             sweep_interval: std::time::Duration::from_secs(config.config.store.sweep_interval_secs),
+            external_addresses: n.external_addresses.clone(),
+            autonat_only_global_ips: n.autonat_only_global_ips,
+            relay: config
+                .config
+                .relay
+                .serve
+                .then(|| config.config.relay.clone()),
         };
         let network =
             net::Network::start(net_config, store.clone(), events.clone(), commands_rx).await?;
@@ -312,7 +322,30 @@ impl NodeHandle {
             bytes_sent: net.bytes_sent,
             bytes_received: net.bytes_received,
             syncs: net.syncs,
+            reachability: net.reachability,
         })
+    }
+
+    /// An invite to `circle`: the addresses others can reach this node on — public
+    /// ones, else relayed ones, else its listen addresses (same network or machine).
+    pub async fn invite(&self, circle: &str) -> Result<Invite, Error> {
+        check_circle(circle)?;
+        let status = self.status().await?;
+        let r = &status.reachability;
+        let mut addrs: Vec<Multiaddr> = r
+            .direct_addrs
+            .iter()
+            .chain(&r.relayed_addrs)
+            .cloned()
+            .collect();
+        let (loopback, other): (Vec<Multiaddr>, Vec<Multiaddr>) =
+            status.listen_addrs.into_iter().partition(net::is_loopback);
+        addrs.extend(other);
+        if addrs.is_empty() {
+            addrs = loopback;
+        }
+        addrs.truncate(aidmesh_proto::invite::MAX_ADDRS);
+        Ok(Invite::new(circle, addrs.into_iter().map(|a| a.to_vec())))
     }
 
     /// Subscribes to a circle's posts. Returns whether it was new.
@@ -348,6 +381,23 @@ impl NodeHandle {
         self.request(|reply| Command::Dial { addr, reply })
             .await?
             .map_err(Error::Dial)
+    }
+
+    /// Joins an invite's circle and dials its peers now (saving them for later runs is
+    /// [`crate::invite::save`]'s job). Returns how many dials started.
+    pub async fn join_invite(&self, joining: &crate::invite::Joining) -> Result<usize, Error> {
+        self.join(&joining.circle).await?;
+        let mut dialled = 0;
+        for addr in &joining.bootstrap {
+            match self.dial(addr.clone()).await {
+                Ok(()) => dialled += 1,
+                Err(Error::Dial(e)) => {
+                    tracing::warn!(%addr, error = %e, "cannot dial invite address")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(dialled)
     }
 
     /// Stops the network and flushes the store. Other handles get [`Error::Closed`]

@@ -5,6 +5,7 @@
 //! - [`rules`]: every rule a post obeys, checked by [`rules::validate`].
 //! - [`signed`]: [`SignedPost`] (bytes + signature), signing, verification and batch
 //!   verification into [`VerifiedPost`].
+//! - [`invite`]: invite codes (a circle and addresses to join through).
 //! - [`codec`]: the one place that encodes and decodes, always with a byte limit.
 //!
 //! Golden encodings in `proto/vectors/` pin the format; `tests/vectors.rs` fails if it
@@ -13,6 +14,7 @@
 
 mod bytes;
 pub mod codec;
+pub mod invite;
 pub mod post;
 pub mod riblt;
 pub mod rules;

@@ -173,3 +173,33 @@ pub struct ImportReport {
     /// expired, blocked author).
     pub invalid: usize,
 }
+
+/// `GET invite`: a code and what it holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InviteJson {
+    /// The code to share (`AIDMESH1-...`).
+    pub code: String,
+    /// The circle it invites to.
+    pub circle: String,
+    /// The addresses in it.
+    pub addrs: Vec<libp2p::Multiaddr>,
+}
+
+/// `POST join` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinJson {
+    /// An invite code.
+    pub code: String,
+}
+
+/// `POST join` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinedJson {
+    /// The circle joined.
+    pub circle: String,
+    /// The peers from the code.
+    pub bootstrap: Vec<libp2p::Multiaddr>,
+    /// How many dials started.
+    pub dialled: usize,
+}

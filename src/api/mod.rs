@@ -178,6 +178,8 @@ fn router(state: AppState) -> Router {
         .route("/blocks", get(list_blocks).post(add_block))
         .route("/blocks/{author}", delete(remove_block))
         .route("/export", get(export))
+        .route("/invite", get(invite))
+        .route("/join", post(join))
         .route(
             "/import",
             post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
@@ -297,10 +299,56 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 
 async fn status(State(s): State<AppState>) -> ApiResult<serde_json::Value> {
     let st = s.node.status().await?;
-    let mut v = serde_json::to_value(&st)
+    let v = serde_json::to_value(&st)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    v["reachability"] = "unknown".into();
     Ok(Json(v))
+}
+
+/// `GET invite?circle=NAME`: a code others can join this node's circle with.
+async fn invite(
+    State(s): State<AppState>,
+    QueryParams(params): QueryParams<HashMap<String, String>>,
+) -> ApiResult<json::InviteJson> {
+    let circle = match params.get("circle") {
+        Some(c) => c.clone(),
+        None => s
+            .node
+            .status()
+            .await?
+            .circles
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| aidmesh_proto::rules::DEFAULT_CIRCLE.to_string()),
+    };
+    let invite = s.node.invite(&circle).await?;
+    let code = invite
+        .encode()
+        .map_err(|e| ApiError::field("circle", e.to_string()))?;
+    let addrs = crate::invite::read(&code)
+        .map(|j| j.bootstrap)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    Ok(Json(json::InviteJson {
+        code,
+        circle,
+        addrs,
+    }))
+}
+
+/// `POST join {"code": "..."}`: joins the invite's circle and dials its peers now.
+/// Saving them to `config.toml` is the caller's choice (the CLI does).
+async fn join(
+    State(s): State<AppState>,
+    body: Result<Json<json::JoinJson>, JsonRejection>,
+) -> ApiResult<json::JoinedJson> {
+    let Json(body) = body.map_err(ApiError::from)?;
+    let joining =
+        crate::invite::read(&body.code).map_err(|e| ApiError::field("code", e.to_string()))?;
+    let dialled = s.node.join_invite(&joining).await?;
+    Ok(Json(json::JoinedJson {
+        circle: joining.circle,
+        bootstrap: joining.bootstrap,
+        dialled,
+    }))
 }
 
 async fn peers(State(s): State<AppState>) -> ApiResult<Vec<crate::net::PeerInfo>> {

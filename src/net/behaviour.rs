@@ -5,9 +5,12 @@ use std::time::Duration;
 use libp2p::identity::Keypair;
 use libp2p::kad::{self, store::MemoryStore};
 use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour};
-use libp2p::{gossipsub, identify, mdns, ping, request_response, StreamProtocol};
+use libp2p::{
+    autonat, dcutr, gossipsub, identify, mdns, ping, relay, request_response, StreamProtocol,
+};
 
 use super::gossip;
+use crate::config::RelayConfig;
 
 /// Our own Kademlia protocol, so aidmesh never joins the IPFS DHT.
 pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/aidmesh/kad/1.0.0");
@@ -26,6 +29,10 @@ pub(crate) struct Behaviour {
     pub ping: ping::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     pub sync: request_response::Behaviour<crate::sync::Codec>,
+    pub autonat: autonat::Behaviour,
+    pub relay_client: relay::client::Behaviour,
+    pub relay: Toggle<relay::Behaviour>,
+    pub dcutr: dcutr::Behaviour,
 }
 
 /// Settings the behaviour needs.
@@ -34,10 +41,44 @@ pub(crate) struct Settings {
     pub kademlia: bool,
     pub kademlia_server: Option<bool>,
     pub heartbeat: Duration,
+    /// Serve circuit relay v2 with these limits.
+    pub relay: Option<RelayConfig>,
+    /// Let AutoNAT probe and answer for private (RFC 1918) addresses.
+    pub autonat_only_global_ips: bool,
+}
+
+/// Our limits over libp2p's defaults (which keep their per-peer and per-IP rate
+/// limiters).
+fn relay_config(limits: &RelayConfig) -> relay::Config {
+    relay::Config {
+        max_reservations: limits.max_reservations,
+        max_reservations_per_peer: limits.max_reservations_per_peer,
+        reservation_duration: Duration::from_secs(limits.reservation_duration_secs),
+        max_circuits: limits.max_circuits,
+        max_circuits_per_peer: limits.max_circuits_per_peer,
+        max_circuit_duration: Duration::from_secs(limits.max_circuit_duration_secs),
+        max_circuit_bytes: limits.max_circuit_bytes,
+        ..relay::Config::default()
+    }
+}
+
+/// AutoNAT: first probe soon after start, retry often while the answer is unsure.
+fn autonat_config(only_global_ips: bool) -> autonat::Config {
+    autonat::Config {
+        boot_delay: Duration::from_secs(5),
+        retry_interval: Duration::from_secs(20),
+        throttle_server_period: Duration::from_secs(30),
+        only_global_ips,
+        ..autonat::Config::default()
+    }
 }
 
 impl Behaviour {
-    pub fn new(key: &Keypair, settings: &Settings) -> Result<Self, String> {
+    pub fn new(
+        key: &Keypair,
+        relay_client: relay::client::Behaviour,
+        settings: &Settings,
+    ) -> Result<Self, String> {
         let peer_id = key.public().to_peer_id();
         let mut gossipsub = gossipsub::Behaviour::new(
             gossipsub::MessageAuthenticity::Signed(key.clone()),
@@ -86,6 +127,17 @@ impl Behaviour {
                 )],
                 request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
             ),
+            autonat: autonat::Behaviour::new(
+                peer_id,
+                autonat_config(settings.autonat_only_global_ips),
+            ),
+            relay_client,
+            relay: settings
+                .relay
+                .as_ref()
+                .map(|limits| relay::Behaviour::new(peer_id, relay_config(limits)))
+                .into(),
+            dcutr: dcutr::Behaviour::new(peer_id),
         })
     }
 }

@@ -8,6 +8,7 @@
 pub mod address_book;
 mod behaviour;
 pub mod gossip;
+mod nat;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -31,6 +32,7 @@ use crate::sync::{self, Failure, Next};
 use address_book::{without_p2p, AddressBook};
 use behaviour::{Behaviour, BehaviourEvent, Settings};
 pub use behaviour::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
+pub use nat::{Reachability, Reachable, SeenBy};
 
 /// Peers this node dials on its own (from the DHT, mDNS and the address book) before
 /// it stops looking for more.
@@ -104,6 +106,14 @@ pub struct PeerInfo {
     pub outbound: bool,
     /// Connected since, ms since the epoch.
     pub since: u64,
+    /// Reached only through a relay (no direct connection).
+    pub relayed: bool,
+    /// Open direct connections.
+    #[serde(skip)]
+    direct: u32,
+    /// Open relayed connections.
+    #[serde(skip)]
+    via_relay: u32,
 }
 
 /// The network's part of the node status.
@@ -121,6 +131,8 @@ pub struct NetStatus {
     pub bytes_received: u64,
     /// The last sync with each peer.
     pub syncs: Vec<SyncStatus>,
+    /// Whether and how others can reach this node.
+    pub reachability: nat::Reachability,
 }
 
 /// The last catch-up sync with one peer.
@@ -151,6 +163,9 @@ pub(crate) struct NetConfig {
     pub kademlia_server: Option<bool>,
     pub idle_timeout: Duration,
     pub sweep_interval: Duration,
+    pub external_addresses: Vec<Multiaddr>,
+    pub autonat_only_global_ips: bool,
+    pub relay: Option<crate::config::RelayConfig>,
 }
 
 /// Where a bootstrap peer is in its dial / redial cycle. `backoff` is the wait
@@ -182,6 +197,9 @@ pub(crate) struct Network {
     /// Transport byte counters.
     metrics: libp2p::metrics::Registry,
     sync: SyncState,
+    nat: nat::NatState,
+    /// External addresses the operator set (never withdrawn by AutoNAT).
+    operator_external: Vec<Multiaddr>,
 }
 
 /// Catch-up sync bookkeeping: at most one session per peer, the rest queued.
@@ -213,6 +231,8 @@ impl Network {
             kademlia: config.kademlia,
             kademlia_server: config.kademlia_server,
             heartbeat: Duration::from_secs(1),
+            relay: config.relay.clone(),
+            autonat_only_global_ips: config.autonat_only_global_ips,
         };
         let mut metrics = libp2p::metrics::Registry::default();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair)
@@ -226,9 +246,11 @@ impl Network {
             .with_quic()
             .with_dns()
             .map_err(setup)?
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .map_err(setup)?
             .with_bandwidth_metrics(&mut metrics)
-            .with_behaviour(|key| {
-                Behaviour::new(key, &settings)
+            .with_behaviour(|key, relay_client| {
+                Behaviour::new(key, relay_client, &settings)
                     .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
             })
             .map_err(setup)?
@@ -291,7 +313,14 @@ impl Network {
             sweep_interval: config.sweep_interval,
             metrics,
             sync: SyncState::default(),
+            nat: nat::NatState::new(config.relay.is_some(), config.kademlia_server),
+            operator_external: config.external_addresses.clone(),
         };
+        for addr in &config.external_addresses {
+            info!(address = %addr, "external address (from config)");
+            net.swarm.add_external_address(addr.clone());
+        }
+        net.set_kad_mode();
         for address in listen_addrs {
             net.add_listen_addr(address);
         }
@@ -299,6 +328,9 @@ impl Network {
             net.join(circle);
         }
         for addr in config.bootstrap {
+            if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+                net.note_bootstrap_peer(peer);
+            }
             let state = net.dial_bootstrap(&addr, REDIAL_MIN);
             net.bootstrap.push(Bootstrap { addr, state });
         }
@@ -433,6 +465,8 @@ impl Network {
                 }
             }
         }
+        self.confirm_due();
+        self.seek_relays();
         if !self.pending.is_empty() {
             let circles: Vec<String> = self.pending.keys().cloned().collect();
             for c in circles {
@@ -481,6 +515,9 @@ impl Network {
                     self.join(&circle);
                 }
                 self.publish(&circle, data);
+                self.nat
+                    .confirm
+                    .push((Instant::now() + nat::CONFIRM_DELAY, circle));
             }
             Command::Join { circle, reply } => {
                 let new = self.join(&circle);
@@ -514,6 +551,7 @@ impl Network {
                     bytes_sent,
                     bytes_received,
                     syncs: self.sync.log.values().cloned().collect(),
+                    reachability: self.reachability(),
                 });
             }
             Command::Shutdown(_) => {}
@@ -522,7 +560,24 @@ impl Network {
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
+            SwarmEvent::NewListenAddr { address, .. } if nat::is_relayed(&address) => {
+                info!(address = %self.full_addr(address), "reachable through a relay");
+            }
             SwarmEvent::NewListenAddr { address, .. } => self.add_listen_addr(address),
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                let reason = match reason {
+                    Ok(()) => "closed".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                self.on_listener_closed(listener_id, reason);
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                debug!(?listener_id, %error, "listener error");
+            }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 let full = self.full_addr(address);
                 self.listen_addrs.retain(|a| a != &full);
@@ -549,25 +604,54 @@ impl Network {
                         b.state = Redial::Connected(peer_id);
                     }
                 }
+                let relayed = endpoint.is_relayed();
+                let info = self.connected.entry(peer_id).or_insert_with(|| PeerInfo {
+                    peer_id,
+                    address: address.clone(),
+                    outbound: endpoint.is_dialer(),
+                    since: now_ms(),
+                    relayed,
+                    direct: 0,
+                    via_relay: 0,
+                });
+                let was_relayed = info.relayed;
+                if relayed {
+                    info.via_relay += 1;
+                } else {
+                    info.direct += 1;
+                    info.relayed = false;
+                    if was_relayed {
+                        // Hole punched (or dialled directly): now worth a sync.
+                        info.address = address.clone();
+                        let circles: Vec<String> = self.circles.iter().cloned().collect();
+                        for c in circles {
+                            if self.circle_peers(&c).contains(&peer_id) {
+                                self.queue_sync(peer_id, c);
+                            }
+                        }
+                    }
+                }
                 if num_established.get() == 1 {
-                    debug!(peer = %peer_id, %address, "peer connected");
-                    self.connected.insert(
-                        peer_id,
-                        PeerInfo {
-                            peer_id,
-                            address: address.clone(),
-                            outbound: endpoint.is_dialer(),
-                            since: now_ms(),
-                        },
-                    );
+                    debug!(peer = %peer_id, %address, relayed, "peer connected");
                     let _ = self.events.send(Event::PeerConnected { peer_id, address });
                 }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established: 0,
+                num_established,
+                endpoint,
                 ..
-            } => {
+            } if num_established > 0 => {
+                if let Some(info) = self.connected.get_mut(&peer_id) {
+                    if endpoint.is_relayed() {
+                        info.via_relay = info.via_relay.saturating_sub(1);
+                    } else {
+                        info.direct = info.direct.saturating_sub(1);
+                    }
+                    info.relayed = info.direct == 0;
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, .. } => {
                 debug!(peer = %peer_id, "peer disconnected");
                 self.connected.remove(&peer_id);
                 self.sync.sessions.remove(&peer_id);
@@ -648,6 +732,13 @@ impl Network {
                 let speaks_kad = info.protocols.contains(&KAD_PROTOCOL);
                 let addrs: Vec<Multiaddr> =
                     info.listen_addrs.into_iter().filter(is_dialable).collect();
+                let direct = self
+                    .connected
+                    .get(&peer_id)
+                    .filter(|c| c.outbound && !c.relayed)
+                    .map(|c| c.address.clone())
+                    .or_else(|| addrs.iter().find(|a| !nat::is_relayed(a)).cloned());
+                self.note_relay_candidate(peer_id, &info.protocols, direct);
                 if speaks_kad {
                     self.kad_add(&peer_id, &addrs);
                 }
@@ -667,6 +758,10 @@ impl Network {
                 let _ = self.swarm.dial(opts);
             }
             BehaviourEvent::Sync(event) => self.on_sync_event(event),
+            BehaviourEvent::Autonat(event) => self.on_autonat(event),
+            BehaviourEvent::RelayClient(event) => self.on_relay_client(event),
+            BehaviourEvent::Relay(event) => self.on_relay_server(event),
+            BehaviourEvent::Dcutr(event) => self.on_dcutr(event),
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, addr) in found {
                     debug!(%peer, %addr, "found on the local network");
@@ -715,6 +810,11 @@ impl Network {
     }
 
     fn queue_sync(&mut self, peer: PeerId, circle: String) {
+        if self.connected.get(&peer).is_some_and(|c| c.relayed) {
+            // Relayed connections carry little (circuit limits); sync once direct.
+            debug!(%peer, "not syncing over a relayed connection");
+            return;
+        }
         if let Some(until) = self.sync.banned.get(&peer) {
             if *until > Instant::now() {
                 return;
@@ -811,6 +911,9 @@ impl Network {
         entry.ok = result.is_ok();
         entry.fetched_total += s.fetched as u64;
         entry.round_trips = s.round_trips;
+        if result.is_ok() && s.extra == 0 {
+            self.note_seen(peer, &session.circle);
+        }
         if result.is_ok() && s.stored > 0 {
             // New posts here may be new to our other peers too: offer them a sync,
             // which makes them pull (see the responder's trigger).
@@ -862,6 +965,7 @@ impl Network {
                                 req,
                                 now_ms(),
                             );
+                            self.note_served(peer, hello_circle.as_deref(), &response);
                             // Sets differ: the peer pulls from us, and we pull from it.
                             if let (Some(circle), aidmesh_proto::sync::Response::Symbols { .. }) =
                                 (hello_circle, &response)
@@ -1068,6 +1172,15 @@ fn bandwidth(registry: &libp2p::metrics::Registry) -> (u64, u64) {
         }
     }
     (out, inn)
+}
+
+/// Whether an address is on this machine only.
+pub fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
 }
 
 fn is_dialable(addr: &Multiaddr) -> bool {
