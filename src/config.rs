@@ -86,6 +86,23 @@ pub struct NetworkConfig {
     /// mesh or campus network whose members reach each other on private addresses
     /// (10.x, 192.168.x).
     pub autonat_only_global_ips: bool,
+    /// `auto` (default): AutoNAT decides. `private`: always hold relay slots (for a
+    /// NAT AutoNAT misjudges, e.g. some mobile networks). `public`: never (a node
+    /// known to be reachable).
+    pub reachability: ReachabilityMode,
+}
+
+/// Whether reachability is measured or fixed by the operator.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReachabilityMode {
+    /// AutoNAT decides.
+    #[default]
+    Auto,
+    /// Treat the node as publicly reachable.
+    Public,
+    /// Treat the node as behind NAT: hold relay slots.
+    Private,
 }
 
 impl Default for NetworkConfig {
@@ -100,6 +117,7 @@ impl Default for NetworkConfig {
             idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
             external_addresses: Vec::new(),
             autonat_only_global_ips: true,
+            reachability: ReachabilityMode::Auto,
         }
     }
 }

@@ -152,6 +152,7 @@ impl Node {
             sweep_interval: std::time::Duration::from_secs(config.config.store.sweep_interval_secs),
             external_addresses: n.external_addresses.clone(),
             autonat_only_global_ips: n.autonat_only_global_ips,
+            reachability: n.reachability,
             relay: config
                 .config
                 .relay

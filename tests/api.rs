@@ -35,6 +35,14 @@ fn aidmesh(dir: &Path) -> Command {
 }
 
 fn start(bootstrap: Option<&str>) -> Running {
+    match bootstrap {
+        Some(b) => start_with(&["--bootstrap", b]),
+        None => start_with(&[]),
+    }
+}
+
+/// Starts `aidmesh run` on loopback with extra flags.
+fn start_with(extra: &[&str]) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = aidmesh(dir.path());
     cmd.args([
@@ -45,9 +53,7 @@ fn start(bootstrap: Option<&str>) -> Running {
         "--api",
         "127.0.0.1:0",
     ]);
-    if let Some(b) = bootstrap {
-        cmd.args(["--bootstrap", b]);
-    }
+    cmd.args(extra);
     let mut child = cmd.stderr(Stdio::piped()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -297,4 +303,56 @@ fn export_then_import_restores_every_post_with_valid_signatures() {
     assert_eq!(titles, ["Bread", "Rice", "Soup"]);
     let (_, out, _) = cli(two.dir.path(), &["import", file.to_str().unwrap()]);
     assert!(out.contains("0 new, 3 already known, 2 invalid"), "{out}");
+}
+
+#[test]
+fn an_invite_lets_a_fresh_node_join_with_one_command() {
+    let a = start(None);
+    let (code, id, err) = cli(
+        a.dir.path(),
+        &[
+            "offer",
+            "Soup for ten",
+            "--category",
+            "food",
+            "--circle",
+            "riverside",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let id = id.trim().to_string();
+    let (code, invite, err) = cli(a.dir.path(), &["invite", "--circle", "riverside"]);
+    assert_eq!(code, 0, "{err}");
+    let invite = invite.trim().to_string();
+    assert!(invite.starts_with("AIDMESH1-"), "{invite}");
+    // Not a terminal: the code alone, no QR art.
+    assert_eq!(invite.lines().count(), 1);
+
+    // Bad codes are refused and change nothing.
+    let fresh = tempfile::tempdir().unwrap();
+    let mut cut = invite.clone();
+    cut.truncate(invite.len() - 5);
+    for (bad, expect) in [
+        (cut.as_str(), "truncated"),
+        ("AIDMESH9-ABCDEF", "version"),
+        ("https://example.org/join", "not an aidmesh invite"),
+    ] {
+        let (code, _, err) = cli(fresh.path(), &["join", bad]);
+        assert_ne!(code, 0);
+        assert!(err.contains(expect), "{bad}: {err}");
+    }
+    assert!(!fresh.path().join("config.toml").exists());
+
+    // One command: a fresh node joins the circle through A and gets its post.
+    let b = start_with(&["--join", &invite]);
+    wait_until("A's post reaches the fresh node", || {
+        list_json(b.dir.path(), &["--circle", "riverside"])
+            .iter()
+            .any(|p| p["id"] == id.as_str())
+    });
+    let config = std::fs::read_to_string(b.dir.path().join("config.toml")).unwrap();
+    assert!(
+        config.contains("riverside") && config.contains(&a.p2p),
+        "{config}"
+    );
 }

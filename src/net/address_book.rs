@@ -105,15 +105,33 @@ impl AddressBook {
 }
 
 /// `addr` without a trailing `/p2p/<id>`.
+/// (a relayed address keeps its relay's `/p2p/<relay id>/p2p-circuit`).
 pub fn without_p2p(addr: &Multiaddr) -> Multiaddr {
-    addr.iter()
-        .filter(|p| !matches!(p, libp2p::multiaddr::Protocol::P2p(_)))
-        .collect()
+    let mut addr = addr.clone();
+    if matches!(
+        addr.iter().last(),
+        Some(libp2p::multiaddr::Protocol::P2p(_))
+    ) {
+        addr.pop();
+    }
+    addr
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_trailing_peer_id_is_stripped() {
+        let relay = PeerId::random();
+        let me = PeerId::random();
+        let circuit: Multiaddr = format!("/ip4/10.0.0.1/udp/1/quic-v1/p2p/{relay}/p2p-circuit")
+            .parse()
+            .unwrap();
+        let full = circuit.clone().with(libp2p::multiaddr::Protocol::P2p(me));
+        assert_eq!(without_p2p(&full), circuit);
+        assert_eq!(without_p2p(&circuit), circuit);
+    }
 
     #[test]
     fn records_merge_and_persist() {

@@ -165,6 +165,7 @@ pub(crate) struct NetConfig {
     pub sweep_interval: Duration,
     pub external_addresses: Vec<Multiaddr>,
     pub autonat_only_global_ips: bool,
+    pub reachability: crate::config::ReachabilityMode,
     pub relay: Option<crate::config::RelayConfig>,
 }
 
@@ -313,7 +314,11 @@ impl Network {
             sweep_interval: config.sweep_interval,
             metrics,
             sync: SyncState::default(),
-            nat: nat::NatState::new(config.relay.is_some(), config.kademlia_server),
+            nat: nat::NatState::new(
+                config.relay.is_some(),
+                config.kademlia_server,
+                config.reachability,
+            ),
             operator_external: config.external_addresses.clone(),
         };
         for addr in &config.external_addresses {

@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 use super::address_book::without_p2p;
 use super::Network;
 use crate::clock::now_ms;
+use crate::config::ReachabilityMode;
 
 /// The protocol a peer offering relay service advertises.
 const HOP_PROTOCOL: StreamProtocol = StreamProtocol::new("/libp2p/circuit/relay/0.2.0/hop");
@@ -54,8 +55,10 @@ pub struct SeenBy {
 /// Reachability as shown by `aidmesh status`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Reachability {
-    /// public / private / unknown (AutoNAT).
+    /// public / private / unknown (AutoNAT, unless fixed in the config).
     pub status: Reachable,
+    /// The status was fixed by `network.reachability`, not measured.
+    pub fixed: bool,
     /// How many probes in a row agreed (0..=3).
     pub confidence: usize,
     /// Addresses others can dial directly, ending in `/p2p/<peer id>`: confirmed by
@@ -88,7 +91,10 @@ struct Slot {
 
 /// The network task's reachability bookkeeping.
 pub(super) struct NatState {
+    /// What AutoNAT last said.
     status: NatStatus,
+    /// What the operator fixed, overriding AutoNAT.
+    mode: ReachabilityMode,
     confidence: usize,
     /// Peers that offer relay service, with the address we reach them on.
     relays: HashMap<PeerId, Multiaddr>,
@@ -106,9 +112,14 @@ pub(super) struct NatState {
 }
 
 impl NatState {
-    pub(super) fn new(relay_server: bool, kad_forced: Option<bool>) -> Self {
+    pub(super) fn new(
+        relay_server: bool,
+        kad_forced: Option<bool>,
+        mode: ReachabilityMode,
+    ) -> Self {
         Self {
             status: NatStatus::Unknown,
+            mode,
             confidence: 0,
             relays: HashMap::new(),
             slots: HashMap::new(),
@@ -123,8 +134,21 @@ impl NatState {
         }
     }
 
+    /// Reachability as this node acts on it: the operator's choice, else AutoNAT's.
+    pub(super) fn reachable(&self) -> Reachable {
+        match (self.mode, &self.status) {
+            (ReachabilityMode::Public, _) | (ReachabilityMode::Auto, NatStatus::Public(_)) => {
+                Reachable::Public
+            }
+            (ReachabilityMode::Private, _) | (ReachabilityMode::Auto, NatStatus::Private) => {
+                Reachable::Private
+            }
+            (ReachabilityMode::Auto, NatStatus::Unknown) => Reachable::Unknown,
+        }
+    }
+
     pub(super) fn is_public(&self) -> bool {
-        self.status.is_public()
+        self.reachable() == Reachable::Public
     }
 }
 
@@ -153,11 +177,8 @@ impl Network {
         relays.sort();
         let peers_relayed = self.connected.values().filter(|p| p.relayed).count();
         Reachability {
-            status: match self.nat.status {
-                NatStatus::Public(_) => Reachable::Public,
-                NatStatus::Private => Reachable::Private,
-                NatStatus::Unknown => Reachable::Unknown,
-            },
+            status: self.nat.reachable(),
+            fixed: self.nat.mode != ReachabilityMode::Auto,
             confidence: self.nat.confidence,
             direct_addrs: direct,
             relayed_addrs: relayed,
@@ -254,7 +275,7 @@ impl Network {
             }
             return;
         }
-        if self.nat.status != NatStatus::Private {
+        if self.nat.reachable() != Reachable::Private {
             return;
         }
         let now = Instant::now();
