@@ -13,9 +13,10 @@
 //! direct is printed (it depends on the NAT), not asserted.
 //!
 //! Needs root, iproute2 and nftables (`.ci/run` installs nftables). Without them the
-//! test says why and skips. Every namespace is named after this process, so only
-//! namespaces this test made are touched, and all of them are deleted on the way out,
-//! also when an assertion fails. Nodes use the default port 7651: each namespace has
+//! test says why and skips. Every namespace is named after this process (`am<pid>-`),
+//! so only namespaces this test made are touched; all of them are deleted on the way
+//! out, also when an assertion fails, and a later run deletes those of a run that was
+//! killed. Nodes use the default port 7651: each namespace has
 //! its own ports, so nothing can collide.
 
 use std::path::PathBuf;
@@ -109,7 +110,29 @@ impl Lab {
         Ok(())
     }
 
+    /// Deletes namespaces left by earlier runs of this test that were killed before
+    /// they could clean up: named `am<pid>-...` after a process that no longer exists.
+    fn remove_stale() {
+        let Ok(out) = sh(&["ip", "netns", "list"]) else {
+            return;
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            let Some(pid) = name
+                .strip_prefix("am")
+                .and_then(|rest| rest.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = sh(&["ip", "netns", "del", name]);
+            }
+        }
+    }
+
     fn build() -> Result<Lab, String> {
+        Self::remove_stale();
         let mut lab = Lab {
             prefix: format!("am{}-", std::process::id()),
             namespaces: Vec::new(),
