@@ -235,6 +235,27 @@ impl Config {
                 message: "must be at least 1".into(),
             });
         }
+        for a in &n.external_addresses {
+            use libp2p::multiaddr::Protocol;
+            let bad = a.iter().find_map(|p| match p {
+                Protocol::P2p(_) | Protocol::P2pCircuit => {
+                    Some("give the address without /p2p/... or /p2p-circuit")
+                }
+                Protocol::Ip4(ip) if ip.is_unspecified() => {
+                    Some("0.0.0.0 is not an address others can dial")
+                }
+                Protocol::Ip6(ip) if ip.is_unspecified() => {
+                    Some(":: is not an address others can dial")
+                }
+                _ => None,
+            });
+            if let Some(problem) = bad {
+                return Err(Error::Invalid {
+                    key: "network.external_addresses",
+                    message: format!("{a}: {problem}"),
+                });
+            }
+        }
         let r = &self.relay;
         for (key, value) in [
             ("relay.max_reservations", r.max_reservations as u64),
@@ -338,6 +359,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("network.circles"), "{e}");
+        let e = load("[network]\nexternal_addresses = [\"/ip4/0.0.0.0/tcp/7651\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("network.external_addresses"), "{e}");
         let e = load("[relay]\nmax_circuits = 0\n").unwrap_err().to_string();
         assert!(e.contains("relay.max_circuits"), "{e}");
         let e = load("[relay]\nmax_circuit_duration_secs = 99999999999\n")

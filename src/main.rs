@@ -575,9 +575,14 @@ async fn client_command(data_dir: &DataDir, command: Command, json: bool) -> any
                 }
                 for p in list {
                     println!(
-                        "{}  {}",
+                        "{}  {}{}",
                         p["peer_id"].as_str().unwrap_or("?"),
-                        p["address"].as_str().unwrap_or("?")
+                        p["address"].as_str().unwrap_or("?"),
+                        if p["relayed"] == true {
+                            "  (through a relay)"
+                        } else {
+                            ""
+                        }
                     );
                 }
             }
