@@ -77,6 +77,10 @@ pub struct Session {
     remote_count: Option<u64>,
     to_fetch: Vec<[u8; ITEM_HASH_BYTES]>,
     awaiting: HashSet<[u8; ITEM_HASH_BYTES]>,
+    /// Over a relayed connection (limited in bytes and time): only the first round of
+    /// symbols, so only small differences (up to about a dozen posts, a few KB) are
+    /// fetched; larger ones wait for a direct connection.
+    light: bool,
     /// What happened so far.
     pub summary: Summary,
     /// When it started.
@@ -97,6 +101,17 @@ pub enum Next {
 impl Session {
     /// A session over `local` (our items of `circle`) and its first request.
     pub fn start(circle: String, local: Arc<Vec<Item>>) -> (Self, Request) {
+        Self::begin(circle, local, false)
+    }
+
+    /// A session sized for a relayed connection: the first coded symbols only, so it
+    /// fetches a difference of up to about a dozen posts and gives up (without blame)
+    /// on a larger one.
+    pub fn start_light(circle: String, local: Arc<Vec<Item>>) -> (Self, Request) {
+        Self::begin(circle, local, true)
+    }
+
+    fn begin(circle: String, local: Arc<Vec<Item>>, light: bool) -> (Self, Request) {
         let fingerprint = Fingerprint::of(local.iter());
         let request = Request::Hello {
             circle: circle.clone(),
@@ -111,6 +126,7 @@ impl Session {
             remote_count: None,
             to_fetch: Vec::new(),
             awaiting: HashSet::new(),
+            light,
             summary: Summary {
                 round_trips: 1,
                 ..Summary::default()
@@ -165,6 +181,10 @@ impl Session {
             self.summary.extra = self.decoder.local_only().len();
             self.to_fetch = self.decoder.remote_only().iter().map(|i| i.hash).collect();
             return Ok(self.next_fetch());
+        }
+        if self.light {
+            // Too different for a relayed connection: stop without blame.
+            return Ok(Next::Done);
         }
         if self.decoder.received() > limit || self.summary.round_trips >= MAX_ROUNDS {
             return Err(Failure::Lie(format!(
@@ -449,5 +469,77 @@ impl libp2p::request_response::Codec for Codec {
     ) -> std::io::Result<()> {
         io.write_all(&res).await?;
         io.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(range: std::ops::Range<u64>) -> Vec<Item> {
+        range
+            .map(|n| {
+                let hash = blake3::hash(&n.to_le_bytes());
+                let mut h = [0u8; ITEM_HASH_BYTES];
+                h.copy_from_slice(&hash.as_bytes()[..ITEM_HASH_BYTES]);
+                Item {
+                    updated_at: 1_000 + n,
+                    hash: h,
+                }
+            })
+            .collect()
+    }
+
+    /// Runs a light session against a responder holding `remote`, up to the first
+    /// request after the symbols.
+    fn light_after_first_symbols(local: Vec<Item>, remote: &[Item]) -> Next {
+        let (mut session, hello) = Session::start_light("commons".into(), Arc::new(local));
+        let Request::Hello { first, .. } = hello else {
+            panic!("a session starts with Hello");
+        };
+        let mut sorted = remote.to_vec();
+        sorted.sort();
+        let symbols = riblt::encode(&sorted, 0, first as usize);
+        session
+            .on_response(Response::Symbols {
+                set_size: remote.len() as u64,
+                from: 0,
+                symbols,
+            })
+            .expect("honest symbols")
+    }
+
+    #[test]
+    fn a_light_session_fetches_a_small_difference() {
+        let shared = items(0..500);
+        let mut remote = shared.clone();
+        remote.extend(items(500..503));
+        match light_after_first_symbols(shared, &remote) {
+            Next::Send(Request::Fetch { hashes }) => assert_eq!(hashes.len(), 3),
+            other => panic!("expected a fetch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_light_session_leaves_a_large_difference_for_a_direct_connection() {
+        let shared = items(0..500);
+        let mut remote = shared.clone();
+        remote.extend(items(500..700));
+        assert!(matches!(
+            light_after_first_symbols(shared.clone(), &remote),
+            Next::Done
+        ));
+        // A full session asks for an estimate instead.
+        let (mut full, _) = Session::start("commons".into(), Arc::new(shared));
+        let mut sorted = remote.clone();
+        sorted.sort();
+        let next = full
+            .on_response(Response::Symbols {
+                set_size: remote.len() as u64,
+                from: 0,
+                symbols: riblt::encode(&sorted, 0, FIRST_SYMBOLS as usize),
+            })
+            .unwrap();
+        assert!(matches!(next, Next::Send(Request::Estimate { .. })));
     }
 }

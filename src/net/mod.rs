@@ -815,11 +815,6 @@ impl Network {
     }
 
     fn queue_sync(&mut self, peer: PeerId, circle: String) {
-        if self.connected.get(&peer).is_some_and(|c| c.relayed) {
-            // Relayed connections carry little (circuit limits); sync once direct.
-            debug!(%peer, "not syncing over a relayed connection");
-            return;
-        }
         if let Some(until) = self.sync.banned.get(&peer) {
             if *until > Instant::now() {
                 return;
@@ -863,8 +858,15 @@ impl Network {
                 return self.start_sync(peer);
             }
         };
-        debug!(%peer, circle, items = items.len(), "starting sync");
-        let (session, request) = sync::Session::start(circle, items);
+        // Relayed connections carry little (circuit limits): only small differences
+        // there; the rest once hole punching (or a later dial) makes it direct.
+        let light = self.connected.get(&peer).is_some_and(|c| c.relayed);
+        debug!(%peer, circle, items = items.len(), light, "starting sync");
+        let (session, request) = if light {
+            sync::Session::start_light(circle, items)
+        } else {
+            sync::Session::start(circle, items)
+        };
         self.sync.sessions.insert(peer, session);
         self.send_sync(peer, request);
     }
