@@ -6,6 +6,8 @@
 //! runs [`Watcher::run`] as a task that listens to its own event broadcast, so the
 //! network code needs to know nothing about matching.
 
+use std::sync::{Arc, Mutex};
+
 use aidmesh_proto::{AuthorKey, Post, Status};
 use tokio::sync::broadcast;
 
@@ -34,12 +36,41 @@ pub struct Watcher {
     /// This node's author key: its own posts are the ones to find matches for, and
     /// its own posts never alert.
     me: AuthorKey,
+    /// This node's own posts, read from the store when first needed after one of
+    /// them changed (see [`Watcher::own_changed`]), so a check decodes none.
+    own: Arc<Mutex<Option<Arc<Vec<Post>>>>>,
 }
 
 impl Watcher {
     /// A watcher for the node whose author key is `me`.
     pub fn new(store: Store, alerts: Alerts, me: AuthorKey) -> Self {
-        Self { store, alerts, me }
+        Self {
+            store,
+            alerts,
+            me,
+            own: Arc::default(),
+        }
+    }
+
+    /// Forgets the cached own posts: one of them was made, changed or withdrawn.
+    pub fn own_changed(&self) {
+        *self.own.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn own_posts(&self) -> Result<Arc<Vec<Post>>, Error> {
+        let mut own = self.own.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(posts) = own.as_ref() {
+            return Ok(posts.clone());
+        }
+        let posts: Arc<Vec<Post>> = Arc::new(
+            self.store
+                .by_author(&self.me)?
+                .into_iter()
+                .map(|p| p.into_parts().0)
+                .collect(),
+        );
+        *own = Some(posts.clone());
+        Ok(posts)
     }
 
     /// The match events `post` raises at `now`: one per alert it fits and per own
@@ -47,7 +78,12 @@ impl Watcher {
     /// time (recorded before this returns).
     pub fn check(&self, post: &Post, origin: Origin, now: u64) -> Result<Vec<Event>, Error> {
         let mut out = Vec::new();
-        if post.author == self.me || post.status != Status::Open || post.is_expired(now) {
+        if post.author == self.me {
+            // One of ours, arriving from elsewhere (an import, a sync after a reset).
+            self.own_changed();
+            return Ok(out);
+        }
+        if post.status != Status::Open || post.is_expired(now) {
             return Ok(out);
         }
         let event = |target: Target, score: Option<f64>, reasons: Vec<String>| Event::Match {
@@ -63,12 +99,17 @@ impl Watcher {
                 out.push(event(target, None, reasons));
             }
         }
-        for own in self.store.by_author(&self.me)? {
-            let own = own.post();
-            let probe = Probe::new(own);
-            if !probe.eligible(post, now) || own.status != Status::Open || own.is_expired(now) {
+        for own in self.own_posts()?.iter() {
+            // The cheap tests first: most own posts are not about this post at all.
+            if own.kind != post.kind.opposite()
+                || own.category != post.category
+                || own.circle != post.circle
+                || own.status != Status::Open
+                || own.is_expired(now)
+            {
                 continue;
             }
+            let probe = Probe::new(own);
             let Some(scored) = probe.score(post, now) else {
                 continue;
             };
@@ -100,6 +141,11 @@ impl Watcher {
                     Ok(
                         Event::PostAdded { post, origin } | Event::PostUpdated { post, origin, .. },
                     ) if origin != Origin::Local => (post, origin),
+                    // This node's own post changed.
+                    Ok(Event::PostAdded { .. } | Event::PostUpdated { .. }) => {
+                        self.own_changed();
+                        continue;
+                    }
                     Ok(_) => continue,
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(
