@@ -690,7 +690,15 @@ async fn alert_command(c: &ApiClient, a: AlertCommand, json: bool) -> anyhow::Re
                 search: f.search,
                 circle: f.circle,
             };
-            let alert = c.add_alert(&filter).await?;
+            let alert = c.add_alert(&filter).await.map_err(|e| match e {
+                // Say which flag was wrong, in the flag's own name.
+                client::Error::Api {
+                    field: Some(field),
+                    message,
+                    ..
+                } => anyhow::anyhow!("--{field}: {message}"),
+                other => other.into(),
+            })?;
             if json {
                 print_json(&alert)?
             } else {

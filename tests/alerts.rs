@@ -176,3 +176,27 @@ async fn a_post_fetched_by_sync_alerts_once_and_alerts_survive_a_restart() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_post_is_matched_like_one_from_the_network() {
+    let d = tempfile::tempdir().unwrap();
+    let node = spawn_node(d.path(), &[], &["commons"]).await;
+    let alert = node.add_alert(bike_alert()).unwrap();
+    let mut rx = node.subscribe();
+    let now = aidmesh::clock::now_ms();
+    let someone = identity(7);
+    let post = bike_offer("Imported bike")
+        .into_post(someone.author(), now)
+        .unwrap();
+    let signed = sign(&someone, &post);
+    let results = node.import(vec![signed.clone()]).await.unwrap();
+    assert!(results[0].as_ref().unwrap().changed());
+    let (target, origin, _) =
+        wait_for(&mut rx, "the import's match", |e| match_of(e, &post.id)).await;
+    assert_eq!(target, Target::Alert { id: alert.id });
+    assert_eq!(origin, Origin::Import);
+    // Importing it again changes nothing and alerts nothing.
+    let again = node.import(vec![signed]).await.unwrap();
+    assert!(!again[0].as_ref().unwrap().changed());
+    node.shutdown().await.unwrap();
+}
