@@ -130,13 +130,13 @@ impl Limits {
 
 /// The bounds every ranking uses.
 pub const LIMITS: Limits = Limits {
-    by_category: 48,
-    category_scan: 128,
-    by_tag: 8,
-    tag_scan: 24,
+    by_category: 24,
+    category_scan: 64,
+    by_tag: 6,
+    tag_scan: 12,
     tags: 4,
-    by_area: 24,
-    area_scan: 64,
+    by_area: 12,
+    area_scan: 32,
     area_chars: 4,
     body_bytes: 1000,
 };
