@@ -7,7 +7,10 @@ use libp2p::futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::api::json::{BlockJson, DraftJson, EditJson, ErrorBody, PostJson};
+use crate::alerts::AlertFilter;
+use crate::api::json::{
+    AlertJson, BlockJson, DraftJson, EditJson, ErrorBody, MatchJson, PostJson, PostMatchesJson,
+};
 use crate::DataDir;
 
 /// Client failures.
@@ -175,6 +178,37 @@ impl ApiClient {
     /// `DELETE blocks/{author}`.
     pub async fn unblock(&self, author: &str) -> Result<serde_json::Value, Error> {
         self.send(self.http.delete(format!("{}/blocks/{author}", self.base)))
+            .await
+    }
+
+    /// `GET matches`: this node's open posts, each with its best `limit` matches.
+    pub async fn matches(&self, limit: usize) -> Result<Vec<PostMatchesJson>, Error> {
+        self.get("/matches", &[("limit".into(), limit.to_string())])
+            .await
+    }
+
+    /// `GET posts/{id}/matches`: the best `limit` matches for one post.
+    pub async fn post_matches(&self, id: &str, limit: usize) -> Result<Vec<MatchJson>, Error> {
+        self.get(
+            &format!("/posts/{id}/matches"),
+            &[("limit".into(), limit.to_string())],
+        )
+        .await
+    }
+
+    /// `GET alerts`.
+    pub async fn alerts(&self) -> Result<Vec<AlertJson>, Error> {
+        self.get("/alerts", &[]).await
+    }
+
+    /// `POST alerts`: saves a standing alert.
+    pub async fn add_alert(&self, filter: &AlertFilter) -> Result<AlertJson, Error> {
+        self.post_json("/alerts", filter).await
+    }
+
+    /// `DELETE alerts/{id}`.
+    pub async fn remove_alert(&self, id: &str) -> Result<AlertJson, Error> {
+        self.send(self.http.delete(format!("{}/alerts/{id}", self.base)))
             .await
     }
 

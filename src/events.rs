@@ -1,9 +1,12 @@
 //! What a node tells its subscribers: posts arriving or changing, peers coming and
-//! going.
+//! going, and arriving posts that match a standing alert or one of the node's own
+//! posts.
 
 use aidmesh_proto::Post;
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
+
+use crate::alerts::Target;
 
 /// How a post reached this node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -15,6 +18,8 @@ pub enum Origin {
     Gossip,
     /// Fetched by catch-up sync.
     Sync,
+    /// Read from an export file (`POST /api/v1/import`).
+    Import,
 }
 
 /// A node event, delivered to every subscriber of [`crate::NodeHandle::subscribe`].
@@ -64,5 +69,20 @@ pub enum Event {
         round_trips: u32,
         /// Why it failed, if it did.
         error: Option<String>,
+    },
+    /// An arriving post fits a standing alert or matches one of this node's own open
+    /// posts (raised once per post and alert or own post).
+    Match {
+        /// The arriving post.
+        post: Box<Post>,
+        /// Where it came from.
+        origin: Origin,
+        /// The alert or own post it matched.
+        target: Target,
+        /// The match score against an own post (see [`crate::matcher`]); `None` for
+        /// an alert, which either fits or does not.
+        score: Option<f64>,
+        /// Why, for people: `category food`, `2 tags`, `~3 km`, `tag bike`, ...
+        reasons: Vec<String>,
     },
 }

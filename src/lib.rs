@@ -15,10 +15,13 @@
 //!   expiry and blocking.
 //! - [`draft`]: turning what a person types into a post, edits and status changes.
 //! - [`events`]: what subscribers hear about.
+//! - [`matcher`]: ranking offers against requests, and live matching of arriving posts
+//!   against [`alerts`] (standing filters) and the node's own posts.
 //! - [`config`]: settings from defaults, `config.toml` and flags.
 //! - [`identity`], [`data_dir`], [`clock`]: the key, the files, the time.
 #![deny(missing_docs)]
 
+pub mod alerts;
 pub mod api;
 pub mod client;
 pub mod clock;
@@ -28,6 +31,7 @@ pub mod draft;
 pub mod events;
 pub mod identity;
 pub mod invite;
+pub mod matcher;
 pub mod net;
 pub mod node;
 pub mod store;

@@ -74,8 +74,17 @@ enum Command {
         /// The code (`AIDMESH1-...`).
         code: String,
     },
-    /// Stream events (new and changed posts, peers) until interrupted.
-    Watch,
+    /// Stream events (new and changed posts, peers, matches) until interrupted.
+    Watch {
+        /// Only matches: arriving posts that fit an alert or match one of your posts
+        #[arg(long)]
+        matches: bool,
+    },
+    /// Show the best matches for each of this node's open posts (or for one post).
+    Matches(MatchesArgs),
+    /// Standing alerts: be told when a post that fits arrives.
+    #[command(subcommand)]
+    Alert(AlertCommand),
     /// Delete an author's posts and refuse them from now on.
     Block {
         /// The author's peer id.
@@ -151,6 +160,51 @@ struct ListArgs {
     /// At most this many
     #[arg(long, default_value_t = 50)]
     limit: usize,
+}
+
+#[derive(Args, Debug)]
+struct MatchesArgs {
+    /// Matches shown per post
+    #[arg(long, default_value_t = 5)]
+    limit: usize,
+    /// Only the matches for this post (hex id; any post, not only yours)
+    #[arg(long, value_name = "ID")]
+    post: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum AlertCommand {
+    /// Save an alert with the filters of `list`; prints its id.
+    Add(AlertArgs),
+    /// Show the saved alerts.
+    List,
+    /// Delete an alert.
+    Remove {
+        /// The alert id.
+        id: String,
+    },
+}
+
+#[derive(Args, Debug)]
+struct AlertArgs {
+    /// offer or request
+    #[arg(long)]
+    kind: Option<String>,
+    /// Category name
+    #[arg(long)]
+    category: Option<String>,
+    /// Posts with this tag
+    #[arg(long)]
+    tag: Option<String>,
+    /// Posts in this geohash area (a prefix)
+    #[arg(long)]
+    near: Option<String>,
+    /// Words that must start words of the title or body
+    #[arg(long)]
+    search: Option<String>,
+    /// One circle
+    #[arg(long)]
+    circle: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -617,12 +671,17 @@ async fn client_command(data_dir: &DataDir, command: Command, json: bool) -> any
                 }
             }
         }
-        Command::Watch => {
+        Command::Watch { matches } => {
             let mut events = std::pin::pin!(c.events().await?);
             while let Some(e) = events.next().await {
                 let (name, data) = e?;
+                if matches && name != "match" {
+                    continue;
+                }
                 if json {
                     println!("{}", serde_json::json!({ "event": name, "data": data }));
+                } else if name == "match" {
+                    print_match_event(&data);
                 } else if let Some(post) = data.get("post") {
                     println!(
                         "{name}: {} {} — {} [{}]",
@@ -636,6 +695,8 @@ async fn client_command(data_dir: &DataDir, command: Command, json: bool) -> any
                 }
             }
         }
+        Command::Matches(a) => matches_command(&c, a, json).await?,
+        Command::Alert(a) => alert_command(&c, a, json).await?,
         Command::Block { author } => {
             let r = c.block(&author).await?;
             if json {
@@ -671,6 +732,138 @@ async fn client_command(data_dir: &DataDir, command: Command, json: bool) -> any
             }
         }
         Command::Run(_) | Command::Id | Command::Join { .. } => {}
+    }
+    Ok(())
+}
+
+fn print_match(m: &aidmesh::api::json::MatchJson) {
+    println!(
+        "  {:>5.2}  {:<7}  {}  [{}]  — {}",
+        m.score,
+        m.post.kind.as_str(),
+        m.post.title,
+        short(&m.post.id),
+        m.reasons.join(", ")
+    );
+}
+
+fn print_match_event(data: &serde_json::Value) {
+    let post = &data["post"];
+    let target = &data["target"];
+    let what = match target["type"].as_str() {
+        Some("alert") => format!("alert {}", target["id"]),
+        _ => format!(
+            "your post \"{}\" [{}]",
+            target["title"].as_str().unwrap_or("?"),
+            short(target["id"].as_str().unwrap_or("?"))
+        ),
+    };
+    let reasons: Vec<&str> = data["reasons"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r.as_str()).collect())
+        .unwrap_or_default();
+    println!(
+        "match for {what}: {} {} — {} [{}] ({})",
+        post["kind"].as_str().unwrap_or("?"),
+        post["category"].as_str().unwrap_or("?"),
+        post["title"].as_str().unwrap_or("?"),
+        short(post["id"].as_str().unwrap_or("?")),
+        reasons.join(", ")
+    );
+}
+
+async fn matches_command(c: &ApiClient, a: MatchesArgs, json: bool) -> anyhow::Result<()> {
+    if let Some(id) = a.post {
+        let found = c.post_matches(&id, a.limit).await?;
+        if json {
+            print_json(&found)?;
+        } else if found.is_empty() {
+            println!("no matches");
+        } else {
+            found.iter().for_each(print_match);
+        }
+        return Ok(());
+    }
+    let all = c.matches(a.limit).await?;
+    if json {
+        return print_json(&all);
+    }
+    if all.is_empty() {
+        println!("no open posts of yours to match");
+    }
+    for pm in &all {
+        let p = &pm.post;
+        println!(
+            "{} {} · {} [{}]",
+            p.kind.as_str(),
+            p.category.as_str(),
+            p.title,
+            short(&p.id)
+        );
+        if pm.matches.is_empty() {
+            println!("  no matches yet");
+        }
+        pm.matches.iter().for_each(print_match);
+    }
+    Ok(())
+}
+
+async fn alert_command(c: &ApiClient, a: AlertCommand, json: bool) -> anyhow::Result<()> {
+    match a {
+        AlertCommand::Add(f) => {
+            // Names are checked here so a typo never reaches the node; the rest (tag,
+            // near, circle) by the node, with the same errors as `list`.
+            let filter = aidmesh::alerts::AlertFilter {
+                kind: f
+                    .kind
+                    .map(|k| k.parse())
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("--kind: {e}"))?,
+                category: f
+                    .category
+                    .map(|k| k.parse())
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("--category: {e}"))?,
+                tag: f.tag,
+                near: f.near,
+                search: f.search,
+                circle: f.circle,
+            };
+            let alert = c.add_alert(&filter).await.map_err(|e| match e {
+                // Say which flag was wrong, in the flag's own name.
+                client::Error::Api {
+                    field: Some(field),
+                    message,
+                    ..
+                } => anyhow::anyhow!("--{field}: {message}"),
+                other => other.into(),
+            })?;
+            if json {
+                print_json(&alert)?
+            } else {
+                println!("{}", alert.id)
+            }
+        }
+        AlertCommand::List => {
+            let alerts = c.alerts().await?;
+            if json {
+                print_json(&alerts)?;
+            } else if alerts.is_empty() {
+                println!("no alerts");
+            } else {
+                for a in &alerts {
+                    println!("{:<6}  {}", a.id, a.filter.reasons().join(", "));
+                }
+            }
+        }
+        AlertCommand::Remove { id } => {
+            let alert = c.remove_alert(&id).await?;
+            if json {
+                print_json(&alert)?
+            } else {
+                println!("removed alert {}", alert.id)
+            }
+        }
     }
     Ok(())
 }

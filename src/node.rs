@@ -10,10 +10,12 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::alerts::{self, Alert, AlertFilter, AlertId, Alerts};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::draft::{self, Draft, Edit, EditError};
 use crate::events::{Event, Origin};
+use crate::matcher::{self, live::Watcher, Match};
 use crate::net::{self, Command, NetConfig, PeerInfo};
 use crate::store::{self, Query, Store};
 use crate::{data_dir, identity, DataDir, Identity};
@@ -66,6 +68,12 @@ pub enum Error {
     /// The node has shut down.
     #[error("the node has shut down")]
     Closed,
+    /// An alert could not be saved, read or removed.
+    #[error(transparent)]
+    Alerts(#[from] alerts::Error),
+    /// Ranking matches failed.
+    #[error(transparent)]
+    Matcher(#[from] matcher::Error),
 }
 
 impl Error {
@@ -138,6 +146,7 @@ impl Node {
                 .map_err(|_| Error::Closed)??
         };
         let (events, _) = broadcast::channel(EVENT_CAPACITY);
+        let (alerts, matcher) = start_matcher(&store, &identity, &events)?;
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let n = &config.config.network;
         let net_config = NetConfig {
@@ -170,6 +179,8 @@ impl Node {
                 commands: commands_tx,
                 events,
                 task: Mutex::new(Some(task)),
+                alerts,
+                matcher: Mutex::new(Some(matcher)),
             }),
         })
     }
@@ -188,6 +199,23 @@ struct Inner {
     events: broadcast::Sender<Event>,
     /// The network task, awaited by `shutdown`.
     task: Mutex<Option<JoinHandle<()>>>,
+    /// Standing alerts.
+    alerts: Alerts,
+    /// The live-matching task, stopped by `shutdown` (it holds the store open).
+    matcher: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Opens the alerts and starts the task that matches arriving posts; it subscribes
+/// before the network starts, so it sees every post.
+fn start_matcher(
+    store: &Store,
+    identity: &Identity,
+    events: &broadcast::Sender<Event>,
+) -> Result<(Alerts, JoinHandle<()>), Error> {
+    let alerts = Alerts::open(store.db())?;
+    let watcher = Watcher::new(store.clone(), alerts.clone(), identity.author());
+    let task = tokio::spawn(watcher.run(events.subscribe(), events.downgrade()));
+    Ok((alerts, task))
 }
 
 impl NodeHandle {
@@ -414,8 +442,94 @@ impl NodeHandle {
         if let Some(task) = task {
             let _ = task.await;
         }
+        self.stop_matcher().await;
         self.inner.store.flush_async().await?;
         Ok(())
+    }
+}
+
+/// Matches and alerts.
+impl NodeHandle {
+    /// The best `limit` matches for a stored post (any author).
+    pub fn matches_for(&self, id: &PostId, limit: usize) -> Result<Vec<Match>, Error> {
+        let post = self.inner.store.get(id)?.ok_or(Error::NotFound(*id))?;
+        Ok(matcher::rank(
+            &self.inner.store,
+            post.post(),
+            now_ms(),
+            limit,
+        )?)
+    }
+
+    /// For each of this node's open posts (newest first), its best `limit` matches.
+    pub fn my_matches(&self, limit: usize) -> Result<Vec<(Post, Vec<Match>)>, Error> {
+        let now = now_ms();
+        let store = &self.inner.store;
+        let mut own: Vec<Post> = store
+            .by_author(&self.inner.identity.author())?
+            .into_iter()
+            .map(|p| p.into_parts().0)
+            .filter(|p| p.status == Status::Open && !p.is_expired(now))
+            .collect();
+        own.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
+        own.into_iter()
+            .map(|p| {
+                let found = matcher::rank(store, &p, now, limit)?;
+                Ok((p, found))
+            })
+            .collect()
+    }
+
+    /// The node's standing alerts.
+    pub fn alerts(&self) -> &Alerts {
+        &self.inner.alerts
+    }
+
+    /// Saves a standing alert; a bad filter is an error naming it.
+    pub fn add_alert(&self, filter: AlertFilter) -> Result<Alert, Error> {
+        Ok(self.inner.alerts.add(filter, now_ms())?)
+    }
+
+    /// Deletes a standing alert.
+    pub fn remove_alert(&self, id: AlertId) -> Result<Alert, Error> {
+        Ok(self.inner.alerts.remove(id)?)
+    }
+
+    /// Stores posts read from an export (verified like posts from the network) and
+    /// announces the new ones with [`Origin::Import`], so they are matched like any
+    /// arriving post. One outcome per input, in order.
+    pub async fn import(
+        &self,
+        posts: Vec<aidmesh_proto::SignedPost>,
+    ) -> Result<Vec<Result<store::Inserted, store::Refused>>, Error> {
+        let decoded: Vec<Option<Post>> = posts.iter().map(|s| s.decode_post().ok()).collect();
+        let store = self.inner.store.clone();
+        let results = tokio::task::spawn_blocking(move || {
+            let r = store.insert_batch(posts, now_ms())?;
+            store.flush()?;
+            Ok::<_, store::Error>(r)
+        })
+        .await
+        .map_err(|_| Error::Closed)??;
+        for (r, post) in results.iter().zip(&decoded) {
+            if let (Ok(outcome), Some(post)) = (r, post) {
+                net::announce(&self.inner.events, post, *outcome, Origin::Import);
+            }
+        }
+        Ok(results)
+    }
+
+    async fn stop_matcher(&self) {
+        let task = self
+            .inner
+            .matcher
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
     }
 }
 

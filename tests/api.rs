@@ -356,3 +356,124 @@ fn an_invite_lets_a_fresh_node_join_with_one_command() {
         "{config}"
     );
 }
+
+#[test]
+fn alerts_and_matches_through_the_cli_and_the_api() {
+    let one = start(None);
+    let two = start(Some(&one.p2p));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client_one = ApiClient::from_data_dir(&data_dir(one.dir.path())).unwrap();
+
+    // Alerts: add, list, and a bad filter named in the error.
+    let (code, out, err) = cli(
+        one.dir.path(),
+        &["alert", "add", "--kind", "offer", "--tag", "bike"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let alert_id: u64 = out.trim().parse().unwrap();
+    let (code, out, err) = cli(one.dir.path(), &["alert", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let alerts: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["id"], alert_id);
+    assert_eq!(alerts[0]["filter"]["tag"], "bike");
+    let (code, _, err) = cli(one.dir.path(), &["alert", "add", "--near", "u4pa"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("near"), "{err}");
+    match rt.block_on(client_one.add_alert(&Default::default())) {
+        Err(ClientError::Api {
+            status: 400, field, ..
+        }) => assert_eq!(field.as_deref(), Some("filter")),
+        other => panic!("expected 400, got {other:?}"),
+    }
+
+    // Node one needs a bike; node two offers one: a `match` event, and `matches`.
+    let (code, out, err) = cli(
+        one.dir.path(),
+        &[
+            "request",
+            "Bike for school",
+            "--category",
+            "transport",
+            "--tag",
+            "bike",
+            "--location",
+            "u4pruy",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let need = out.trim().to_string();
+    let mut events = rt.block_on(async { Box::pin(client_one.events().await.unwrap()) });
+    let (code, out, err) = cli(
+        two.dir.path(),
+        &[
+            "offer",
+            "Kids bike",
+            "--category",
+            "transport",
+            "--tag",
+            "bike",
+            "--location",
+            "u4pruv",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let offer = out.trim().to_string();
+    let targets = rt.block_on(async {
+        tokio::time::timeout(TIMEOUT, async {
+            let mut targets = Vec::new();
+            while let Some(e) = events.next().await {
+                let (name, data) = e.unwrap();
+                if name == "match" {
+                    assert_eq!(data["post"]["id"], offer.as_str());
+                    assert_eq!(data["origin"], "gossip");
+                    targets.push(data["target"].clone());
+                    if targets.len() == 2 {
+                        return targets;
+                    }
+                }
+            }
+            panic!("event stream ended");
+        })
+        .await
+        .expect("SSE delivers two match events")
+    });
+    assert!(targets
+        .iter()
+        .any(|t| t["type"] == "alert" && t["id"] == alert_id));
+    assert!(targets
+        .iter()
+        .any(|t| t["type"] == "post" && t["id"] == need.as_str()));
+
+    let (code, out, err) = cli(one.dir.path(), &["matches", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let all: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["post"]["id"], need.as_str());
+    let best = &all[0]["matches"][0];
+    assert_eq!(best["post"]["id"], offer.as_str());
+    let reasons: Vec<&str> = best["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(reasons.contains(&"category transport"), "{reasons:?}");
+    assert!(reasons.contains(&"1 tag"), "{reasons:?}");
+    let (code, out, err) = cli(one.dir.path(), &["matches"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Kids bike") && out.contains("category transport"),
+        "{out}"
+    );
+
+    let one_post = rt.block_on(client_one.post_matches(&offer, 3)).unwrap();
+    assert_eq!(one_post[0].post.id, need);
+
+    let (code, out, err) = cli(one.dir.path(), &["alert", "remove", &alert_id.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("removed"), "{out}");
+    let (code, _, err) = cli(one.dir.path(), &["alert", "remove", &alert_id.to_string()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no alert"), "{err}");
+}

@@ -203,3 +203,54 @@ pub struct JoinedJson {
     /// How many dials started.
     pub dialled: usize,
 }
+
+/// One ranked match (`GET /api/v1/posts/{id}/matches`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MatchJson {
+    /// The matching post.
+    pub post: PostJson,
+    /// Its score (see `aidmesh::matcher`).
+    pub score: f64,
+    /// Why: `category food`, `2 tags`, `~3 km`, ...
+    pub reasons: Vec<String>,
+}
+
+impl From<&crate::matcher::Match> for MatchJson {
+    fn from(m: &crate::matcher::Match) -> Self {
+        Self {
+            post: PostJson::from(&m.post),
+            score: (m.scored.score * 1000.0).round() / 1000.0,
+            reasons: m.scored.reasons.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// One of this node's open posts with its best matches (`GET /api/v1/matches`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PostMatchesJson {
+    /// The node's own post.
+    pub post: PostJson,
+    /// Its best matches, best first.
+    pub matches: Vec<MatchJson>,
+}
+
+/// A standing alert (`/api/v1/alerts`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertJson {
+    /// Its id (for `DELETE /api/v1/alerts/{id}`).
+    pub id: u64,
+    /// What it looks for.
+    pub filter: crate::alerts::AlertFilter,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+impl From<&crate::alerts::Alert> for AlertJson {
+    fn from(a: &crate::alerts::Alert) -> Self {
+        Self {
+            id: a.id.0,
+            filter: a.filter.clone(),
+            created_at: rfc3339(a.created_at),
+        }
+    }
+}

@@ -180,6 +180,10 @@ fn router(state: AppState) -> Router {
         .route("/export", get(export))
         .route("/invite", get(invite))
         .route("/join", post(join))
+        .route("/matches", get(my_matches))
+        .route("/posts/{id}/matches", get(post_matches))
+        .route("/alerts", get(list_alerts).post(add_alert))
+        .route("/alerts/{id}", delete(remove_alert))
         .route(
             "/import",
             post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
@@ -236,6 +240,13 @@ impl From<node::Error> for ApiError {
             E::Edit(EditError::Withdrawn | EditError::LastRevision) => {
                 Self::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
+            E::Alerts(a) => match a.field() {
+                Some(field) => Self::field(field, e.to_string()),
+                None if matches!(a, crate::alerts::Error::NotFound(_)) => {
+                    Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+                }
+                None => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+            },
             E::Closed => Self::new(StatusCode::SERVICE_UNAVAILABLE, "closed", e.to_string()),
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         }
@@ -583,11 +594,7 @@ async fn import(State(s): State<AppState>, body: String) -> ApiResult<json::Impo
             None => report.invalid += 1,
         }
     }
-    let results = s
-        .node
-        .store()
-        .insert_batch(batch, crate::clock::now_ms())
-        .map_err(node::Error::from)?;
+    let results = s.node.import(batch).await?;
     for r in results {
         match r {
             Ok(o) if o.changed() => report.new += 1,
@@ -595,7 +602,6 @@ async fn import(State(s): State<AppState>, body: String) -> ApiResult<json::Impo
             Err(_) => report.invalid += 1,
         }
     }
-    s.node.store().flush().map_err(node::Error::from)?;
     Ok(Json(report))
 }
 
@@ -634,6 +640,17 @@ pub fn sse_parts(e: &Event) -> (&'static str, serde_json::Value) {
             serde_json::json!({ "peer_id": peer_id.to_string(), "circle": circle, "missing": missing,
                 "fetched": fetched, "round_trips": round_trips, "error": error }),
         ),
+        Event::Match {
+            post,
+            origin,
+            target,
+            score,
+            reasons,
+        } => (
+            "match",
+            serde_json::json!({ "post": PostJson::from(post.as_ref()), "origin": origin,
+                "target": target, "score": score, "reasons": reasons }),
+        ),
     }
 }
 
@@ -647,4 +664,127 @@ async fn events(
         Some(Ok(SseEvent::default().event(name).data(data.to_string())))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// Matches per post when the caller does not say.
+const DEFAULT_MATCHES: usize = 5;
+/// Most matches per post.
+const MAX_MATCHES: usize = 100;
+
+/// The `limit` URL parameter of the match endpoints; any other parameter is a 400.
+fn match_limit(params: &HashMap<String, String>, default: usize) -> Result<usize, ApiError> {
+    let mut limit = default;
+    for (k, v) in params {
+        match k.as_str() {
+            "limit" => limit = parse("limit", v)?,
+            other => {
+                return Err(ApiError::field(
+                    other,
+                    format!("unknown parameter {other:?}"),
+                ))
+            }
+        }
+    }
+    if limit == 0 || limit > MAX_MATCHES {
+        return Err(ApiError::field(
+            "limit",
+            format!("limit: must be between 1 and {MAX_MATCHES}, got {limit}"),
+        ));
+    }
+    Ok(limit)
+}
+
+/// `GET matches`: each of this node's open posts with its best matches.
+async fn my_matches(
+    State(s): State<AppState>,
+    QueryParams(params): QueryParams<HashMap<String, String>>,
+) -> ApiResult<Vec<json::PostMatchesJson>> {
+    let limit = match_limit(&params, DEFAULT_MATCHES)?;
+    let all = s.node.my_matches(limit)?;
+    Ok(Json(
+        all.iter()
+            .map(|(post, found)| json::PostMatchesJson {
+                post: PostJson::from(post),
+                matches: found.iter().map(json::MatchJson::from).collect(),
+            })
+            .collect(),
+    ))
+}
+
+/// `GET posts/{id}/matches`: the best matches for any stored post.
+async fn post_matches(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    QueryParams(params): QueryParams<HashMap<String, String>>,
+) -> ApiResult<Vec<json::MatchJson>> {
+    let id = id_of(&id)?;
+    let limit = match_limit(&params, 2 * DEFAULT_MATCHES)?;
+    let found = s.node.matches_for(&id, limit)?;
+    Ok(Json(found.iter().map(json::MatchJson::from).collect()))
+}
+
+/// `GET alerts`.
+async fn list_alerts(State(s): State<AppState>) -> ApiResult<Vec<json::AlertJson>> {
+    Ok(Json(
+        s.node
+            .alerts()
+            .list()
+            .iter()
+            .map(json::AlertJson::from)
+            .collect(),
+    ))
+}
+
+/// The filters an alert may have: those of `list`, minus limit, offset and status.
+const ALERT_FILTERS: &[&str] = &[
+    "kind", "category", "tag", "near", "search", "text", "circle",
+];
+
+/// `POST alerts` with a JSON object of filters (`{"kind": "offer", "tag": "bike"}`),
+/// checked like `list`'s URL parameters.
+async fn add_alert(
+    State(s): State<AppState>,
+    body: Result<Json<HashMap<String, serde_json::Value>>, JsonRejection>,
+) -> Result<(StatusCode, Json<json::AlertJson>), ApiError> {
+    let Json(body) = body?;
+    let mut params = HashMap::new();
+    for (k, v) in body {
+        if !ALERT_FILTERS.contains(&k.as_str()) {
+            return Err(ApiError::field(
+                &k,
+                format!(
+                    "unknown alert filter {k:?} (expected one of: {})",
+                    ALERT_FILTERS.join(", ")
+                ),
+            ));
+        }
+        match v {
+            serde_json::Value::Null => {}
+            serde_json::Value::String(v) => {
+                params.insert(k, v);
+            }
+            _ => return Err(ApiError::field(&k, format!("{k}: must be a string"))),
+        }
+    }
+    let q = query_from(&params)?;
+    let filter = crate::alerts::AlertFilter {
+        kind: q.kind,
+        category: q.category,
+        tag: q.tag,
+        near: q.near,
+        search: q.text,
+        circle: q.circle,
+    };
+    let alert = s.node.add_alert(filter)?;
+    Ok((StatusCode::CREATED, Json(json::AlertJson::from(&alert))))
+}
+
+/// `DELETE alerts/{id}`.
+async fn remove_alert(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<json::AlertJson> {
+    let id: crate::alerts::AlertId = parse("id", &id)?;
+    let alert = s.node.remove_alert(id)?;
+    Ok(Json(json::AlertJson::from(&alert)))
 }

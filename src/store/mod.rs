@@ -470,6 +470,63 @@ impl Store {
         Ok(found)
     }
 
+    /// Like [`Store::query`], but looks at no more than `max_scanned` index entries, so
+    /// its cost is bounded whatever the store holds; results come in index order
+    /// (newest first, except for an area, which comes geohash by geohash, each newest
+    /// first) and may miss matching posts beyond the cap. Offset is ignored. For
+    /// callers that want good candidates fast (the matcher), not complete answers.
+    pub fn scan(
+        &self,
+        query: &Query,
+        now: u64,
+        max_scanned: usize,
+    ) -> Result<Vec<VerifiedPost>, Error> {
+        query.validate()?;
+        let terms = query.terms();
+        let prefix = if let Some(place) = &query.near {
+            keys::ordered_prefix(keys::PLACE, place.as_bytes(), false)
+        } else if let Some(tag) = &query.tag {
+            keys::ordered_prefix(keys::TAG, tag.as_bytes(), true)
+        } else if let Some(c) = query.category {
+            keys::ordered_prefix(keys::CATEGORY, &[c as u8], false)
+        } else if let Some(circle) = &query.circle {
+            keys::ordered_prefix(keys::CIRCLE, circle.as_bytes(), true)
+        } else {
+            vec![keys::ALL]
+        };
+        let mut found = Vec::new();
+        for entry in self.inner.index.scan_prefix(&prefix).take(max_scanned) {
+            let (key, _) = entry?;
+            let seq =
+                keys::seq_suffix(&key).ok_or_else(|| Error::Corrupt("short index key".into()))?;
+            let Some(p) = self.try_load(seq)? else {
+                continue;
+            };
+            if query.admits(p.post(), now, &terms) {
+                found.push(p);
+                if found.len() >= query.limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Every stored post of `author` (any status, expired ones not yet swept
+    /// included), through the author index.
+    pub fn by_author(&self, author: &AuthorKey) -> Result<Vec<VerifiedPost>, Error> {
+        let mut found = Vec::new();
+        for entry in self.inner.index.scan_prefix(keys::author_prefix(author)) {
+            let (key, _) = entry?;
+            if let Some(seq) = keys::seq_suffix(&key) {
+                if let Some(p) = self.try_load(seq)? {
+                    found.push(p);
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Changes whenever a write commits: equal generations mean equal contents.
     pub fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)

@@ -126,6 +126,23 @@ impl Query {
         self.text.as_deref().map(text::terms).unwrap_or_default()
     }
 
+    /// Whether `post` passes every filter at time `now` (limit and offset aside). For
+    /// many posts, split the text once with [`Query::text_terms`] and use
+    /// [`Query::admits_with`].
+    pub fn matches(&self, post: &Post, now: u64) -> bool {
+        self.admits(post, now, &self.terms())
+    }
+
+    /// The text filter split into search terms, for [`Query::admits_with`].
+    pub fn text_terms(&self) -> Vec<String> {
+        self.terms()
+    }
+
+    /// [`Query::matches`] with the text terms already split.
+    pub fn admits_with(&self, post: &Post, now: u64, terms: &[String]) -> bool {
+        self.admits(post, now, terms)
+    }
+
     /// Whether `post` passes every filter at time `now`.
     pub(super) fn admits(&self, post: &Post, now: u64, terms: &[String]) -> bool {
         !post.is_expired(now)

@@ -1,0 +1,310 @@
+//! Standing alerts: saved filters that a node checks every arriving post against.
+//!
+//! An alert's filter is a [`Query`] without limit, offset or status (alerts are about
+//! open posts). Alerts live in the sled tree `alerts` (`id (u64 BE)` → JSON of the
+//! [`Alert`]) and are also kept in memory, so checking a post against a hundred of
+//! them reads nothing from disk. The tree `alerted` remembers which posts already
+//! raised a match for which alert or own post (`target ‖ post id` → empty), so the
+//! same post never alerts twice for the same alert or own post, across revisions,
+//! re-deliveries and restarts.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+
+use aidmesh_proto::{Category, Kind, Post, PostId};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Query, QueryError, StatusFilter};
+
+const TREE_ALERTS: &str = "alerts";
+const TREE_ALERTED: &str = "alerted";
+/// Key tag in `alerted` for an alert target.
+const ALERT_TARGET: u8 = b'a';
+/// Key tag in `alerted` for an own-post target.
+const POST_TARGET: u8 = b'p';
+
+/// Alert failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// sled failed.
+    #[error("alert store I/O error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A filter value is malformed; names the filter.
+    #[error(transparent)]
+    Filter(#[from] QueryError),
+    /// An alert with no filter at all would fire on every post.
+    #[error("an alert needs at least one filter (kind, category, tag, near, search or circle)")]
+    Empty,
+    /// No alert with this id.
+    #[error("no alert with id {0}")]
+    NotFound(AlertId),
+    /// A record on disk cannot be read back.
+    #[error("corrupt alert record: {0}")]
+    Corrupt(String),
+}
+
+impl Error {
+    /// The name of the offending filter, for errors caused by the caller's input.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Error::Filter(q) => Some(q.field()),
+            Error::Empty => Some("filter"),
+            _ => None,
+        }
+    }
+}
+
+/// An alert's id: a small number, unique within one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AlertId(pub u64);
+
+impl fmt::Display for AlertId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for AlertId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim().parse().map(AlertId)
+    }
+}
+
+/// What an alert looks for; every filter set must hold (as for `aidmesh list`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertFilter {
+    /// Offers or requests.
+    pub kind: Option<Kind>,
+    /// One category.
+    pub category: Option<Category>,
+    /// Posts carrying this tag.
+    pub tag: Option<String>,
+    /// Posts whose geohash starts with this prefix.
+    pub near: Option<String>,
+    /// Every word must start a word of the title or body.
+    pub search: Option<String>,
+    /// One circle.
+    pub circle: Option<String>,
+}
+
+impl AlertFilter {
+    /// The store query this filter stands for (open posts).
+    pub fn query(&self) -> Query {
+        Query {
+            kind: self.kind,
+            circle: self.circle.clone(),
+            category: self.category,
+            tag: self.tag.clone(),
+            near: self.near.clone(),
+            text: self.search.clone(),
+            status: StatusFilter::Open,
+            ..Query::default()
+        }
+    }
+
+    /// Checks every filter value, with the same errors as a `list` query.
+    pub fn validate(&self) -> Result<(), Error> {
+        if *self == AlertFilter::default() {
+            return Err(Error::Empty);
+        }
+        self.query().validate()?;
+        Ok(())
+    }
+
+    /// What a post that passes this filter has in common with it, for people.
+    pub fn reasons(&self) -> Vec<String> {
+        let mut r = Vec::new();
+        if let Some(k) = self.kind {
+            r.push(format!("kind {}", k.as_str()));
+        }
+        if let Some(c) = self.category {
+            r.push(format!("category {}", c.as_str()));
+        }
+        if let Some(t) = &self.tag {
+            r.push(format!("tag {t}"));
+        }
+        if let Some(g) = &self.near {
+            r.push(format!("near {g}"));
+        }
+        if let Some(s) = &self.search {
+            r.push(format!("words {s:?}"));
+        }
+        if let Some(c) = &self.circle {
+            r.push(format!("circle {c}"));
+        }
+        r
+    }
+}
+
+/// A saved alert.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Its id.
+    pub id: AlertId,
+    /// What it looks for.
+    pub filter: AlertFilter,
+    /// When it was made, ms since the epoch.
+    pub created_at: u64,
+}
+
+/// What an arriving post matched.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Target {
+    /// A standing alert.
+    Alert {
+        /// Its id.
+        id: AlertId,
+    },
+    /// One of this node's own open posts.
+    Post {
+        /// Its id.
+        id: PostId,
+        /// Its title, so a reader need not look it up.
+        title: String,
+    },
+}
+
+impl Target {
+    fn key(&self, post: &PostId) -> Vec<u8> {
+        let mut k = Vec::with_capacity(1 + 32 + 32);
+        match self {
+            Target::Alert { id } => {
+                k.push(ALERT_TARGET);
+                k.extend_from_slice(&id.0.to_be_bytes());
+            }
+            Target::Post { id, .. } => {
+                k.push(POST_TARGET);
+                k.extend_from_slice(&id.0);
+            }
+        }
+        k.extend_from_slice(&post.0);
+        k
+    }
+}
+
+/// An alert ready to check posts against.
+struct Compiled {
+    alert: Alert,
+    query: Query,
+    terms: Vec<String>,
+}
+
+/// The node's alerts: on disk, and in memory for checking. Cheap to clone.
+#[derive(Clone)]
+pub struct Alerts {
+    db: sled::Db,
+    alerts: sled::Tree,
+    alerted: sled::Tree,
+    /// Every alert, in id order; mirrors the `alerts` tree.
+    cache: Arc<RwLock<Vec<Compiled>>>,
+}
+
+fn compile(alert: Alert) -> Compiled {
+    let query = alert.filter.query();
+    let terms = query.text_terms();
+    Compiled {
+        alert,
+        query,
+        terms,
+    }
+}
+
+impl Alerts {
+    /// Opens the alert trees of `db` and loads every alert.
+    pub fn open(db: &sled::Db) -> Result<Self, Error> {
+        let alerts = db.open_tree(TREE_ALERTS)?;
+        let alerted = db.open_tree(TREE_ALERTED)?;
+        let mut all = Vec::new();
+        for entry in alerts.iter() {
+            let (_, v) = entry?;
+            let alert: Alert =
+                serde_json::from_slice(&v).map_err(|e| Error::Corrupt(e.to_string()))?;
+            all.push(compile(alert));
+        }
+        Ok(Self {
+            db: db.clone(),
+            alerts,
+            alerted,
+            cache: Arc::new(RwLock::new(all)),
+        })
+    }
+
+    /// Saves a new alert (flushed to disk before this returns).
+    pub fn add(&self, filter: AlertFilter, now: u64) -> Result<Alert, Error> {
+        filter.validate()?;
+        let alert = Alert {
+            id: AlertId(self.db.generate_id()?),
+            filter,
+            created_at: now,
+        };
+        let json = serde_json::to_vec(&alert).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.alerts.insert(alert.id.0.to_be_bytes(), json)?;
+        self.alerts.flush()?;
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        cache.push(compile(alert.clone()));
+        cache.sort_by_key(|c| c.alert.id);
+        Ok(alert)
+    }
+
+    /// Every alert, oldest first.
+    pub fn list(&self) -> Vec<Alert> {
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        cache.iter().map(|c| c.alert.clone()).collect()
+    }
+
+    /// Number of alerts.
+    pub fn len(&self) -> usize {
+        self.cache.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether there is no alert.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Deletes an alert and its memory of alerted posts.
+    pub fn remove(&self, id: AlertId) -> Result<Alert, Error> {
+        let old = self
+            .alerts
+            .remove(id.0.to_be_bytes())?
+            .ok_or(Error::NotFound(id))?;
+        let mut prefix = vec![ALERT_TARGET];
+        prefix.extend_from_slice(&id.0.to_be_bytes());
+        for key in self.alerted.scan_prefix(&prefix).keys() {
+            self.alerted.remove(key?)?;
+        }
+        self.alerts.flush()?;
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|c| c.alert.id != id);
+        serde_json::from_slice(&old).map_err(|e| Error::Corrupt(e.to_string()))
+    }
+
+    /// The alerts `post` fits at `now`, each with what it had in common with it.
+    pub fn matching(&self, post: &Post, now: u64) -> Vec<(AlertId, Vec<String>)> {
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        cache
+            .iter()
+            .filter(|c| c.query.admits_with(post, now, &c.terms))
+            .map(|c| (c.alert.id, c.alert.filter.reasons()))
+            .collect()
+    }
+
+    /// Records that `post` matched `target`; `true` the first time only.
+    pub fn first_time(&self, target: &Target, post: &PostId) -> Result<bool, Error> {
+        let swapped = self.alerted.compare_and_swap(
+            target.key(post),
+            None as Option<&[u8]>,
+            Some(&[][..]),
+        )?;
+        Ok(swapped.is_ok())
+    }
+}

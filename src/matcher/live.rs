@@ -1,0 +1,182 @@
+//! Live matching: every post that arrives from elsewhere (gossip, sync, import) is
+//! checked against the node's standing alerts and its own open posts, and each new
+//! fit becomes an [`Event::Match`].
+//!
+//! [`Watcher::check`] is the whole decision, without I/O beyond the store; the node
+//! runs [`Watcher::run`] as a task that listens to its own event broadcast, so the
+//! network code needs to know nothing about matching.
+
+use std::sync::{Arc, Mutex};
+
+use aidmesh_proto::{AuthorKey, Post, Status};
+use tokio::sync::broadcast;
+
+use super::{Probe, MATCH_THRESHOLD};
+use crate::alerts::{self, Alerts, Target};
+use crate::events::{Event, Origin};
+use crate::store::{self, Store};
+
+/// Live-matching failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// The alert trees failed.
+    #[error(transparent)]
+    Alerts(#[from] alerts::Error),
+}
+
+/// Checks arriving posts against one node's alerts and own posts.
+#[derive(Clone)]
+pub struct Watcher {
+    store: Store,
+    alerts: Alerts,
+    /// This node's author key: its own posts are the ones to find matches for, and
+    /// its own posts never alert.
+    me: AuthorKey,
+    /// This node's own posts, read from the store when first needed after one of
+    /// them changed (see [`Watcher::own_changed`]), so a check decodes none.
+    own: Arc<Mutex<Option<Arc<Vec<Post>>>>>,
+}
+
+impl Watcher {
+    /// A watcher for the node whose author key is `me`.
+    pub fn new(store: Store, alerts: Alerts, me: AuthorKey) -> Self {
+        Self {
+            store,
+            alerts,
+            me,
+            own: Arc::default(),
+        }
+    }
+
+    /// Forgets the cached own posts: one of them was made, changed or withdrawn.
+    pub fn own_changed(&self) {
+        *self.own.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn own_posts(&self) -> Result<Arc<Vec<Post>>, Error> {
+        let mut own = self.own.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(posts) = own.as_ref() {
+            return Ok(posts.clone());
+        }
+        let posts: Arc<Vec<Post>> = Arc::new(
+            self.store
+                .by_author(&self.me)?
+                .into_iter()
+                .map(|p| p.into_parts().0)
+                .collect(),
+        );
+        *own = Some(posts.clone());
+        Ok(posts)
+    }
+
+    /// The match events `post` raises at `now`: one per alert it fits and per own
+    /// open post it matches with at least [`MATCH_THRESHOLD`], each only the first
+    /// time (recorded before this returns).
+    pub fn check(&self, post: &Post, origin: Origin, now: u64) -> Result<Vec<Event>, Error> {
+        let mut out = Vec::new();
+        if post.author == self.me {
+            // One of ours, arriving from elsewhere (an import, a sync after a reset).
+            self.own_changed();
+            return Ok(out);
+        }
+        if post.status != Status::Open || post.is_expired(now) {
+            return Ok(out);
+        }
+        let event = |target: Target, score: Option<f64>, reasons: Vec<String>| Event::Match {
+            post: Box::new(post.clone()),
+            origin,
+            target,
+            score,
+            reasons,
+        };
+        for (id, reasons) in self.alerts.matching(post, now) {
+            let target = Target::Alert { id };
+            if self.alerts.first_time(&target, &post.id)? {
+                out.push(event(target, None, reasons));
+            }
+        }
+        for own in self.own_posts()?.iter() {
+            // The cheap tests first: most own posts are not about this post at all.
+            if own.kind != post.kind.opposite()
+                || own.category != post.category
+                || own.circle != post.circle
+                || own.status != Status::Open
+                || own.is_expired(now)
+            {
+                continue;
+            }
+            let probe = Probe::new(own);
+            let Some(scored) = probe.score(post, now) else {
+                continue;
+            };
+            if scored.score < MATCH_THRESHOLD {
+                continue;
+            }
+            let target = Target::Post {
+                id: own.id,
+                title: own.title.clone(),
+            };
+            if self.alerts.first_time(&target, &post.id)? {
+                let reasons = scored.reasons.iter().map(ToString::to_string).collect();
+                out.push(event(target, Some(scored.score), reasons));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks every post that `events` reports as arriving from elsewhere and sends
+    /// the match events to `out`, until `events` closes or `out` has no receiver left.
+    pub async fn run(
+        self,
+        mut events: broadcast::Receiver<Event>,
+        out: broadcast::WeakSender<Event>,
+    ) {
+        loop {
+            let (post, origin) =
+                match events.recv().await {
+                    Ok(
+                        Event::PostAdded { post, origin } | Event::PostUpdated { post, origin, .. },
+                    ) if origin != Origin::Local => (post, origin),
+                    // This node's own post changed.
+                    Ok(Event::PostAdded { .. } | Event::PostUpdated { .. }) => {
+                        self.own_changed();
+                        continue;
+                    }
+                    Ok(_) => continue,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(
+                            missed = n,
+                            "matcher fell behind; some posts were not checked"
+                        );
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+            let found = match self.check(&post, origin, crate::clock::now_ms()) {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::warn!(error = %e, post = %post.id, "cannot match an arriving post");
+                    continue;
+                }
+            };
+            let Some(out) = out.upgrade() else { return };
+            for e in found {
+                if let Event::Match {
+                    post,
+                    target,
+                    reasons,
+                    score,
+                    ..
+                } = &e
+                {
+                    tracing::info!(post = %post.id, title = %post.title, ?target, ?score, ?reasons, ?origin, "match");
+                }
+                let _ = out.send(e);
+            }
+        }
+    }
+}
