@@ -5,6 +5,7 @@
 use aidmesh_proto::Post;
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::alerts::Target;
 
@@ -85,4 +86,44 @@ pub enum Event {
         /// Why, for people: `category food`, `2 tags`, `~3 km`, `tag bike`, ...
         reasons: Vec<String>,
     },
+}
+
+/// Where a node's events go: the broadcast every subscriber hears (a subscriber that
+/// falls more than its capacity behind misses events), and, for the posts, a queue the
+/// live matcher reads that never drops one — a large sync must not skip an alert. The
+/// matcher checks a post in a fraction of the time storing it takes, so the queue
+/// stays short.
+#[derive(Clone)]
+pub(crate) struct Bus {
+    events: broadcast::Sender<Event>,
+    posts: mpsc::UnboundedSender<Event>,
+}
+
+impl Bus {
+    /// A bus whose broadcast holds `capacity` events per subscriber, and the receiving
+    /// end of its post queue.
+    pub(crate) fn new(capacity: usize) -> (Self, mpsc::UnboundedReceiver<Event>) {
+        let (events, _) = broadcast::channel(capacity);
+        let (posts, queue) = mpsc::unbounded_channel();
+        (Self { events, posts }, queue)
+    }
+
+    /// Sends `event` to every subscriber (and, a post event, to the matcher).
+    pub(crate) fn send(&self, event: Event) {
+        if matches!(event, Event::PostAdded { .. } | Event::PostUpdated { .. }) {
+            let _ = self.posts.send(event.clone());
+        }
+        let _ = self.events.send(event);
+    }
+
+    /// A new subscriber to the broadcast.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// A handle that sends to the broadcast without keeping it open (for the matcher,
+    /// which must not keep the node's events alive).
+    pub(crate) fn downgrade(&self) -> broadcast::WeakSender<Event> {
+        self.events.downgrade()
+    }
 }

@@ -14,7 +14,7 @@ use crate::alerts::{self, Alert, AlertFilter, AlertId, Alerts};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::draft::{self, Draft, Edit, EditError};
-use crate::events::{Event, Origin};
+use crate::events::{Bus, Event, Origin};
 use crate::matcher::{self, live::Watcher, Match};
 use crate::net::{self, Command, NetConfig, PeerInfo};
 use crate::store::{self, Query, Store};
@@ -145,8 +145,8 @@ impl Node {
                 .await
                 .map_err(|_| Error::Closed)??
         };
-        let (events, _) = broadcast::channel(EVENT_CAPACITY);
-        let (alerts, matcher) = start_matcher(&store, &identity, &events)?;
+        let (events, arriving) = Bus::new(EVENT_CAPACITY);
+        let (alerts, matcher) = start_matcher(&store, &identity, &events, arriving)?;
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let n = &config.config.network;
         let net_config = NetConfig {
@@ -196,7 +196,7 @@ struct Inner {
     identity: Identity,
     store: Store,
     commands: mpsc::Sender<Command>,
-    events: broadcast::Sender<Event>,
+    events: Bus,
     /// The network task, awaited by `shutdown`.
     task: Mutex<Option<JoinHandle<()>>>,
     /// Standing alerts.
@@ -205,16 +205,17 @@ struct Inner {
     matcher: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// Opens the alerts and starts the task that matches arriving posts; it subscribes
-/// before the network starts, so it sees every post.
+/// Opens the alerts and starts the task that matches arriving posts; it reads the
+/// bus's lossless post queue, so it sees every post.
 fn start_matcher(
     store: &Store,
     identity: &Identity,
-    events: &broadcast::Sender<Event>,
+    events: &Bus,
+    arriving: mpsc::UnboundedReceiver<Event>,
 ) -> Result<(Alerts, JoinHandle<()>), Error> {
     let alerts = Alerts::open(store.db())?;
     let watcher = Watcher::new(store.clone(), alerts.clone(), identity.author());
-    let task = tokio::spawn(watcher.run(events.subscribe(), events.downgrade()));
+    let task = tokio::spawn(watcher.run(arriving, events.downgrade()));
     Ok((alerts, task))
 }
 

@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 
 use aidmesh_proto::{AuthorKey, Post, Status};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use super::{Probe, MATCH_THRESHOLD};
 use crate::alerts::{self, Alerts, Target};
@@ -130,32 +130,26 @@ impl Watcher {
 
     /// Checks every post that `events` reports as arriving from elsewhere and sends
     /// the match events to `out`, until `events` closes or `out` has no receiver left.
+    /// `events` must not drop posts (the node feeds it from a queue that never does).
     pub async fn run(
         self,
-        mut events: broadcast::Receiver<Event>,
+        mut events: mpsc::UnboundedReceiver<Event>,
         out: broadcast::WeakSender<Event>,
     ) {
-        loop {
-            let (post, origin) =
-                match events.recv().await {
-                    Ok(
-                        Event::PostAdded { post, origin } | Event::PostUpdated { post, origin, .. },
-                    ) if origin != Origin::Local => (post, origin),
-                    // This node's own post changed.
-                    Ok(Event::PostAdded { .. } | Event::PostUpdated { .. }) => {
-                        self.own_changed();
-                        continue;
-                    }
-                    Ok(_) => continue,
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(
-                            missed = n,
-                            "matcher fell behind; some posts were not checked"
-                        );
-                        continue;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                };
+        while let Some(event) = events.recv().await {
+            let (post, origin) = match event {
+                Event::PostAdded { post, origin } | Event::PostUpdated { post, origin, .. }
+                    if origin != Origin::Local =>
+                {
+                    (post, origin)
+                }
+                // This node's own post changed.
+                Event::PostAdded { .. } | Event::PostUpdated { .. } => {
+                    self.own_changed();
+                    continue;
+                }
+                _ => continue,
+            };
             let found = match self.check(&post, origin, crate::clock::now_ms()) {
                 Ok(found) => found,
                 Err(e) => {

@@ -21,12 +21,12 @@ use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::clock::now_ms;
-use crate::events::{Event, Origin};
+use crate::events::{Bus, Event, Origin};
 use crate::store::{Inserted, Refused, Store};
 use crate::sync::{self, Failure, Next};
 use address_book::{without_p2p, AddressBook};
@@ -187,7 +187,7 @@ pub(crate) struct Network {
     swarm: Swarm<Behaviour>,
     store: Store,
     book: AddressBook,
-    events: broadcast::Sender<Event>,
+    events: Bus,
     commands: mpsc::Receiver<Command>,
     circles: HashSet<String>,
     pending: HashMap<String, Vec<Vec<u8>>>,
@@ -224,7 +224,7 @@ impl Network {
     pub(crate) async fn start(
         config: NetConfig,
         store: Store,
-        events: broadcast::Sender<Event>,
+        events: Bus,
         commands: mpsc::Receiver<Command>,
     ) -> Result<Self, Error> {
         let settings = Settings {
@@ -638,7 +638,7 @@ impl Network {
                 }
                 if num_established.get() == 1 {
                     debug!(peer = %peer_id, %address, relayed, "peer connected");
-                    let _ = self.events.send(Event::PeerConnected { peer_id, address });
+                    self.events.send(Event::PeerConnected { peer_id, address });
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -662,7 +662,7 @@ impl Network {
                 self.sync.sessions.remove(&peer_id);
                 self.sync.queue.retain(|(p, _)| p != &peer_id);
                 self.sync.requests.retain(|_, p| p != &peer_id);
-                let _ = self.events.send(Event::PeerDisconnected { peer_id });
+                self.events.send(Event::PeerDisconnected { peer_id });
                 for b in &mut self.bootstrap {
                     if matches!(b.state, Redial::Connected(p) if p == peer_id) {
                         info!(addr = %b.addr, "lost bootstrap peer; will redial");
@@ -926,7 +926,7 @@ impl Network {
             // which makes them pull (see the responder's trigger).
             self.sync_circle_with_all(&session.circle, Some(peer));
         }
-        let _ = self.events.send(Event::SyncFinished {
+        self.events.send(Event::SyncFinished {
             peer_id: peer,
             circle: session.circle.clone(),
             missing: s.missing,
@@ -1137,7 +1137,7 @@ impl Network {
 
 /// Tells subscribers about a store change.
 pub(crate) fn announce(
-    events: &broadcast::Sender<Event>,
+    events: &Bus,
     post: &aidmesh_proto::Post,
     outcome: Inserted,
     origin: Origin,
@@ -1154,7 +1154,7 @@ pub(crate) fn announce(
         },
         Inserted::Duplicate | Inserted::Stale { .. } => return,
     };
-    let _ = events.send(event);
+    events.send(event);
 }
 
 /// Totals of libp2p's bandwidth counters (outbound, inbound), read through the
