@@ -218,18 +218,19 @@ pub struct Match {
 #[derive(Clone, Debug)]
 pub struct Probe<'a> {
     post: &'a Post,
-    stems: Vec<String>,
+    stems: Vec<u64>,
     place: Option<(f64, f64)>,
 }
 
 /// The stems of a post's title and the start of its body.
-fn post_stems(post: &Post) -> Vec<String> {
+fn post_stems(post: &Post) -> Vec<u64> {
     let mut end = post.body.len().min(LIMITS.body_bytes);
     while !post.body.is_char_boundary(end) {
         end -= 1;
     }
-    let mut all = words::stems(&post.title);
-    all.extend(words::stems(&post.body[..end]));
+    let mut all = Vec::new();
+    words::stem_hashes(&post.title, &mut all);
+    words::stem_hashes(&post.body[..end], &mut all);
     all.sort_unstable();
     all.dedup();
     all
@@ -377,13 +378,13 @@ pub fn rank(store: &Store, post: &Post, now: u64, limit: usize) -> Result<Vec<Ma
     }
     for (query, max_scanned) in candidate_queries(post) {
         for candidate in store.scan(&query, now, max_scanned)? {
-            let other = candidate.post();
+            let (other, _) = candidate.into_parts();
             if !seen.insert(other.id) {
                 continue;
             }
-            if let Some(scored) = probe.score(other, now) {
+            if let Some(scored) = probe.score(&other, now) {
                 found.push(Match {
-                    post: other.clone(),
+                    post: other,
                     scored,
                 });
             }

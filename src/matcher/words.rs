@@ -51,13 +51,18 @@ fn fold(c: char) -> Option<&'static str> {
 /// `word` lowercased with its accents folded.
 pub fn normalise(word: &str) -> String {
     let mut out = String::with_capacity(word.len());
+    normalise_into(word, &mut out);
+    out
+}
+
+/// [`normalise`] appending to `out` (no allocation once `out` is large enough).
+fn normalise_into(word: &str, out: &mut String) {
     for c in word.chars().flat_map(char::to_lowercase) {
         match fold(c) {
             Some(s) => out.push_str(s),
             None => out.push(c),
         }
     }
-    out
 }
 
 /// A light English suffix stemmer: plural `s`/`es`/`ies`, `ing`, `ed`, a final `e`
@@ -65,6 +70,12 @@ pub fn normalise(word: &str) -> String {
 /// only has to be consistent, not right.
 pub fn stem(word: &str) -> String {
     let mut w = word.to_string();
+    stem_in_place(&mut w);
+    w
+}
+
+/// [`stem`] without allocating.
+fn stem_in_place(w: &mut String) {
     let n = w.chars().count();
     if n > 4 && w.ends_with("ies") {
         w.truncate(w.len() - 3);
@@ -77,15 +88,14 @@ pub fn stem(word: &str) -> String {
     let n = w.chars().count();
     if n > 5 && w.ends_with("ing") {
         w.truncate(w.len() - 3);
-        undouble(&mut w);
+        undouble(w);
     } else if n > 4 && w.ends_with("ed") {
         w.truncate(w.len() - 2);
-        undouble(&mut w);
+        undouble(w);
     }
     if w.chars().count() > 3 && w.ends_with('e') {
         w.pop();
     }
-    w
 }
 
 /// `runn` → `run`, but `fill`, `pass`, `buzz` stay.
@@ -113,8 +123,32 @@ pub fn stems(text: &str) -> Vec<String> {
     out
 }
 
+/// The stems of `text` (as [`stems`] finds them) as 64-bit FNV-1a hashes, appended to
+/// `out` unsorted: what ranking compares, with one buffer for all words instead of
+/// two strings per word. Two different stems share a hash with odds of 2^-64.
+pub fn stem_hashes(text: &str, out: &mut Vec<u64>) {
+    let mut buf = String::new();
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 3)
+    {
+        buf.clear();
+        normalise_into(word, &mut buf);
+        if buf.chars().count() < 3 || STOP_WORDS.binary_search(&buf.as_str()).is_ok() {
+            continue;
+        }
+        stem_in_place(&mut buf);
+        out.push(fnv1a(buf.as_bytes()));
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
 /// How many stems two sorted stem sets share.
-pub fn shared(a: &[String], b: &[String]) -> usize {
+pub fn shared<T: Ord>(a: &[T], b: &[T]) -> usize {
     let (mut i, mut j, mut n) = (0, 0, 0);
     while i < a.len() && j < b.len() {
         match a[i].cmp(&b[j]) {
@@ -153,6 +187,23 @@ mod tests {
             stems("Winter COATS for kids"),
             vec!["coat".to_string(), "kid".into(), "winter".into()]
         );
+    }
+
+    #[test]
+    fn stem_hashes_are_the_hashes_of_the_stems() {
+        for text in [
+            "Warm winter coat, size M",
+            "Need winter coats and crêpes for the CHILDREN's party",
+            "Ladder, drill & tools — moving help on Saturday",
+        ] {
+            let mut got = Vec::new();
+            stem_hashes(text, &mut got);
+            got.sort_unstable();
+            got.dedup();
+            let mut want: Vec<u64> = stems(text).iter().map(|s| fnv1a(s.as_bytes())).collect();
+            want.sort_unstable();
+            assert_eq!(got, want, "{text}");
+        }
     }
 
     #[test]
