@@ -3,7 +3,8 @@
 //! Run: `cargo bench --bench store` (optionally `-- 20000` for fewer posts).
 //! Figures: sign, verify (single and batch), encode, decode, network ingest
 //! (decode + batch verify + store), local insert with a flush each, query latency for
-//! a tag filter and a text search, on-disk bytes per post, and peak RSS.
+//! a tag filter and a text search, on-disk bytes per post, the time to reopen the
+//! store, the memory the store holds after ingest, and peak RSS.
 
 use std::time::{Duration, Instant};
 
@@ -102,6 +103,19 @@ fn peak_rss_mb() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Resident memory now (VmRSS), in MB.
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
 fn main() {
     let n: usize = std::env::args()
         .skip(1)
@@ -167,6 +181,7 @@ fn main() {
     // catch-up sync would hand them over.
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("db")).unwrap();
+    let rss_before_ingest = rss_mb();
     let t = Instant::now();
     for chunk in wire.chunks(1000) {
         let batch: Vec<SignedPost> = chunk
@@ -179,6 +194,9 @@ fn main() {
     }
     store.flush().unwrap();
     emit("ingest_network_batch", rate(n, t.elapsed()), "posts/s");
+    // What the store itself holds in memory once the posts are in (the peak below is
+    // mostly this benchmark's own copies of the posts).
+    emit("store_rss_growth", rss_mb() - rss_before_ingest, "MB");
 
     // Gossip-style ingest, one post at a time (decode + verify + store).
     let dir2 = tempfile::tempdir().unwrap();
@@ -211,6 +229,13 @@ fn main() {
         on_disk as f64 / wire_bytes as f64,
         "ratio",
     );
+
+    // Reopening rebuilds whatever the store derives from its records.
+    drop(store);
+    let t = Instant::now();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    emit("reopen", t.elapsed().as_secs_f64() * 1e3, "ms");
+    assert_eq!(store.len(), n as u64);
 
     let mut query_bench = |name: &str, make: &mut dyn FnMut(&mut StdRng) -> Query| {
         let mut times = Vec::new();
