@@ -393,3 +393,90 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aidmesh_proto::{Nonce, PostId};
+
+    use super::*;
+
+    fn post(n: u8, tags: &[&str], location: Option<&str>) -> Post {
+        let author = AuthorKey([n; 32]);
+        let nonce = Nonce([n; 16]);
+        Post {
+            id: PostId::derive(&author, &nonce),
+            author,
+            nonce,
+            revision: 1,
+            circle: "commons".into(),
+            kind: Kind::Offer,
+            status: Status::Open,
+            category: Category::Food,
+            title: "t".into(),
+            body: String::new(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            location: location.map(Into::into),
+            quantity: None,
+            contact: None,
+            created_at: 1000,
+            updated_at: 1000 + u64::from(n),
+            expires_at: 10_000,
+        }
+    }
+
+    impl Index {
+        /// Whether no entry of any index is left.
+        fn holds_nothing(&self) -> bool {
+            self.entries.is_empty()
+                && self.ids.is_empty()
+                && self.hashes.is_empty()
+                && self.all.is_empty()
+                && self.by_category.is_empty()
+                && self.by_circle.is_empty()
+                && self.by_tag.is_empty()
+                && self.by_place.is_empty()
+                && self.expiry.is_empty()
+                && self.sync.is_empty()
+        }
+    }
+
+    #[test]
+    fn replacing_and_removing_leaves_no_stale_entry() {
+        let mut index = Index::default();
+        let a = post(1, &["bread", "soup"], Some("u33dc0"));
+        let b = post(2, &["bread"], None);
+        index.insert(5, &a, ContentHash([1; 32]));
+        index.insert(6, &b, ContentHash([2; 32]));
+        // A new revision of `a` in place, with other tags, place and time.
+        let a2 = Post {
+            revision: 2,
+            tags: vec!["bike".into()],
+            location: Some("gbsuv7".into()),
+            updated_at: 5000,
+            ..a.clone()
+        };
+        index.insert(5, &a2, ContentHash([3; 32]));
+        assert_eq!(index.len(), 2);
+        assert!(!index.by_tag.contains_key("soup"));
+        assert_eq!(index.by_tag["bread"].len(), 1);
+        assert_eq!(index.by_hash_prefix(&[1]), Vec::<Seq>::new());
+        assert_eq!(index.by_hash_prefix(&[3, 3]), vec![5]);
+        let q = Query {
+            near: Some("gb".into()),
+            ..Query::default()
+        };
+        assert_eq!(index.area_candidates(&q, "gb", 0).len(), 1);
+        assert_eq!(index.area_candidates(&q, "u3", 0).len(), 0);
+        let newest: Vec<Seq> = index
+            .candidates(&Query::default(), 0, None, 10)
+            .iter()
+            .map(|p| p.seq)
+            .collect();
+        assert_eq!(newest, vec![5, 6]);
+        assert_eq!(index.expired(10_000, 10), vec![5, 6]);
+        assert!(index.remove(5).is_some());
+        assert!(index.remove(6).is_some());
+        assert!(index.remove(6).is_none());
+        assert!(index.holds_nothing());
+    }
+}
