@@ -4,7 +4,7 @@
 mod common;
 
 use aidmesh::proto::{Category, Kind, Post, PostId, Status};
-use aidmesh::store::{Inserted, Query, Refused, StatusFilter};
+use aidmesh::store::{Inserted, Query, Refused, StatusFilter, FLUSH_EVERY_MS};
 use aidmesh::Store;
 use common::*;
 
@@ -637,6 +637,242 @@ fn acknowledged_local_posts_survive_kill_9() {
         assert!(
             store.get(&post(&me, n, MINUTE).id).unwrap().is_some(),
             "post {n} lost"
+        );
+    }
+}
+
+/// The raw sled database under a store, once the store has let go of it.
+fn raw_db(path: &std::path::Path) -> sled::Db {
+    for _ in 0..40 {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(50)),
+        }
+    }
+    panic!("cannot open {}", path.display());
+}
+
+#[test]
+fn a_store_in_the_old_format_is_refused_with_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        // Format 1: `posts` seq → wire, `ids` id → seq, `index`, and no version.
+        let me = identity(1);
+        let p = post(&me, 1, MINUTE);
+        let db = raw_db(&path);
+        let seq = 7u64.to_be_bytes();
+        db.open_tree("posts")
+            .unwrap()
+            .insert(seq, sign(&me, &p).encode().unwrap())
+            .unwrap();
+        db.open_tree("ids").unwrap().insert(p.id.0, &seq).unwrap();
+        db.flush().unwrap();
+    }
+    match Store::open(&path) {
+        Err(e @ aidmesh::store::Error::Format { .. }) => {
+            assert!(
+                matches!(
+                    e,
+                    aidmesh::store::Error::Format {
+                        found: None,
+                        expected: 2,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert!(e.to_string().contains("format 1"), "{e}");
+        }
+        Err(e) => panic!("expected a format error, got {e}"),
+        Ok(_) => panic!("an old-format store was opened"),
+    }
+    // Refusing it changed nothing.
+    let db = raw_db(&path);
+    assert_eq!(db.open_tree("posts").unwrap().len(), 1);
+}
+
+#[test]
+fn a_store_in_an_unknown_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    drop(Store::open(&path).unwrap());
+    {
+        let db = raw_db(&path);
+        let meta = db.open_tree("store").unwrap();
+        assert_eq!(
+            meta.get(b"format").unwrap().as_deref(),
+            Some(&2u32.to_be_bytes()[..])
+        );
+        meta.insert(b"format", &3u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    assert!(matches!(
+        Store::open(&path),
+        Err(aidmesh::store::Error::Format {
+            found: Some(3),
+            expected: 2,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn open_repairs_what_an_interrupted_block_or_write_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let alice = identity(1);
+    let bob = identity(2);
+    let first = post(&alice, 1, 2 * MINUTE);
+    let second = Post {
+        revision: 2,
+        title: "second".into(),
+        ..first.clone()
+    };
+    {
+        let store = Store::open(&path).unwrap();
+        store.insert_local(&verified(&alice, &second)).unwrap();
+        for n in 0..3 {
+            store
+                .insert_local(&verified(&bob, &post(&bob, n, MINUTE)))
+                .unwrap();
+        }
+        assert_eq!(store.len(), 4);
+    }
+    {
+        // A block that reached the disk without its deletions, and (which no write
+        // of this store does) a stale second record of alice's post.
+        let db = raw_db(&path);
+        db.open_tree("blocked")
+            .unwrap()
+            .insert(bob.author().0, &[])
+            .unwrap();
+        db.open_tree("records")
+            .unwrap()
+            .insert(
+                u64::MAX.to_be_bytes(),
+                sign(&alice, &first).encode().unwrap(),
+            )
+            .unwrap();
+        db.flush().unwrap();
+    }
+    for _ in 0..2 {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.len(), 1);
+        let all: Vec<_> = store.all().collect::<Result<_, _>>().unwrap();
+        assert_eq!(titles(&all), vec!["second".to_string()]);
+        assert_eq!(store.get(&first.id).unwrap().unwrap().post().revision, 2);
+        assert!(store.is_blocked(&bob.author()).unwrap());
+        assert!(store.get(&post(&bob, 0, MINUTE).id).unwrap().is_none());
+        let any = Query {
+            status: StatusFilter::Any,
+            ..q()
+        };
+        assert_eq!(titles(&store.query(&any, NOW).unwrap()), vec!["second"]);
+    }
+}
+
+/// Posts per batch of `kill9_batch_child`.
+const KILL9_BATCH: u32 = 100;
+
+/// Child half of `a_batch_is_stored_whole_or_not_at_all_across_kill_9`: stores
+/// batches of posts (tagged with their batch number) as fast as it can and reports
+/// each, until it is killed.
+#[test]
+fn kill9_batch_child() {
+    let Some(dir) = std::env::var_os("AIDMESH_KILL9_BATCH_DIR") else {
+        return;
+    };
+    let store = Store::open(std::path::Path::new(&dir)).unwrap();
+    let me = identity(1);
+    for b in 0..10_000u32 {
+        let batch = (0..KILL9_BATCH)
+            .map(|i| {
+                let p = Post {
+                    tags: vec![format!("b{b}")],
+                    ..post(&me, b * KILL9_BATCH + i, MINUTE)
+                };
+                sign(&me, &p)
+            })
+            .collect();
+        for r in store.insert_batch(batch, NOW).unwrap() {
+            assert_eq!(r, Ok(Inserted::New));
+        }
+        println!("BATCH {b}");
+    }
+    loop {
+        std::thread::park();
+    }
+}
+
+#[test]
+fn a_batch_is_stored_whole_or_not_at_all_across_kill_9() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "kill9_batch_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("AIDMESH_KILL9_BATCH_DIR", &db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(120));
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status();
+    });
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let mut acked = 0;
+    while acked < 5 {
+        match lines.next() {
+            Some(line) => acked += line.unwrap().matches("BATCH ").count(),
+            None => break,
+        }
+    }
+    assert_eq!(acked, 5, "the child stopped early");
+    // Past sled's background flush of the first batches, and in the middle of writing
+    // later ones.
+    std::thread::sleep(std::time::Duration::from_millis(3 * FLUSH_EVERY_MS));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let store = Store::open(&db).unwrap();
+    let all: Vec<_> = store.all().collect::<Result<_, _>>().unwrap();
+    assert_eq!(store.len(), all.len() as u64);
+    assert!(all.len() >= KILL9_BATCH as usize, "nothing was flushed");
+    assert_eq!(all.len() % KILL9_BATCH as usize, 0, "a batch was cut");
+    let any = Query {
+        status: StatusFilter::Any,
+        ..q()
+    };
+    let batches = all.len() as u32 / KILL9_BATCH;
+    for b in 0..batches + 2 {
+        let tagged = Query {
+            tag: Some(format!("b{b}")),
+            ..any.clone()
+        };
+        let want = if b < batches { KILL9_BATCH } else { 0 };
+        assert_eq!(store.count(&tagged, NOW).unwrap(), u64::from(want), "b{b}");
+    }
+    // Every index finds every stored post, and nothing else.
+    assert_eq!(store.count(&any, NOW).unwrap(), all.len() as u64);
+    assert_eq!(store.sync_items("commons", NOW).unwrap().len(), all.len());
+    for p in &all {
+        assert_eq!(store.get(&p.post().id).unwrap().as_ref(), Some(p));
+        assert_eq!(
+            store
+                .get_by_hash_prefix(&p.hash().0[..16])
+                .unwrap()
+                .as_ref(),
+            Some(p)
         );
     }
 }

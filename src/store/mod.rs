@@ -2,9 +2,23 @@
 //!
 //! Every post enters through one of the insert paths, which keep only the highest
 //! revision of each id (ties broken by the larger content hash, so every node picks
-//! the same winner), refuse blocked authors, and write the post and all of its index
-//! entries in one sled transaction: there is never a post without its index entries
-//! or the reverse. Queries use the indexes (see [`keys`]) and stream newest first.
+//! the same winner) and refuse blocked authors. Queries use the indexes (see
+//! [`index`]) and stream newest first.
+//!
+//! # Layout and consistency
+//! On disk a post is one sled record (`seq` → its signed wire bytes, see [`keys`]);
+//! the indexes are derived from the records when the store opens and kept in memory.
+//! A group of writes (one post, or up to [`BATCH_TX`] posts of a batch) is one
+//! `apply_batch` on the records tree, which sled applies and recovers after a crash
+//! all or nothing, and a record carries the whole post: there is nothing on disk that
+//! could point at a missing post or miss an index entry. The indexes are updated
+//! after the records under the writer lock; a query that runs in between may see an
+//! index entry whose record already changed, so every post a query loads is checked
+//! against the whole query again (a vanished record is skipped).
+//!
+//! Open also repairs what an interrupted multi-step operation can leave behind:
+//! posts of an author blocked just before a crash are deleted then, and should two
+//! records ever hold the same post id, only the winning revision is kept.
 //!
 //! # Durability
 //! - [`Store::insert_local`] (this node's own posts) returns after the write is
@@ -15,9 +29,11 @@
 //!   (every [`FLUSH_EVERY_MS`] ms) and by [`Store::flush`]; a crash may lose the last
 //!   moments of them, which peers will serve again.
 //!
-//! Writes are serialised by one lock (reads never wait for it): a write reads the
-//! current revision and then commits, and nothing may come between the two.
+//! Writes are serialised by one lock (reads never wait for it, except for the moment
+//! a write updates the in-memory indexes): a write decides from the indexes and then
+//! commits, and nothing may come between the two.
 
+mod index;
 mod keys;
 pub mod query;
 pub mod text;
@@ -25,23 +41,32 @@ pub mod text;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use aidmesh_proto::riblt::Item;
-use aidmesh_proto::{AuthorKey, ContentHash, Post, PostId, SignedPost, VerifiedPost};
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use aidmesh_proto::{AuthorKey, ContentHash, PostId, SignedPost, VerifiedPost};
 use sled::Tree;
 
+use index::{Index, Pos, Seq};
 pub use query::{Query, QueryError, StatusFilter, DEFAULT_LIMIT, MAX_LIMIT};
 
 /// How often sled writes buffered changes to disk on its own.
 pub const FLUSH_EVERY_MS: u64 = 500;
+/// sled's page cache (its default is 1 GiB). The indexes live in memory anyway, so
+/// the cache only holds records: enough for queries to load recent posts without
+/// going back to the file (at 32 MiB, tag queries took twice as long at 100,000
+/// posts), far less than sled would otherwise grow to.
+pub const CACHE_BYTES: u64 = 128 * 1024 * 1024;
 /// Attempts, 50 ms apart, to take the database's file lock.
 const LOCK_RETRIES: u32 = 40;
-/// Most posts written in one transaction by the batch path.
-const BATCH_TX: usize = 512;
-/// Most expired posts removed per sweep transaction.
+/// Most posts written in one atomic batch by the batch path.
+pub const BATCH_TX: usize = 512;
+/// Most expired posts removed per sweep batch.
 const SWEEP_TX: usize = 4096;
+/// Most threads [`Store::insert_batch`] verifies signatures on.
+pub const VERIFY_THREADS: usize = 4;
+/// Candidates a text search loads per look at the indexes.
+const TEXT_CHUNK: usize = 256;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +93,28 @@ pub enum Error {
     /// The post was refused.
     #[error(transparent)]
     Refused(#[from] Refused),
+    /// The database holds a store in an on-disk format this version cannot read
+    /// (written by an older or newer aidmesh). Nothing was changed.
+    #[error(
+        "the store at {path} is in {}, but this aidmesh reads format {expected}; \
+         move the database aside (peers will serve the posts again)",
+        describe_format(*found)
+    )]
+    Format {
+        /// The database directory.
+        path: PathBuf,
+        /// The format found: `None` for the unversioned format 1.
+        found: Option<u32>,
+        /// The format this version reads.
+        expected: u32,
+    },
+}
+
+fn describe_format(found: Option<u32>) -> String {
+    match found {
+        Some(v) => format!("on-disk format {v}"),
+        None => "the unversioned on-disk format 1".into(),
+    }
 }
 
 /// Why the store refused a post. Nothing was written.
@@ -116,32 +163,31 @@ pub struct Store {
 
 struct Inner {
     db: sled::Db,
-    posts: Tree,
-    ids: Tree,
-    index: Tree,
+    /// `seq` → wire bytes: the only copy of the posts.
+    records: Tree,
+    /// Blocked authors, persisted.
     blocked: Tree,
     /// Serialises writers; see the module docs.
     writer: Mutex<()>,
-    /// Number of stored posts (tombstones included). Derived at open, kept under
-    /// `writer`.
-    count: AtomicU64,
+    /// Every index, derived from `records`; changed only under `writer`.
+    index: RwLock<Index>,
     /// Bumped by every committed write, so caches of derived data know when to
     /// refresh.
     generation: AtomicU64,
 }
 
 /// One post write, decided under the writer lock.
-struct Change {
-    seq: u64,
-    old: Option<(Post, ContentHash)>,
-    wire: Vec<u8>,
-    post: Post,
-    hash: ContentHash,
-    id: PostId,
+struct Change<'a> {
+    /// Its record.
+    seq: Seq,
+    /// The revision to store.
+    post: &'a VerifiedPost,
 }
 
 impl Store {
-    /// Opens (or creates) the store in `path`.
+    /// Opens (or creates) the store in `path`, rebuilding the indexes from the
+    /// records. Refuses a database in another on-disk format with
+    /// [`Error::Format`].
     pub fn open(path: &Path) -> Result<Self, Error> {
         let open_err = |source| Error::Open {
             path: path.to_path_buf(),
@@ -149,6 +195,7 @@ impl Store {
         };
         let config = sled::Config::new()
             .path(path)
+            .cache_capacity(CACHE_BYTES)
             .flush_every_ms(Some(FLUSH_EVERY_MS));
         // A store closed a moment ago in this process may still be releasing its file
         // lock (sled's flusher thread lets go last): retry briefly before giving up.
@@ -169,20 +216,20 @@ impl Store {
                 Err(e) => return Err(open_err(e)),
             }
         };
+        check_format(&db, path)?;
         let tree = |name: &str| db.open_tree(name).map_err(open_err);
-        let store = Inner {
-            posts: tree(keys::TREE_POSTS)?,
-            ids: tree(keys::TREE_IDS)?,
-            index: tree(keys::TREE_INDEX)?,
-            blocked: tree(keys::TREE_BLOCKED)?,
-            writer: Mutex::new(()),
-            count: AtomicU64::new(0),
-            generation: AtomicU64::new(0),
-            db,
-        };
-        store.count.store(store.ids.len() as u64, Ordering::Relaxed);
+        let records = tree(keys::TREE_RECORDS)?;
+        let blocked = tree(keys::TREE_BLOCKED)?;
+        let index = rebuild(&records, &blocked)?;
         Ok(Self {
-            inner: Arc::new(store),
+            inner: Arc::new(Inner {
+                records,
+                blocked,
+                writer: Mutex::new(()),
+                index: RwLock::new(index),
+                generation: AtomicU64::new(0),
+                db,
+            }),
         })
     }
 
@@ -196,6 +243,21 @@ impl Store {
         self.inner
             .writer
             .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn index(&self) -> RwLockReadGuard<'_, Index> {
+        // Index updates are plain in-memory operations that do not panic midway.
+        self.inner
+            .index
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn index_mut(&self) -> RwLockWriteGuard<'_, Index> {
+        self.inner
+            .index
+            .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -220,16 +282,14 @@ impl Store {
     /// relay can decide before it pays for the write.
     pub fn would_change(&self, post: &VerifiedPost) -> Result<bool, Error> {
         let p = post.post();
-        if self.inner.blocked.contains_key(p.author.0)? {
+        let index = self.index();
+        if index.is_blocked(&p.author) {
             return Ok(false);
         }
-        match self.seq_of(&p.id)? {
-            None => Ok(true),
-            Some(seq) => match self.try_load(seq)? {
-                None => Ok(true),
-                Some(old) => Ok((p.revision, post.hash()) > (old.post().revision, old.hash())),
-            },
-        }
+        Ok(match index.by_id(&p.id) {
+            None => true,
+            Some((_, old)) => (p.revision, post.hash()) > (old.revision, old.hash),
+        })
     }
 
     /// Stores a post made by this node's own user and flushes it to disk before
@@ -240,15 +300,15 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Verifies many posts with ed25519 batch verification and stores the good ones,
-    /// in transactions of up to 512 posts (network durability). Returns one outcome
-    /// per input, in order; a bad post never keeps a good one out.
+    /// Verifies many posts with ed25519 batch verification (on up to
+    /// [`VERIFY_THREADS`] cores) and stores the good ones, in atomic batches of up to [`BATCH_TX`] posts (network durability). Returns one
+    /// outcome per input, in order; a bad post never keeps a good one out.
     pub fn insert_batch(
         &self,
         posts: Vec<SignedPost>,
         now: u64,
     ) -> Result<Vec<Result<Inserted, Refused>>, Error> {
-        let verified = aidmesh_proto::verify_batch(posts, now);
+        let verified = verify_parallel(posts, now);
         let mut out: Vec<Option<Result<Inserted, Refused>>> = vec![None; verified.len()];
         let mut good = Vec::with_capacity(verified.len());
         let mut at = Vec::with_capacity(verified.len());
@@ -273,124 +333,82 @@ impl Store {
             .collect())
     }
 
-    /// Decides and commits a group of verified posts in one transaction. Caller holds
-    /// the writer lock.
+    /// Decides a group of verified posts from the indexes and commits the changes in
+    /// one sled batch. Caller holds the writer lock.
     fn write_group(&self, posts: &[VerifiedPost]) -> Result<Vec<Result<Inserted, Refused>>, Error> {
         let mut outcomes = Vec::with_capacity(posts.len());
-        let mut changes: Vec<Change> = Vec::new();
+        let mut changes: Vec<Change<'_>> = Vec::new();
         // Posts of this group already decided, so that two revisions of one id in the
         // same group are compared with each other and not only with the store.
         let mut pending: HashMap<PostId, usize> = HashMap::new();
-        for v in posts {
-            let post = v.post();
-            if self.inner.blocked.contains_key(post.author.0)? {
-                outcomes.push(Err(Refused::Blocked(post.author)));
-                continue;
-            }
-            let current: Option<(u64, Post, ContentHash)> = match pending.get(&post.id) {
-                Some(&c) => {
-                    let ch = &changes[c];
-                    Some((ch.seq, ch.post.clone(), ch.hash))
+        {
+            let index = self.index();
+            for v in posts {
+                let post = v.post();
+                if index.is_blocked(&post.author) {
+                    outcomes.push(Err(Refused::Blocked(post.author)));
+                    continue;
                 }
-                None => match self.seq_of(&post.id)? {
-                    Some(seq) => {
-                        let old = self.load(seq)?;
-                        Some((seq, old.post().clone(), old.hash()))
+                let current: Option<(Seq, u32, ContentHash)> = match pending.get(&post.id) {
+                    Some(&c) => {
+                        let ch = &changes[c];
+                        Some((ch.seq, ch.post.post().revision, ch.post.hash()))
                     }
-                    None => None,
-                },
-            };
-            let wire = v
-                .signed()
-                .encode()
-                .map_err(|e| Error::Corrupt(format!("re-encoding a verified post: {e}")))?;
-            let (seq, old, outcome) = match current {
-                None => (self.inner.db.generate_id()?, None, Inserted::New),
-                Some((seq, old, old_hash)) => {
-                    let newer = (post.revision, v.hash()) > (old.revision, old_hash);
-                    if !newer {
-                        outcomes.push(Ok(if old_hash == v.hash() {
-                            Inserted::Duplicate
-                        } else {
-                            Inserted::Stale {
-                                current: old.revision,
-                            }
-                        }));
-                        continue;
+                    None => index
+                        .by_id(&post.id)
+                        .map(|(seq, e)| (seq, e.revision, e.hash)),
+                };
+                let (seq, outcome) = match current {
+                    None => (self.inner.db.generate_id()?, Inserted::New),
+                    Some((seq, revision, hash)) => {
+                        if (post.revision, v.hash()) <= (revision, hash) {
+                            outcomes.push(Ok(if hash == v.hash() {
+                                Inserted::Duplicate
+                            } else {
+                                Inserted::Stale { current: revision }
+                            }));
+                            continue;
+                        }
+                        (seq, Inserted::Updated { previous: revision })
                     }
-                    let previous = old.revision;
-                    (seq, Some((old, old_hash)), Inserted::Updated { previous })
+                };
+                match pending.get(&post.id) {
+                    // A later revision of a post decided in this group replaces that
+                    // change (same record).
+                    Some(&c) => changes[c].post = v,
+                    None => {
+                        pending.insert(post.id, changes.len());
+                        changes.push(Change { seq, post: v });
+                    }
                 }
-            };
-            match pending.get(&post.id) {
-                // A later revision of a post decided in this group replaces that change
-                // but keeps what it replaced on disk.
-                Some(&c) => {
-                    changes[c].wire = wire;
-                    changes[c].post = post.clone();
-                    changes[c].hash = v.hash();
-                }
-                None => {
-                    pending.insert(post.id, changes.len());
-                    changes.push(Change {
-                        seq,
-                        old,
-                        wire,
-                        post: post.clone(),
-                        hash: v.hash(),
-                        id: post.id,
-                    });
-                }
+                outcomes.push(Ok(outcome));
             }
-            outcomes.push(Ok(outcome));
         }
         if changes.is_empty() {
             return Ok(outcomes);
         }
-        let new = changes.iter().filter(|c| c.old.is_none()).count() as u64;
-        let i = &self.inner;
-        (&i.posts, &i.ids, &i.index)
-            .transaction(|(posts, ids, index)| {
-                for c in &changes {
-                    if let Some((old, old_hash)) = &c.old {
-                        for k in keys::index_keys(old, old_hash, c.seq) {
-                            index.remove(k)?;
-                        }
-                    }
-                    posts.insert(&keys::seq_key(c.seq), c.wire.as_slice())?;
-                    ids.insert(&c.id.0, &keys::seq_key(c.seq))?;
-                    for k in keys::index_keys(&c.post, &c.hash, c.seq) {
-                        index.insert(k, &[])?;
-                    }
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            })
-            .map_err(tx_error)?;
-        i.count.fetch_add(new, Ordering::Relaxed);
-        i.generation.fetch_add(1, Ordering::Release);
+        let mut batch = sled::Batch::default();
+        for c in &changes {
+            let wire = c
+                .post
+                .signed()
+                .encode()
+                .map_err(|e| Error::Corrupt(format!("re-encoding a verified post: {e}")))?;
+            batch.insert(&keys::seq_key(c.seq), wire);
+        }
+        self.inner.records.apply_batch(batch)?;
+        let mut index = self.index_mut();
+        for c in &changes {
+            index.insert(c.seq, c.post.post(), c.post.hash());
+        }
+        drop(index);
+        self.inner.generation.fetch_add(1, Ordering::Release);
         Ok(outcomes)
     }
 
-    fn seq_of(&self, id: &PostId) -> Result<Option<u64>, Error> {
-        match self.inner.ids.get(id.0)? {
-            None => Ok(None),
-            Some(v) => keys::parse_seq(&v)
-                .map(Some)
-                .ok_or_else(|| Error::Corrupt(format!("seq of post {id}"))),
-        }
-    }
-
-    fn load(&self, seq: u64) -> Result<VerifiedPost, Error> {
-        let raw = self
-            .inner
-            .posts
-            .get(keys::seq_key(seq))?
-            .ok_or_else(|| Error::Corrupt(format!("index points at missing post #{seq}")))?;
-        decode_record(&raw)
-    }
-
-    fn try_load(&self, seq: u64) -> Result<Option<VerifiedPost>, Error> {
-        match self.inner.posts.get(keys::seq_key(seq))? {
+    /// The record `seq`, if it is still there.
+    fn load(&self, seq: Seq) -> Result<Option<VerifiedPost>, Error> {
+        match self.inner.records.get(keys::seq_key(seq))? {
             Some(raw) => decode_record(&raw).map(Some),
             None => Ok(None),
         }
@@ -398,8 +416,9 @@ impl Store {
 
     /// The stored revision of a post, tombstones and expired-but-unswept included.
     pub fn get(&self, id: &PostId) -> Result<Option<VerifiedPost>, Error> {
-        match self.seq_of(id)? {
-            Some(seq) => self.try_load(seq),
+        let seq = self.index().by_id(id).map(|(seq, _)| seq);
+        match seq {
+            Some(seq) => Ok(self.load(seq)?.filter(|p| &p.post().id == id)),
             None => Ok(None),
         }
     }
@@ -409,65 +428,56 @@ impl Store {
         query.validate()?;
         let terms = query.terms();
         let want = query.offset.saturating_add(query.limit);
-
-        // An area is a range of geohashes: scan it whole, then order by time.
-        if let Some(place) = &query.near {
-            let prefix = keys::ordered_prefix(keys::PLACE, place.as_bytes(), false);
-            let mut found = Vec::new();
-            for entry in self.inner.index.scan_prefix(&prefix) {
-                let (key, _) = entry?;
-                let seq = keys::seq_suffix(&key)
-                    .ok_or_else(|| Error::Corrupt("short index key".into()))?;
-                if let Some(p) = self.try_load(seq)? {
-                    if query.admits(p.post(), now, &terms) {
-                        found.push((seq, p));
-                    }
-                }
-            }
-            found.sort_by(|(sa, a), (sb, b)| {
-                b.post()
-                    .updated_at
-                    .cmp(&a.post().updated_at)
-                    .then(sa.cmp(sb))
-            });
-            return Ok(found
-                .into_iter()
-                .skip(query.offset)
-                .take(query.limit)
-                .map(|(_, p)| p)
-                .collect());
-        }
-        // Otherwise stream the most selective time-ordered index and stop at the limit.
-        let prefix = if let Some(tag) = &query.tag {
-            keys::ordered_prefix(keys::TAG, tag.as_bytes(), true)
-        } else if let Some(c) = query.category {
-            keys::ordered_prefix(keys::CATEGORY, &[c as u8], false)
-        } else if let Some(circle) = &query.circle {
-            keys::ordered_prefix(keys::CIRCLE, circle.as_bytes(), true)
-        } else {
-            vec![keys::ALL]
-        };
         let mut found = Vec::new();
         let mut matched = 0usize;
-        for entry in self.inner.index.scan_prefix(&prefix) {
-            let (key, _) = entry?;
-            let seq =
-                keys::seq_suffix(&key).ok_or_else(|| Error::Corrupt("short index key".into()))?;
-            let Some(p) = self.try_load(seq)? else {
-                continue;
+        // Without text, the indexes check every filter: the posts skipped by the
+        // offset need not be loaded.
+        let index_decides = terms.is_empty();
+        // Takes one candidate; true once there are enough.
+        let mut consider = |pos: &Pos| -> Result<bool, Error> {
+            if index_decides && matched < query.offset {
+                matched += 1;
+                return Ok(false);
+            }
+            let Some(p) = self.load(pos.seq)? else {
+                return Ok(false);
             };
-            if !query.admits(p.post(), now, &terms) {
-                continue;
+            if query.admits(p.post(), now, &terms) {
+                matched += 1;
+                if matched > query.offset {
+                    found.push(p);
+                }
             }
-            matched += 1;
-            if matched > query.offset {
-                found.push(p);
+            Ok(matched >= want)
+        };
+
+        // An area is a range of geohashes: take it whole, then order by time.
+        if let Some(near) = &query.near {
+            let candidates = self.index().area_candidates(query, near, now);
+            for pos in &candidates {
+                if consider(pos)? {
+                    break;
+                }
             }
-            if matched >= want {
-                break;
-            }
+            return Ok(found);
         }
-        Ok(found)
+        // Otherwise stream the most selective time-ordered index and stop at the
+        // limit, looking at the indexes a chunk at a time so that loading posts never
+        // holds them.
+        let chunk = if index_decides { want } else { TEXT_CHUNK };
+        let mut after = None;
+        loop {
+            let candidates = self.index().candidates(query, now, after, chunk);
+            for pos in &candidates {
+                if consider(pos)? {
+                    return Ok(found);
+                }
+            }
+            if candidates.len() < chunk {
+                return Ok(found);
+            }
+            after = candidates.last().copied();
+        }
     }
 
     /// Like [`Store::query`], but looks at no more than `max_scanned` index entries, so
@@ -534,27 +544,17 @@ impl Store {
 
     /// The sync items of `circle` at `now`: every stored revision that has not
     /// expired, tombstones included (they keep older revisions from coming back).
-    /// Read from one index, without loading posts.
+    /// Read from the indexes, without loading posts.
     pub fn sync_items(&self, circle: &str, now: u64) -> Result<Vec<Item>, Error> {
-        let prefix = keys::sync_prefix(circle);
-        let mut items = Vec::new();
-        for entry in self.inner.index.scan_prefix(&prefix) {
-            let (key, _) = entry?;
-            let (updated_at, hash, expires_at) = keys::parse_sync(&key[prefix.len()..])
-                .ok_or_else(|| Error::Corrupt("sync index key".into()))?;
-            if expires_at > now {
-                items.push(Item::new(updated_at, &ContentHash(hash)));
-            }
-        }
-        Ok(items)
+        Ok(self.index().sync_items(circle, now))
     }
 
     /// The stored post whose content hash starts with `prefix`, if any.
     pub fn get_by_hash_prefix(&self, prefix: &[u8]) -> Result<Option<VerifiedPost>, Error> {
-        for entry in self.inner.index.scan_prefix(keys::hash_prefix(prefix)) {
-            let (key, _) = entry?;
-            if let Some(seq) = keys::seq_suffix(&key) {
-                if let Some(p) = self.try_load(seq)? {
+        let seqs = self.index().by_hash_prefix(prefix);
+        for seq in seqs {
+            if let Some(p) = self.load(seq)? {
+                if p.hash().0.starts_with(prefix) {
                     return Ok(Some(p));
                 }
             }
@@ -566,7 +566,7 @@ impl Store {
     /// storage order, for export.
     pub fn all(&self) -> impl Iterator<Item = Result<VerifiedPost, Error>> + '_ {
         self.inner
-            .posts
+            .records
             .iter()
             .values()
             .map(|raw| decode_record(&raw?))
@@ -574,7 +574,7 @@ impl Store {
 
     /// Number of stored posts, tombstones included.
     pub fn len(&self) -> u64 {
-        self.inner.count.load(Ordering::Relaxed)
+        self.index().len() as u64
     }
 
     /// Whether the store holds no post.
@@ -584,13 +584,16 @@ impl Store {
 
     /// Number of posts matching `query`'s filters (ignoring limit and offset).
     pub fn count(&self, query: &Query, now: u64) -> Result<u64, Error> {
-        let all = Query {
+        query.validate()?;
+        if query.terms().is_empty() {
+            return Ok(self.index().count(query, now));
+        }
+        let mut n = 0u64;
+        let mut page = Query {
             limit: MAX_LIMIT,
             offset: 0,
             ..query.clone()
         };
-        let mut n = 0u64;
-        let mut page = all;
         loop {
             let got = self.query(&page, now)?.len();
             n += got as u64;
@@ -607,17 +610,7 @@ impl Store {
         let _w = self.lock();
         let mut removed = 0;
         loop {
-            let bound = keys::expiry_bound(now);
-            let mut batch = Vec::new();
-            for entry in self.inner.index.range(vec![keys::EXPIRY]..bound) {
-                let (key, _) = entry?;
-                if let Some(seq) = keys::seq_suffix(&key) {
-                    batch.push(seq);
-                }
-                if batch.len() >= SWEEP_TX {
-                    break;
-                }
-            }
+            let batch = self.index().expired(now, SWEEP_TX);
             if batch.is_empty() {
                 return Ok(removed);
             }
@@ -629,14 +622,11 @@ impl Store {
     /// many posts were deleted.
     pub fn block(&self, author: &AuthorKey) -> Result<usize, Error> {
         let _w = self.lock();
+        // Blocked first: should the deletions not all reach the disk, the next open
+        // deletes the rest.
         self.inner.blocked.insert(author.0, &[])?;
-        let mut seqs = Vec::new();
-        for entry in self.inner.index.scan_prefix(keys::author_prefix(author)) {
-            let (key, _) = entry?;
-            if let Some(seq) = keys::seq_suffix(&key) {
-                seqs.push(seq);
-            }
-        }
+        self.index_mut().set_blocked(*author, true);
+        let seqs = self.index().of_author(author);
         let removed = seqs
             .chunks(SWEEP_TX)
             .map(|chunk| self.remove_seqs(chunk))
@@ -649,13 +639,14 @@ impl Store {
     pub fn unblock(&self, author: &AuthorKey) -> Result<bool, Error> {
         let _w = self.lock();
         let was = self.inner.blocked.remove(author.0)?.is_some();
+        self.index_mut().set_blocked(*author, false);
         self.inner.db.flush()?;
         Ok(was)
     }
 
     /// Whether `author` is blocked.
     pub fn is_blocked(&self, author: &AuthorKey) -> Result<bool, Error> {
-        Ok(self.inner.blocked.contains_key(author.0)?)
+        Ok(self.index().is_blocked(author))
     }
 
     /// Every blocked author.
@@ -664,39 +655,34 @@ impl Store {
             .blocked
             .iter()
             .keys()
-            .map(|k| {
-                let k = k?;
-                <[u8; 32]>::try_from(k.as_ref())
-                    .map(AuthorKey)
-                    .map_err(|_| Error::Corrupt("blocked author key".into()))
-            })
+            .map(|k| parse_author(&k?))
             .collect()
     }
 
-    /// Removes posts and their index entries in one transaction. Caller holds the
+    /// Removes posts (and so their index entries) in one sled batch. Caller holds the
     /// writer lock.
-    fn remove_seqs(&self, seqs: &[u64]) -> Result<usize, Error> {
-        let mut doomed = Vec::with_capacity(seqs.len());
-        for &seq in seqs {
-            if let Some(p) = self.try_load(seq)? {
-                doomed.push((seq, p.post().clone(), p.hash()));
-            }
+    fn remove_seqs(&self, seqs: &[Seq]) -> Result<usize, Error> {
+        let doomed: Vec<Seq> = {
+            let index = self.index();
+            seqs.iter()
+                .copied()
+                .filter(|&seq| index.entry(seq).is_some())
+                .collect()
+        };
+        if doomed.is_empty() {
+            return Ok(0);
         }
-        let i = &self.inner;
-        (&i.posts, &i.ids, &i.index)
-            .transaction(|(posts, ids, index)| {
-                for (seq, post, hash) in &doomed {
-                    for k in keys::index_keys(post, hash, *seq) {
-                        index.remove(k)?;
-                    }
-                    posts.remove(&keys::seq_key(*seq))?;
-                    ids.remove(&post.id.0)?;
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            })
-            .map_err(tx_error)?;
-        i.count.fetch_sub(doomed.len() as u64, Ordering::Relaxed);
-        i.generation.fetch_add(1, Ordering::Release);
+        let mut batch = sled::Batch::default();
+        for &seq in &doomed {
+            batch.remove(&keys::seq_key(seq));
+        }
+        self.inner.records.apply_batch(batch)?;
+        let mut index = self.index_mut();
+        for &seq in &doomed {
+            index.remove(seq);
+        }
+        drop(index);
+        self.inner.generation.fetch_add(1, Ordering::Release);
         Ok(doomed.len())
     }
 
@@ -718,14 +704,133 @@ impl Store {
     }
 }
 
+/// [`aidmesh_proto::verify_batch`] split over the cores: signature checks are most of
+/// the cost of ingesting a batch, and a batch from sync is large enough to share.
+/// Results are in input order.
+fn verify_parallel(
+    mut posts: Vec<SignedPost>,
+    now: u64,
+) -> Vec<Result<VerifiedPost, aidmesh_proto::Error>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(VERIFY_THREADS)
+        .min(posts.len() / aidmesh_proto::signed::VERIFY_BATCH);
+    if threads < 2 {
+        return aidmesh_proto::verify_batch(posts, now);
+    }
+    let per = posts
+        .len()
+        .div_ceil(threads)
+        .next_multiple_of(aidmesh_proto::signed::VERIFY_BATCH);
+    let mut parts = Vec::with_capacity(threads);
+    while posts.len() > per {
+        let rest = posts.split_off(per);
+        parts.push(std::mem::replace(&mut posts, rest));
+    }
+    parts.push(posts);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| s.spawn(move || aidmesh_proto::verify_batch(part, now)))
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            match h.join() {
+                Ok(results) => out.extend(results),
+                // verify_batch does not panic; if it ever did, fail as it would have
+                // on this thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
+/// Accepts a database in this format (stamping a new one), refuses any other.
+fn check_format(db: &sled::Db, path: &Path) -> Result<(), Error> {
+    let refuse = |found| Error::Format {
+        path: path.to_path_buf(),
+        found,
+        expected: keys::FORMAT_VERSION,
+    };
+    let meta = db.open_tree(keys::TREE_META)?;
+    if let Some(v) = meta.get(keys::FORMAT_KEY)? {
+        return match keys::parse_format(&v) {
+            Some(keys::FORMAT_VERSION) => Ok(()),
+            Some(other) => Err(refuse(Some(other))),
+            None => Err(Error::Corrupt("store format version".into())),
+        };
+    }
+    // No version: a new database, or one of format 1 (which had none).
+    let names = db.tree_names();
+    for old in keys::FORMAT1_TREES {
+        if names.iter().any(|n| n.as_ref() == old.as_bytes()) && !db.open_tree(old)?.is_empty() {
+            return Err(refuse(None));
+        }
+    }
+    if names
+        .iter()
+        .any(|n| n.as_ref() == keys::TREE_RECORDS.as_bytes())
+        && !db.open_tree(keys::TREE_RECORDS)?.is_empty()
+    {
+        // Records without a version were not written by this code.
+        return Err(Error::Corrupt("records without a format version".into()));
+    }
+    meta.insert(keys::FORMAT_KEY, &keys::format_value(keys::FORMAT_VERSION))?;
+    meta.flush()?;
+    Ok(())
+}
+
+/// Builds the indexes from the records, repairing what an interrupted operation can
+/// leave behind (see the module docs).
+fn rebuild(records: &Tree, blocked: &Tree) -> Result<Index, Error> {
+    let mut index = Index::default();
+    for k in blocked.iter().keys() {
+        index.set_blocked(parse_author(&k?)?, true);
+    }
+    let mut doomed = Vec::new();
+    for entry in records.iter() {
+        let (k, raw) = entry?;
+        let seq = keys::parse_seq(&k).ok_or_else(|| Error::Corrupt("record key".into()))?;
+        let p = decode_record(&raw)?;
+        let post = p.post();
+        if index.is_blocked(&post.author) {
+            doomed.push(seq);
+            continue;
+        }
+        if let Some((other, e)) = index.by_id(&post.id) {
+            if (post.revision, p.hash()) > (e.revision, e.hash) {
+                doomed.push(other);
+                index.remove(other);
+            } else {
+                doomed.push(seq);
+                continue;
+            }
+        }
+        index.insert(seq, post, p.hash());
+    }
+    if !doomed.is_empty() {
+        tracing::warn!(
+            records = doomed.len(),
+            "removing posts of blocked authors and superseded duplicates left by an interrupted write"
+        );
+        let mut batch = sled::Batch::default();
+        for seq in doomed {
+            batch.remove(&keys::seq_key(seq));
+        }
+        records.apply_batch(batch)?;
+        records.flush()?;
+    }
+    Ok(index)
+}
+
+fn parse_author(k: &[u8]) -> Result<AuthorKey, Error> {
+    <[u8; 32]>::try_from(k)
+        .map(AuthorKey)
+        .map_err(|_| Error::Corrupt("blocked author key".into()))
+}
+
 fn decode_record(raw: &[u8]) -> Result<VerifiedPost, Error> {
     let signed = SignedPost::decode(raw).map_err(|e| Error::Corrupt(e.to_string()))?;
     VerifiedPost::assume_verified(signed).map_err(|e| Error::Corrupt(e.to_string()))
-}
-
-fn tx_error(e: TransactionError<()>) -> Error {
-    match e {
-        TransactionError::Storage(e) => Error::Sled(e),
-        TransactionError::Abort(()) => Error::Corrupt("transaction aborted".into()),
-    }
 }

@@ -4,6 +4,7 @@ use aidmesh_proto::rules::{check_geohash, check_slug, MAX_CIRCLE_CHARS, MAX_TAG_
 use aidmesh_proto::{AuthorKey, Category, Field, Kind, Post, Status, ValidationError};
 use serde::{Deserialize, Serialize};
 
+use super::index::Entry;
 use super::text;
 
 /// Results per query when the caller does not say.
@@ -158,5 +159,25 @@ impl Query {
                     .is_some_and(|l| l.starts_with(g.as_str()))
             })
             && text::matches(post, terms)
+    }
+
+    /// Whether a post the indexes know as `e` passes every filter but text at `now`:
+    /// the same checks as [`Query::admits`], on the indexed fields.
+    pub(super) fn admits_entry(&self, e: &Entry, now: u64) -> bool {
+        !e.is_expired(now)
+            && self.status.admits(e.status)
+            && self.kind.is_none_or(|k| e.kind == k)
+            && self.category.is_none_or(|c| e.category == c)
+            && self.circle.as_deref().is_none_or(|c| &*e.circle == c)
+            && self
+                .tag
+                .as_deref()
+                .is_none_or(|t| e.tags.iter().any(|x| &**x == t))
+            && self.author.is_none_or(|a| e.author == a)
+            && self.near.as_ref().is_none_or(|g| {
+                e.location
+                    .as_deref()
+                    .is_some_and(|l| l.starts_with(g.as_str()))
+            })
     }
 }

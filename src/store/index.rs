@@ -1,0 +1,482 @@
+//! The store's indexes, in memory: derived from the records when the store opens and
+//! kept in step with every write.
+//!
+//! sled costs about the same per key whatever the key's size, and each post used to
+//! cost a dozen index keys on every write. On disk the store now keeps only what
+//! cannot be derived (one record per post, see [`super::keys`]); everything a query,
+//! the write path, sync or the expiry sweep looks up by something other than the
+//! record number lives here:
+//!
+//! - `ids`: post id → seq, and per seq an [`Entry`] with every field a filter or an
+//!   index needs, so the write path decides without reading sled and most filters
+//!   are checked without loading a post;
+//! - time-ordered sets of [`Pos`] (newest first) for every post, per category, per
+//!   circle and per tag;
+//! - geohash → seq for areas, expiry time → seq for the sweep, content hash → seq for
+//!   fetches by hash, and per circle the sync items.
+//!
+//! Nothing here is ever written to disk, so it can never disagree with the records
+//! after a crash: it is rebuilt from them at open.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::Bound;
+
+use aidmesh_proto::riblt::{Item, ITEM_HASH_BYTES};
+use aidmesh_proto::{AuthorKey, Category, ContentHash, Kind, Post, PostId, Status};
+
+use super::query::Query;
+
+/// A record number: the key of a post's record, stable across its revisions.
+pub(super) type Seq = u64;
+
+/// Bytes of a geohash kept in the area index (the rules allow at most 6).
+const GEOHASH_BYTES: usize = 6;
+
+/// A place in a time-ordered index: ascending order is newest `updated_at` first,
+/// then by seq.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Pos {
+    /// `u64::MAX - updated_at`.
+    newest: u64,
+    /// The post's record.
+    pub(super) seq: Seq,
+}
+
+impl Pos {
+    fn new(updated_at: u64, seq: Seq) -> Self {
+        Self {
+            newest: u64::MAX - updated_at,
+            seq,
+        }
+    }
+}
+
+/// What the indexes know of one stored post: enough to decide a write, check every
+/// filter but text, and remove its index entries, without loading the post.
+#[derive(Clone, Debug)]
+pub(super) struct Entry {
+    /// To drop the id mapping when the post goes.
+    pub(super) id: PostId,
+    /// Ties between equal revisions; fetch by hash; sync items.
+    pub(super) hash: ContentHash,
+    /// Blocking and the author filter.
+    pub(super) author: AuthorKey,
+    /// Which revision is stored.
+    pub(super) revision: u32,
+    /// Ordering and sync items.
+    pub(super) updated_at: u64,
+    /// The sweep, expired-post filtering and sync items.
+    pub(super) expires_at: u64,
+    /// Circle filter and index.
+    pub(super) circle: Box<str>,
+    /// Tag filter and index.
+    pub(super) tags: Box<[Box<str>]>,
+    /// Area filter and index.
+    pub(super) location: Option<Box<str>>,
+    /// Category filter and index.
+    pub(super) category: Category,
+    /// Kind filter.
+    pub(super) kind: Kind,
+    /// Status filter.
+    pub(super) status: Status,
+}
+
+impl Entry {
+    fn of(post: &Post, hash: ContentHash) -> Self {
+        Self {
+            id: post.id,
+            hash,
+            author: post.author,
+            revision: post.revision,
+            updated_at: post.updated_at,
+            expires_at: post.expires_at,
+            circle: post.circle.as_str().into(),
+            tags: post.tags.iter().map(|t| t.as_str().into()).collect(),
+            location: post.location.as_deref().map(Into::into),
+            category: post.category,
+            kind: post.kind,
+            status: post.status,
+        }
+    }
+
+    fn pos(&self, seq: Seq) -> Pos {
+        Pos::new(self.updated_at, seq)
+    }
+
+    /// Whether the post has expired at `now` (as [`Post::is_expired`]).
+    pub(super) fn is_expired(&self, now: u64) -> bool {
+        self.expires_at <= now
+    }
+
+    fn sync_key(&self, seq: Seq) -> SyncKey {
+        let mut h = [0u8; ITEM_HASH_BYTES];
+        h.copy_from_slice(&self.hash.0[..ITEM_HASH_BYTES]);
+        (self.updated_at, h, self.expires_at, seq)
+    }
+}
+
+/// A sync item with what the store needs beside it: `(updated_at, hash prefix,
+/// expires_at, seq)`.
+type SyncKey = (u64, [u8; ITEM_HASH_BYTES], u64, Seq);
+
+/// A geohash, zero-padded: orders like the string, and a prefix is a range.
+type Geo = [u8; GEOHASH_BYTES];
+
+fn geo(s: &str, pad: u8) -> Geo {
+    let mut g = [pad; GEOHASH_BYTES];
+    for (d, s) in g.iter_mut().zip(s.bytes()) {
+        *d = s;
+    }
+    g
+}
+
+/// Which time-ordered index a query streams.
+#[derive(Clone, Copy, Debug)]
+enum Source<'a> {
+    All,
+    Category(Category),
+    Circle(&'a str),
+    Tag(&'a str),
+}
+
+/// Every index of the stored posts (see the module docs).
+#[derive(Default)]
+pub(super) struct Index {
+    /// Per stored post, what the indexes know of it.
+    entries: HashMap<Seq, Entry>,
+    /// Post id → seq.
+    ids: HashMap<PostId, Seq>,
+    /// Content hash → seq, ordered for prefix look-ups.
+    hashes: BTreeMap<[u8; 32], Seq>,
+    /// Every post, newest first.
+    all: BTreeSet<Pos>,
+    /// Per category, newest first.
+    by_category: HashMap<Category, BTreeSet<Pos>>,
+    /// Per circle, newest first.
+    by_circle: HashMap<Box<str>, BTreeSet<Pos>>,
+    /// Per tag, newest first.
+    by_tag: HashMap<Box<str>, BTreeSet<Pos>>,
+    /// Posts with a location, by geohash.
+    by_place: BTreeSet<(Geo, Seq)>,
+    /// Every post by expiry time, for the sweep.
+    expiry: BTreeSet<(u64, Seq)>,
+    /// Per circle, the sync items.
+    sync: HashMap<Box<str>, BTreeSet<SyncKey>>,
+    /// Authors refused on this node (a copy of the `blocked` tree).
+    blocked: HashSet<AuthorKey>,
+}
+
+impl Index {
+    /// Number of stored posts.
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The seq and entry of a stored post id.
+    pub(super) fn by_id(&self, id: &PostId) -> Option<(Seq, &Entry)> {
+        let seq = *self.ids.get(id)?;
+        self.entries.get(&seq).map(|e| (seq, e))
+    }
+
+    /// The entry of a seq.
+    pub(super) fn entry(&self, seq: Seq) -> Option<&Entry> {
+        self.entries.get(&seq)
+    }
+
+    /// Whether `author` is blocked.
+    pub(super) fn is_blocked(&self, author: &AuthorKey) -> bool {
+        self.blocked.contains(author)
+    }
+
+    /// Records that `author` is blocked (or not any more).
+    pub(super) fn set_blocked(&mut self, author: AuthorKey, blocked: bool) {
+        if blocked {
+            self.blocked.insert(author);
+        } else {
+            self.blocked.remove(&author);
+        }
+    }
+
+    /// Indexes `post` (content hash `hash`) under `seq`, replacing whatever was there.
+    pub(super) fn insert(&mut self, seq: Seq, post: &Post, hash: ContentHash) {
+        self.remove(seq);
+        let e = Entry::of(post, hash);
+        let pos = e.pos(seq);
+        self.all.insert(pos);
+        self.by_category.entry(e.category).or_default().insert(pos);
+        self.by_circle
+            .entry(e.circle.clone())
+            .or_default()
+            .insert(pos);
+        for t in e.tags.iter() {
+            self.by_tag.entry(t.clone()).or_default().insert(pos);
+        }
+        if let Some(l) = &e.location {
+            self.by_place.insert((geo(l, 0), seq));
+        }
+        self.expiry.insert((e.expires_at, seq));
+        self.sync
+            .entry(e.circle.clone())
+            .or_default()
+            .insert(e.sync_key(seq));
+        self.hashes.insert(e.hash.0, seq);
+        self.ids.insert(e.id, seq);
+        self.entries.insert(seq, e);
+    }
+
+    /// Drops every index entry of `seq`; returns what was known of it.
+    pub(super) fn remove(&mut self, seq: Seq) -> Option<Entry> {
+        let e = self.entries.remove(&seq)?;
+        let pos = e.pos(seq);
+        self.all.remove(&pos);
+        remove_from(&mut self.by_category, &e.category, &pos);
+        remove_from(&mut self.by_circle, &e.circle, &pos);
+        for t in e.tags.iter() {
+            remove_from(&mut self.by_tag, t, &pos);
+        }
+        if let Some(l) = &e.location {
+            self.by_place.remove(&(geo(l, 0), seq));
+        }
+        self.expiry.remove(&(e.expires_at, seq));
+        remove_from(&mut self.sync, &e.circle, &e.sync_key(seq));
+        if self.hashes.get(&e.hash.0) == Some(&seq) {
+            self.hashes.remove(&e.hash.0);
+        }
+        if self.ids.get(&e.id) == Some(&seq) {
+            self.ids.remove(&e.id);
+        }
+        Some(e)
+    }
+
+    /// Up to `max` seqs of posts that expired by `now`.
+    pub(super) fn expired(&self, now: u64, max: usize) -> Vec<Seq> {
+        self.expiry
+            .range(..=(now, Seq::MAX))
+            .take(max)
+            .map(|&(_, seq)| seq)
+            .collect()
+    }
+
+    /// Every seq of `author`'s posts.
+    pub(super) fn of_author(&self, author: &AuthorKey) -> Vec<Seq> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| &e.author == author)
+            .map(|(&seq, _)| seq)
+            .collect()
+    }
+
+    /// The seqs whose content hash starts with `prefix`, in hash order.
+    pub(super) fn by_hash_prefix(&self, prefix: &[u8]) -> Vec<Seq> {
+        let Some(prefix) = prefix.get(..prefix.len().min(32)) else {
+            return Vec::new();
+        };
+        let mut low = [0u8; 32];
+        low[..prefix.len()].copy_from_slice(prefix);
+        self.hashes
+            .range(low..)
+            .take_while(|(h, _)| h.starts_with(prefix))
+            .map(|(_, &seq)| seq)
+            .collect()
+    }
+
+    /// The sync items of `circle` that have not expired at `now`, ordered by
+    /// `(updated_at, hash)`.
+    pub(super) fn sync_items(&self, circle: &str, now: u64) -> Vec<Item> {
+        let Some(set) = self.sync.get(circle) else {
+            return Vec::new();
+        };
+        set.iter()
+            .filter(|(_, _, expires_at, _)| *expires_at > now)
+            .map(|&(updated_at, hash, _, _)| Item { updated_at, hash })
+            .collect()
+    }
+
+    /// The smallest time-ordered index that holds every post `query` can match.
+    fn source<'q>(&self, query: &'q Query) -> Source<'q> {
+        let mut best = (Source::All, self.all.len());
+        let mut consider = |s: Source<'q>| {
+            let n = self.set(s).map_or(0, BTreeSet::len);
+            if n < best.1 {
+                best = (s, n);
+            }
+        };
+        if let Some(t) = &query.tag {
+            consider(Source::Tag(t));
+        }
+        if let Some(c) = query.category {
+            consider(Source::Category(c));
+        }
+        if let Some(c) = &query.circle {
+            consider(Source::Circle(c));
+        }
+        best.0
+    }
+
+    fn set(&self, source: Source<'_>) -> Option<&BTreeSet<Pos>> {
+        match source {
+            Source::All => Some(&self.all),
+            Source::Category(c) => self.by_category.get(&c),
+            Source::Circle(c) => self.by_circle.get(c),
+            Source::Tag(t) => self.by_tag.get(t),
+        }
+    }
+
+    /// Up to `max` posts after `after` (or from the newest) that pass every filter of
+    /// `query` but text at `now`, newest first, from the most selective index.
+    /// Fewer than `max` means there are no more.
+    pub(super) fn candidates(
+        &self,
+        query: &Query,
+        now: u64,
+        after: Option<Pos>,
+        max: usize,
+    ) -> Vec<Pos> {
+        let Some(set) = self.set(self.source(query)) else {
+            return Vec::new();
+        };
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        set.range((from, Bound::Unbounded))
+            .filter(|pos| {
+                self.entries
+                    .get(&pos.seq)
+                    .is_some_and(|e| query.admits_entry(e, now))
+            })
+            .take(max)
+            .copied()
+            .collect()
+    }
+
+    /// Every post in the area `near` of `query` that passes every filter but text at
+    /// `now`, newest first.
+    pub(super) fn area_candidates(&self, query: &Query, near: &str, now: u64) -> Vec<Pos> {
+        let mut found: Vec<Pos> = self
+            .by_place
+            .range((geo(near, 0), 0)..=(geo(near, u8::MAX), Seq::MAX))
+            .filter_map(|&(_, seq)| {
+                let e = self.entries.get(&seq)?;
+                query.admits_entry(e, now).then(|| e.pos(seq))
+            })
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
+    /// Number of posts that pass every filter of `query` but text at `now`.
+    pub(super) fn count(&self, query: &Query, now: u64) -> u64 {
+        match &query.near {
+            Some(near) => self.area_candidates(query, near, now).len() as u64,
+            None => self.set(self.source(query)).map_or(0, |set| {
+                set.iter()
+                    .filter(|pos| {
+                        self.entries
+                            .get(&pos.seq)
+                            .is_some_and(|e| query.admits_entry(e, now))
+                    })
+                    .count() as u64
+            }),
+        }
+    }
+}
+
+/// Removes `value` from the set under `key`, and the set once it is empty.
+fn remove_from<K, Q, V>(map: &mut HashMap<K, BTreeSet<V>>, key: &Q, value: &V)
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+    V: Ord,
+{
+    if let Some(set) = map.get_mut(key) {
+        set.remove(value);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aidmesh_proto::{Nonce, PostId};
+
+    use super::*;
+
+    fn post(n: u8, tags: &[&str], location: Option<&str>) -> Post {
+        let author = AuthorKey([n; 32]);
+        let nonce = Nonce([n; 16]);
+        Post {
+            id: PostId::derive(&author, &nonce),
+            author,
+            nonce,
+            revision: 1,
+            circle: "commons".into(),
+            kind: Kind::Offer,
+            status: Status::Open,
+            category: Category::Food,
+            title: "t".into(),
+            body: String::new(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            location: location.map(Into::into),
+            quantity: None,
+            contact: None,
+            created_at: 1000,
+            updated_at: 1000 + u64::from(n),
+            expires_at: 10_000,
+        }
+    }
+
+    impl Index {
+        /// Whether no entry of any index is left.
+        fn holds_nothing(&self) -> bool {
+            self.entries.is_empty()
+                && self.ids.is_empty()
+                && self.hashes.is_empty()
+                && self.all.is_empty()
+                && self.by_category.is_empty()
+                && self.by_circle.is_empty()
+                && self.by_tag.is_empty()
+                && self.by_place.is_empty()
+                && self.expiry.is_empty()
+                && self.sync.is_empty()
+        }
+    }
+
+    #[test]
+    fn replacing_and_removing_leaves_no_stale_entry() {
+        let mut index = Index::default();
+        let a = post(1, &["bread", "soup"], Some("u33dc0"));
+        let b = post(2, &["bread"], None);
+        index.insert(5, &a, ContentHash([1; 32]));
+        index.insert(6, &b, ContentHash([2; 32]));
+        // A new revision of `a` in place, with other tags, place and time.
+        let a2 = Post {
+            revision: 2,
+            tags: vec!["bike".into()],
+            location: Some("gbsuv7".into()),
+            updated_at: 5000,
+            ..a.clone()
+        };
+        index.insert(5, &a2, ContentHash([3; 32]));
+        assert_eq!(index.len(), 2);
+        assert!(!index.by_tag.contains_key("soup"));
+        assert_eq!(index.by_tag["bread"].len(), 1);
+        assert_eq!(index.by_hash_prefix(&[1]), Vec::<Seq>::new());
+        assert_eq!(index.by_hash_prefix(&[3, 3]), vec![5]);
+        let q = Query {
+            near: Some("gb".into()),
+            ..Query::default()
+        };
+        assert_eq!(index.area_candidates(&q, "gb", 0).len(), 1);
+        assert_eq!(index.area_candidates(&q, "u3", 0).len(), 0);
+        let newest: Vec<Seq> = index
+            .candidates(&Query::default(), 0, None, 10)
+            .iter()
+            .map(|p| p.seq)
+            .collect();
+        assert_eq!(newest, vec![5, 6]);
+        assert_eq!(index.expired(10_000, 10), vec![5, 6]);
+        assert!(index.remove(5).is_some());
+        assert!(index.remove(6).is_some());
+        assert!(index.remove(6).is_none());
+        assert!(index.holds_nothing());
+    }
+}
