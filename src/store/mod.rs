@@ -480,11 +480,10 @@ impl Store {
         }
     }
 
-    /// Like [`Store::query`], but looks at no more than `max_scanned` index entries, so
-    /// its cost is bounded whatever the store holds; results come in index order
-    /// (newest first, except for an area, which comes geohash by geohash, each newest
-    /// first) and may miss matching posts beyond the cap. Offset is ignored. For
-    /// callers that want good candidates fast (the matcher), not complete answers.
+    /// Like [`Store::query`], but bounded for callers that want good candidates fast
+    /// (the matcher), not complete answers: it considers at most `max_scanned` posts
+    /// that pass every filter but text (newest first; an area's posts are taken whole
+    /// from memory first), loads only those, and stops at the limit. Offset is ignored.
     pub fn scan(
         &self,
         query: &Query,
@@ -493,23 +492,13 @@ impl Store {
     ) -> Result<Vec<VerifiedPost>, Error> {
         query.validate()?;
         let terms = query.terms();
-        let prefix = if let Some(place) = &query.near {
-            keys::ordered_prefix(keys::PLACE, place.as_bytes(), false)
-        } else if let Some(tag) = &query.tag {
-            keys::ordered_prefix(keys::TAG, tag.as_bytes(), true)
-        } else if let Some(c) = query.category {
-            keys::ordered_prefix(keys::CATEGORY, &[c as u8], false)
-        } else if let Some(circle) = &query.circle {
-            keys::ordered_prefix(keys::CIRCLE, circle.as_bytes(), true)
-        } else {
-            vec![keys::ALL]
+        let candidates = match &query.near {
+            Some(near) => self.index().area_candidates(query, near, now),
+            None => self.index().candidates(query, now, None, max_scanned),
         };
         let mut found = Vec::new();
-        for entry in self.inner.index.scan_prefix(&prefix).take(max_scanned) {
-            let (key, _) = entry?;
-            let seq =
-                keys::seq_suffix(&key).ok_or_else(|| Error::Corrupt("short index key".into()))?;
-            let Some(p) = self.try_load(seq)? else {
+        for pos in candidates.iter().take(max_scanned) {
+            let Some(p) = self.load(pos.seq)? else {
                 continue;
             };
             if query.admits(p.post(), now, &terms) {
@@ -523,15 +512,13 @@ impl Store {
     }
 
     /// Every stored post of `author` (any status, expired ones not yet swept
-    /// included), through the author index.
+    /// included).
     pub fn by_author(&self, author: &AuthorKey) -> Result<Vec<VerifiedPost>, Error> {
-        let mut found = Vec::new();
-        for entry in self.inner.index.scan_prefix(keys::author_prefix(author)) {
-            let (key, _) = entry?;
-            if let Some(seq) = keys::seq_suffix(&key) {
-                if let Some(p) = self.try_load(seq)? {
-                    found.push(p);
-                }
+        let seqs = self.index().of_author(author);
+        let mut found = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            if let Some(p) = self.load(seq)? {
+                found.push(p);
             }
         }
         Ok(found)
