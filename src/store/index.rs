@@ -362,6 +362,22 @@ impl Index {
         found
     }
 
+    /// Like [`Index::area_candidates`], but only the first `max` in geohash order
+    /// (then newest first): a bounded look at a dense area.
+    pub(super) fn area_sample(&self, query: &Query, near: &str, now: u64, max: usize) -> Vec<Pos> {
+        let mut found: Vec<Pos> = self
+            .by_place
+            .range((geo(near, 0), 0)..=(geo(near, u8::MAX), Seq::MAX))
+            .filter_map(|&(_, seq)| {
+                let e = self.entries.get(&seq)?;
+                query.admits_entry(e, now).then(|| e.pos(seq))
+            })
+            .take(max)
+            .collect();
+        found.sort_unstable();
+        found
+    }
+
     /// Number of posts that pass every filter of `query` but text at `now`.
     pub(super) fn count(&self, query: &Query, now: u64) -> u64 {
         match &query.near {

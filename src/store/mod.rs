@@ -482,8 +482,8 @@ impl Store {
 
     /// Like [`Store::query`], but bounded for callers that want good candidates fast
     /// (the matcher), not complete answers: it considers at most `max_scanned` posts
-    /// that pass every filter but text (newest first; an area's posts are taken whole
-    /// from memory first), loads only those, and stops at the limit. Offset is ignored.
+    /// that pass every filter but text (newest first; for an area, the first ones in
+    /// geohash order), loads only those, and stops at the limit. Offset is ignored.
     pub fn scan(
         &self,
         query: &Query,
@@ -493,7 +493,7 @@ impl Store {
         query.validate()?;
         let terms = query.terms();
         let candidates = match &query.near {
-            Some(near) => self.index().area_candidates(query, near, now),
+            Some(near) => self.index().area_sample(query, near, now, max_scanned),
             None => self.index().candidates(query, now, None, max_scanned),
         };
         let mut found = Vec::new();
