@@ -134,8 +134,9 @@ struct PostArgs {
     expires: String,
 }
 
+/// The post filters `list` and `alert add` share.
 #[derive(Args, Debug)]
-struct ListArgs {
+struct FilterArgs {
     /// offer or request
     #[arg(long)]
     kind: Option<String>,
@@ -154,6 +155,12 @@ struct ListArgs {
     /// One circle
     #[arg(long)]
     circle: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct ListArgs {
+    #[command(flatten)]
+    filter: FilterArgs,
     /// Include fulfilled and withdrawn posts
     #[arg(long)]
     all: bool,
@@ -175,7 +182,7 @@ struct MatchesArgs {
 #[derive(Subcommand, Debug)]
 enum AlertCommand {
     /// Save an alert with the filters of `list`; prints its id.
-    Add(AlertArgs),
+    Add(FilterArgs),
     /// Show the saved alerts.
     List,
     /// Delete an alert.
@@ -183,28 +190,6 @@ enum AlertCommand {
         /// The alert id.
         id: String,
     },
-}
-
-#[derive(Args, Debug)]
-struct AlertArgs {
-    /// offer or request
-    #[arg(long)]
-    kind: Option<String>,
-    /// Category name
-    #[arg(long)]
-    category: Option<String>,
-    /// Posts with this tag
-    #[arg(long)]
-    tag: Option<String>,
-    /// Posts in this geohash area (a prefix)
-    #[arg(long)]
-    near: Option<String>,
-    /// Words that must start words of the title or body
-    #[arg(long)]
-    search: Option<String>,
-    /// One circle
-    #[arg(long)]
-    circle: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -541,12 +526,13 @@ async fn client_command(data_dir: &DataDir, command: Command, json: bool) -> any
                     q.push((k.to_string(), v));
                 }
             };
-            put("kind", a.kind);
-            put("category", a.category);
-            put("tag", a.tag);
-            put("near", a.near);
-            put("text", a.search);
-            put("circle", a.circle);
+            let f = a.filter;
+            put("kind", f.kind);
+            put("category", f.category);
+            put("tag", f.tag);
+            put("near", f.near);
+            put("text", f.search);
+            put("circle", f.circle);
             put("all", a.all.then(|| "true".to_string()));
             put("limit", Some(a.limit.to_string()));
             let posts = c.list(&q).await?;

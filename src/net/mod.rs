@@ -111,9 +111,6 @@ pub struct PeerInfo {
     /// Open direct connections.
     #[serde(skip)]
     direct: u32,
-    /// Open relayed connections.
-    #[serde(skip)]
-    via_relay: u32,
 }
 
 /// The network's part of the node status.
@@ -617,12 +614,9 @@ impl Network {
                     since: now_ms(),
                     relayed,
                     direct: 0,
-                    via_relay: 0,
                 });
                 let was_relayed = info.relayed;
-                if relayed {
-                    info.via_relay += 1;
-                } else {
+                if !relayed {
                     info.direct += 1;
                     info.relayed = false;
                     if was_relayed {
@@ -648,9 +642,7 @@ impl Network {
                 ..
             } if num_established > 0 => {
                 if let Some(info) = self.connected.get_mut(&peer_id) {
-                    if endpoint.is_relayed() {
-                        info.via_relay = info.via_relay.saturating_sub(1);
-                    } else {
+                    if !endpoint.is_relayed() {
                         info.direct = info.direct.saturating_sub(1);
                     }
                     info.relayed = info.direct == 0;

@@ -160,13 +160,15 @@ pub(super) fn is_relayed(addr: &Multiaddr) -> bool {
 impl Network {
     /// Reachability for the status.
     pub(super) fn reachability(&self) -> Reachability {
-        let me = *self.swarm.local_peer_id();
-        let full = |a: &Multiaddr| without_p2p(a).with(Protocol::P2p(me));
-        let (relayed, direct): (Vec<Multiaddr>, Vec<Multiaddr>) = self
+        let mut external: Vec<Multiaddr> = self
             .swarm
             .external_addresses()
-            .map(full)
-            .partition(is_relayed);
+            .map(|a| self.full_addr(a.clone()))
+            .collect();
+        external.sort();
+        external.dedup();
+        let (relayed, direct): (Vec<Multiaddr>, Vec<Multiaddr>) =
+            external.into_iter().partition(is_relayed);
         let mut relays: Vec<PeerId> = self
             .nat
             .slots
