@@ -30,7 +30,7 @@ use crate::draft::{Draft, Edit, EditError};
 use crate::events::Event;
 use crate::identity::{author_peer_id, peer_id_author};
 use crate::node::{self, NodeHandle};
-use crate::store::{Query, StatusFilter};
+use crate::store::{Query, Refused, StatusFilter};
 use crate::DataDir;
 use json::{BlockJson, DraftJson, EditJson, ErrorBody, ErrorDetail, PostJson};
 
@@ -235,6 +235,14 @@ impl From<node::Error> for ApiError {
             E::Invalid(v) => Self::field(v.field.as_str(), e.to_string()),
             E::Circle(_) => Self::field("circle", e.to_string()),
             E::Store(crate::store::Error::Query(q)) => Self::field(q.field(), e.to_string()),
+            E::Store(crate::store::Error::Refused(
+                r @ (Refused::OverQuota { .. }
+                | Refused::CircleFull { .. }
+                | Refused::Newcomers { .. }),
+            )) => Self::new(StatusCode::TOO_MANY_REQUESTS, &r.code(), e.to_string()),
+            E::Store(crate::store::Error::DiskFull(_)) => {
+                Self::new(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string())
+            }
             E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
             E::NotAuthor(_) => Self::new(StatusCode::FORBIDDEN, "not_author", e.to_string()),
             E::Edit(EditError::Withdrawn | EditError::LastRevision) => {

@@ -711,7 +711,7 @@ impl Network {
                         Ok(outcome) => {
                             announce(&self.events, verified.post(), outcome, Origin::Gossip)
                         }
-                        Err(crate::store::Error::Refused(Refused::Blocked(_))) => {}
+                        Err(crate::store::Error::Refused(r)) if !r.is_senders_fault() => {}
                         Err(e) => warn!(error = %e, "cannot store a gossiped post"),
                     }
                 }
@@ -1083,9 +1083,10 @@ impl Network {
                         announce(&self.events, &post, o, Origin::Sync);
                     }
                 }
-                Err(Refused::Blocked(_)) => {}
-                Err(Refused::Invalid(e)) if gossip::is_not_senders_fault(&e) => {}
-                Err(_) => invalid += 1,
+                Err(Refused::Invalid(e)) if !gossip::is_not_senders_fault(&e) => invalid += 1,
+                // Blocked, over quota, circle full, newcomers: valid posts an honest
+                // peer may hold; the store remembers them so they are not fetched again.
+                Err(_) => {}
             }
         }
         Ok((invalid, stored))

@@ -24,7 +24,9 @@ use std::ops::Bound;
 use aidmesh_proto::riblt::{Item, ITEM_HASH_BYTES};
 use aidmesh_proto::{AuthorKey, Category, ContentHash, Kind, Post, PostId, Status};
 
+use super::holdings::Holdings;
 use super::query::Query;
+use super::swept::SweptSet;
 
 /// A record number: the key of a post's record, stable across its revisions.
 pub(super) type Seq = u64;
@@ -63,6 +65,10 @@ pub(super) struct Entry {
     pub(super) author: AuthorKey,
     /// Which revision is stored.
     pub(super) revision: u32,
+    /// Seniority for the per-author quota.
+    pub(super) created_at: u64,
+    /// Size of the record, for the circle's byte budget.
+    pub(super) bytes: u32,
     /// Ordering and sync items.
     pub(super) updated_at: u64,
     /// The sweep, expired-post filtering and sync items.
@@ -82,12 +88,14 @@ pub(super) struct Entry {
 }
 
 impl Entry {
-    fn of(post: &Post, hash: ContentHash) -> Self {
+    fn of(post: &Post, hash: ContentHash, bytes: u32) -> Self {
         Self {
             id: post.id,
             hash,
             author: post.author,
             revision: post.revision,
+            created_at: post.created_at,
+            bytes,
             updated_at: post.updated_at,
             expires_at: post.expires_at,
             circle: post.circle.as_str().into(),
@@ -164,6 +172,10 @@ pub(super) struct Index {
     sync: HashMap<Box<str>, BTreeSet<SyncKey>>,
     /// Authors refused on this node (a copy of the `blocked` tree).
     blocked: HashSet<AuthorKey>,
+    /// Who holds what per circle, for the limits.
+    pub(super) holdings: Holdings,
+    /// Swept ids (a copy of the `swept` tree).
+    pub(super) swept: SweptSet,
 }
 
 impl Index {
@@ -197,10 +209,12 @@ impl Index {
         }
     }
 
-    /// Indexes `post` (content hash `hash`) under `seq`, replacing whatever was there.
-    pub(super) fn insert(&mut self, seq: Seq, post: &Post, hash: ContentHash) {
+    /// Indexes `post` (content hash `hash`, a record of `bytes` bytes) under `seq`,
+    /// replacing whatever was there.
+    pub(super) fn insert(&mut self, seq: Seq, post: &Post, hash: ContentHash, bytes: u32) {
         self.remove(seq);
-        let e = Entry::of(post, hash);
+        let e = Entry::of(post, hash, bytes);
+        self.holdings.insert(seq, &e);
         let pos = e.pos(seq);
         self.all.insert(pos);
         self.by_category.entry(e.category).or_default().insert(pos);
@@ -227,6 +241,7 @@ impl Index {
     /// Drops every index entry of `seq`; returns what was known of it.
     pub(super) fn remove(&mut self, seq: Seq) -> Option<Entry> {
         let e = self.entries.remove(&seq)?;
+        self.holdings.remove(seq, &e);
         let pos = e.pos(seq);
         self.all.remove(&pos);
         remove_from(&mut self.by_category, &e.category, &pos);
@@ -453,6 +468,7 @@ mod tests {
                 && self.by_place.is_empty()
                 && self.expiry.is_empty()
                 && self.sync.is_empty()
+                && self.holdings.is_empty()
         }
     }
 
@@ -461,8 +477,8 @@ mod tests {
         let mut index = Index::default();
         let a = post(1, &["bread", "soup"], Some("u33dc0"));
         let b = post(2, &["bread"], None);
-        index.insert(5, &a, ContentHash([1; 32]));
-        index.insert(6, &b, ContentHash([2; 32]));
+        index.insert(5, &a, ContentHash([1; 32]), 300);
+        index.insert(6, &b, ContentHash([2; 32]), 200);
         // A new revision of `a` in place, with other tags, place and time.
         let a2 = Post {
             revision: 2,
@@ -471,7 +487,7 @@ mod tests {
             updated_at: 5000,
             ..a.clone()
         };
-        index.insert(5, &a2, ContentHash([3; 32]));
+        index.insert(5, &a2, ContentHash([3; 32]), 310);
         assert_eq!(index.len(), 2);
         assert!(!index.by_tag.contains_key("soup"));
         assert_eq!(index.by_tag["bread"].len(), 1);

@@ -5,6 +5,8 @@
 //!   a record number per post id (from sled's id generator, so new posts append at
 //!   the end of the tree); a newer revision overwrites its post's record in place.
 //! - `blocked`: author(32) → empty.
+//! - `swept`: post id(32) → the highest revision swept, its hash and when to forget
+//!   it (see [`super::swept`]). Added within format 2: older code ignores the tree.
 //! - `store`: `format` → format version (u32 BE).
 //!
 //! Every index (by id, time, category, circle, tag, area, expiry, content hash, and
@@ -14,6 +16,8 @@
 //!
 //! Format 1 (before format versions) had trees `posts`, `ids` and `index` and no
 //! `store` tree; [`super::Store::open`] refuses it with [`super::Error::Format`].
+
+use aidmesh_proto::{ContentHash, PostId};
 
 use super::index::Seq;
 
@@ -48,4 +52,32 @@ pub(super) fn format_value(version: u32) -> [u8; 4] {
 /// A format version read back.
 pub(super) fn parse_format(bytes: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// Swept post ids: id(32) → revision (u32 BE) ‖ content hash(32) ‖ forget_at (u64 BE).
+pub(super) const TREE_SWEPT: &str = "swept";
+
+/// The stored form of a swept id's memory.
+pub(super) fn swept_value(s: &super::swept::Swept) -> [u8; 44] {
+    let mut v = [0u8; 44];
+    v[..4].copy_from_slice(&s.revision.to_be_bytes());
+    v[4..36].copy_from_slice(&s.hash.0);
+    v[36..].copy_from_slice(&s.forget_at.to_be_bytes());
+    v
+}
+
+/// A swept id's memory read back.
+pub(super) fn parse_swept(key: &[u8], value: &[u8]) -> Option<(PostId, super::swept::Swept)> {
+    let id = PostId(key.try_into().ok()?);
+    if value.len() != 44 {
+        return None;
+    }
+    Some((
+        id,
+        super::swept::Swept {
+            revision: u32::from_be_bytes(value[..4].try_into().ok()?),
+            hash: ContentHash(value[4..36].try_into().ok()?),
+            forget_at: u64::from_be_bytes(value[36..].try_into().ok()?),
+        },
+    ))
 }

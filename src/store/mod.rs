@@ -33,22 +33,32 @@
 //! a write updates the in-memory indexes): a write decides from the indexes and then
 //! commits, and nothing may come between the two.
 
+mod admit;
+mod holdings;
 mod index;
 mod keys;
 pub mod query;
+pub mod refused;
+mod swept;
 pub mod text;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use aidmesh_proto::limits::{self as proto_limits, NewcomerBucket};
 use aidmesh_proto::riblt::Item;
-use aidmesh_proto::{AuthorKey, ContentHash, PostId, SignedPost, VerifiedPost};
+use aidmesh_proto::rules::{MAX_CLOCK_SKEW_MS, MAX_LIFETIME_MS};
+use aidmesh_proto::{AuthorKey, PostId, SignedPost, VerifiedPost};
 use sled::Tree;
 
+use admit::{Decision, Mode};
 use index::{Index, Pos, Seq};
 pub use query::{Query, QueryError, StatusFilter, DEFAULT_LIMIT, MAX_LIMIT};
+pub use refused::{RefusalReason, RefusedKey, MAX_REFUSED};
+use refused::{RefusedSet, Room};
+use swept::Swept;
 
 /// How often sled writes buffered changes to disk on its own.
 pub const FLUSH_EVERY_MS: u64 = 500;
@@ -82,7 +92,23 @@ pub enum Error {
     },
     /// sled failed.
     #[error("store I/O error: {0}")]
-    Sled(#[from] sled::Error),
+    Sled(sled::Error),
+    /// The disk (or the file size limit) is full: nothing more can be written until
+    /// space is freed. The write that got this error is not stored.
+    #[error("the disk holding the store is full ({0}); free some space and try again")]
+    DiskFull(String),
+    /// The database cannot be opened because it is damaged (cut short, overwritten,
+    /// a failing disk). Nothing was changed.
+    #[error(
+        "the store at {path} is damaged ({detail}); move it aside (for example \
+         `mv {path} {path}.damaged`) and start again: peers will serve the posts again"
+    )]
+    Damaged {
+        /// The database directory.
+        path: PathBuf,
+        /// What went wrong, as sled said it.
+        detail: String,
+    },
     /// A record on disk cannot be read back; the store was changed outside aidmesh or
     /// the disk is failing.
     #[error("corrupt store record: {0}")]
@@ -110,6 +136,34 @@ pub enum Error {
     },
 }
 
+impl From<sled::Error> for Error {
+    fn from(e: sled::Error) -> Self {
+        match &e {
+            sled::Error::Io(io) if is_disk_full(io) => Error::DiskFull(io.to_string()),
+            _ => Error::Sled(e),
+        }
+    }
+}
+
+/// Whether an I/O error means there is no room left: no space on the device, a
+/// quota, or the process's file size limit.
+fn is_disk_full(e: &std::io::Error) -> bool {
+    // ENOSPC, EDQUOT and EFBIG on Linux.
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull
+            | std::io::ErrorKind::QuotaExceeded
+            | std::io::ErrorKind::FileTooLarge
+    ) || matches!(e.raw_os_error(), Some(28 | 122 | 27))
+}
+
+impl Error {
+    /// Whether this is [`Error::DiskFull`].
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Error::DiskFull(_))
+    }
+}
+
 fn describe_format(found: Option<u32>) -> String {
     match found {
         Some(v) => format!("on-disk format {v}"),
@@ -127,7 +181,92 @@ pub enum Refused {
     /// Its author is blocked on this node.
     #[error("author {0} is blocked on this node")]
     Blocked(AuthorKey),
+    /// Its author already has as many posts in the circle as every node keeps of one
+    /// author (`aidmesh_proto::limits`), all elder than this one.
+    #[error("{}", over_quota_message(circle, *live))]
+    OverQuota {
+        /// The circle.
+        circle: String,
+        /// Whether the post was live (the live limit was hit) or not (the total).
+        live: bool,
+    },
+    /// The circle is at this node's budget and no post may be evicted for this one.
+    #[error(
+        "circle {circle} is full on this node and no post can make room for this one; \
+         try again when older posts expire"
+    )]
+    CircleFull {
+        /// The circle.
+        circle: String,
+    },
+    /// Too many posts by authors new to the circle arrived lately (the circle is
+    /// filling up); try again later.
+    #[error("too many posts by authors new to circle {circle} right now; try again later")]
+    Newcomers {
+        /// The circle.
+        circle: String,
+    },
 }
+
+fn over_quota_message(circle: &str, live: bool) -> String {
+    if live {
+        format!(
+            "this author already has {} open posts in circle {circle}, the most any node \
+             keeps; fulfil or withdraw one first",
+            proto_limits::MAX_LIVE_PER_AUTHOR
+        )
+    } else {
+        format!(
+            "this author already has {} posts in circle {circle}, the most any node keeps; \
+             older ones must expire first",
+            proto_limits::MAX_POSTS_PER_AUTHOR
+        )
+    }
+}
+
+impl Refused {
+    /// Whether the peer that sent this post misbehaved by sending it. Only an invalid
+    /// post is the sender's fault (and not all of those: see the net module); a post
+    /// refused for a blocked author, a quota, a full circle or a rate was valid, and
+    /// an honest peer may hold it.
+    pub fn is_senders_fault(&self) -> bool {
+        matches!(self, Refused::Invalid(_))
+    }
+
+    /// A stable machine-readable name: `blocked`, `over_quota`, `circle_full`,
+    /// `newcomers`, or the proto error's code.
+    pub fn code(&self) -> String {
+        match self {
+            Refused::Invalid(e) => e.code(),
+            Refused::Blocked(_) => "blocked".into(),
+            Refused::OverQuota { .. } => "over_quota".into(),
+            Refused::CircleFull { .. } => "circle_full".into(),
+            Refused::Newcomers { .. } => "newcomers".into(),
+        }
+    }
+}
+
+/// Per-circle budgets of a node. The defaults are `aidmesh_proto::limits`'; every node
+/// applies the same eviction order whatever its budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Most posts kept per circle.
+    pub circle_posts: u64,
+    /// Most record bytes kept per circle.
+    pub circle_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            circle_posts: proto_limits::CIRCLE_BUDGET_POSTS,
+            circle_bytes: proto_limits::CIRCLE_BUDGET_BYTES,
+        }
+    }
+}
+
+/// Most circles whose newcomer rate is tracked at once.
+const MAX_NEWCOMER_BUCKETS: usize = 1024;
 
 /// What an accepted insert did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,6 +306,14 @@ struct Inner {
     records: Tree,
     /// Blocked authors, persisted.
     blocked: Tree,
+    /// Swept post ids, persisted.
+    swept: Tree,
+    /// Per-circle budgets.
+    limits: Limits,
+    /// Posts refused lately, so sync does not fetch them again.
+    refused: Mutex<RefusedSet>,
+    /// Per circle, the rate of posts by authors new to it.
+    newcomers: Mutex<HashMap<Box<str>, NewcomerBucket>>,
     /// Serialises writers; see the module docs.
     writer: Mutex<()>,
     /// Every index, derived from `records`; changed only under `writer`.
@@ -176,12 +323,21 @@ struct Inner {
     generation: AtomicU64,
 }
 
-/// One post write, decided under the writer lock.
-struct Change<'a> {
-    /// Its record.
-    seq: Seq,
-    /// The revision to store.
-    post: &'a VerifiedPost,
+/// A refusal to remember once a group is written.
+struct Note {
+    key: RefusedKey,
+    reason: RefusalReason,
+    until: u64,
+    author: AuthorKey,
+    room: Option<Room>,
+}
+
+/// What a group write did besides its outcomes.
+#[derive(Default)]
+struct Written {
+    /// Records touched, each with its bytes before the write (`None`: there was
+    /// none), to undo a write whose flush failed.
+    undo: Vec<(Seq, Option<sled::IVec>)>,
 }
 
 impl Store {
@@ -189,9 +345,21 @@ impl Store {
     /// records. Refuses a database in another on-disk format with
     /// [`Error::Format`].
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let open_err = |source| Error::Open {
-            path: path.to_path_buf(),
-            source,
+        Self::open_with(path, Limits::default())
+    }
+
+    /// Like [`Store::open`], with other per-circle budgets.
+    pub fn open_with(path: &Path, limits: Limits) -> Result<Self, Error> {
+        let open_err = |source: sled::Error| match source {
+            sled::Error::Corruption { .. } => Error::Damaged {
+                path: path.to_path_buf(),
+                detail: source.to_string(),
+            },
+            sled::Error::Io(e) if is_disk_full(&e) => Error::DiskFull(e.to_string()),
+            source => Error::Open {
+                path: path.to_path_buf(),
+                source,
+            },
         };
         let config = sled::Config::new()
             .path(path)
@@ -201,7 +369,7 @@ impl Store {
         // lock (sled's flusher thread lets go last): retry briefly before giving up.
         let mut attempts = 0;
         let db = loop {
-            match config.open() {
+            match open_catching_panics(&config, path)? {
                 Ok(db) => break db,
                 Err(sled::Error::Io(e))
                     if e.kind() == std::io::ErrorKind::WouldBlock
@@ -220,11 +388,22 @@ impl Store {
         let tree = |name: &str| db.open_tree(name).map_err(open_err);
         let records = tree(keys::TREE_RECORDS)?;
         let blocked = tree(keys::TREE_BLOCKED)?;
-        let index = rebuild(&records, &blocked)?;
+        let swept = tree(keys::TREE_SWEPT)?;
+        let index = rebuild(&records, &blocked, &swept).map_err(|e| match e {
+            Error::Corrupt(detail) => Error::Damaged {
+                path: path.to_path_buf(),
+                detail,
+            },
+            other => other,
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 records,
                 blocked,
+                swept,
+                limits,
+                refused: Mutex::new(RefusedSet::default()),
+                newcomers: Mutex::new(HashMap::new()),
                 writer: Mutex::new(()),
                 index: RwLock::new(index),
                 generation: AtomicU64::new(0),
@@ -263,51 +442,96 @@ impl Store {
 
     /// Verifies `signed` at `now` and stores it (network durability, see module docs).
     pub fn insert(&self, signed: SignedPost, now: u64) -> Result<Inserted, Error> {
-        let verified = signed.verify(now).map_err(Refused::from)?;
-        self.insert_verified(&verified)
+        let verified = match signed.clone().verify(now) {
+            Ok(v) => v,
+            Err(e) => {
+                self.note_invalid(&signed, &e, now);
+                return Err(Refused::from(e).into());
+            }
+        };
+        self.insert_verified_at(&verified, now)
     }
 
     /// Stores a post verified by the caller (network durability, see module docs).
     pub fn insert_verified(&self, post: &VerifiedPost) -> Result<Inserted, Error> {
+        self.insert_verified_at(post, crate::clock::now_ms())
+    }
+
+    fn insert_verified_at(&self, post: &VerifiedPost, now: u64) -> Result<Inserted, Error> {
         let _w = self.lock();
-        let mut outcomes = self.write_group(std::slice::from_ref(post))?;
+        let (mut outcomes, _) =
+            self.write_group(std::slice::from_ref(post), Mode::Network, now)?;
         outcomes
             .pop()
             .unwrap_or(Ok(Inserted::Duplicate))
             .map_err(Error::from)
     }
 
-    /// Whether inserting `post` now would change the store (a new post or a winning
-    /// revision of a stored one, by an author who is not blocked). Read-only, so a
-    /// relay can decide before it pays for the write.
+    /// Whether inserting `post` now would change the store: a new post or a winning
+    /// revision of a stored one, by an author who is not blocked, within the
+    /// per-author quota and the circle's budget. Read-only, so a relay can decide
+    /// before it pays for the write; a post that would be refused is remembered as
+    /// refused (see [`Store::is_refused`]).
     pub fn would_change(&self, post: &VerifiedPost) -> Result<bool, Error> {
-        let p = post.post();
-        let index = self.index();
-        if index.is_blocked(&p.author) {
-            return Ok(false);
-        }
-        Ok(match index.by_id(&p.id) {
-            None => true,
-            Some((_, old)) => (p.revision, post.hash()) > (old.revision, old.hash),
+        let now = crate::clock::now_ms();
+        let bytes = record_len(post);
+        let decision = admit::decide(
+            &self.index(),
+            post,
+            bytes,
+            &self.inner.limits,
+            Mode::Network,
+            now,
+        );
+        Ok(match decision {
+            Decision::Keep(_) => false,
+            Decision::Refuse { reason, room, .. } => {
+                self.refused().note(
+                    refused::key_of(&post.hash()),
+                    reason,
+                    post.post().expires_at,
+                    Some(post.post().author),
+                    room,
+                );
+                false
+            }
+            Decision::Write { newcomer, .. } => {
+                !newcomer || self.newcomer_token(&post.post().circle, now, false)
+            }
         })
     }
 
     /// Stores a post made by this node's own user and flushes it to disk before
-    /// returning.
+    /// returning. Refuses, rather than evicts for it, a post beyond the per-author
+    /// quota ([`Refused::OverQuota`]). Should the flush fail (a full disk:
+    /// [`Error::DiskFull`]), the write is undone: the post is not readable afterwards.
     pub fn insert_local(&self, post: &VerifiedPost) -> Result<Inserted, Error> {
-        let outcome = self.insert_verified(post)?;
-        self.inner.db.flush()?;
-        Ok(outcome)
+        let _w = self.lock();
+        let now = crate::clock::now_ms();
+        let (mut outcomes, written) =
+            self.write_group(std::slice::from_ref(post), Mode::Local, now)?;
+        if let Err(e) = self.inner.db.flush() {
+            let e = Error::from(e);
+            tracing::error!(error = %e, post = %post.post().id, "cannot write a new post to disk; it was not stored");
+            self.undo(written);
+            return Err(e);
+        }
+        outcomes
+            .pop()
+            .unwrap_or(Ok(Inserted::Duplicate))
+            .map_err(Error::from)
     }
 
     /// Verifies many posts with ed25519 batch verification (on up to
-    /// [`VERIFY_THREADS`] cores) and stores the good ones, in atomic batches of up to [`BATCH_TX`] posts (network durability). Returns one
-    /// outcome per input, in order; a bad post never keeps a good one out.
+    /// [`VERIFY_THREADS`] cores) and stores the good ones, in atomic batches of up to
+    /// [`BATCH_TX`] posts (network durability). Returns one outcome per input, in
+    /// order; a bad post never keeps a good one out.
     pub fn insert_batch(
         &self,
         posts: Vec<SignedPost>,
         now: u64,
     ) -> Result<Vec<Result<Inserted, Refused>>, Error> {
+        let originals: Vec<SignedPost> = posts.clone();
         let verified = verify_parallel(posts, now);
         let mut out: Vec<Option<Result<Inserted, Refused>>> = vec![None; verified.len()];
         let mut good = Vec::with_capacity(verified.len());
@@ -318,12 +542,16 @@ impl Store {
                     good.push(v);
                     at.push(i);
                 }
-                Err(e) => out[i] = Some(Err(Refused::Invalid(e))),
+                Err(e) => {
+                    self.note_invalid(&originals[i], &e, now);
+                    out[i] = Some(Err(Refused::Invalid(e)));
+                }
             }
         }
         let _w = self.lock();
         for (chunk, idx) in good.chunks(BATCH_TX).zip(at.chunks(BATCH_TX)) {
-            for (outcome, &i) in self.write_group(chunk)?.into_iter().zip(idx) {
+            let (outcomes, _) = self.write_group(chunk, Mode::Network, now)?;
+            for (outcome, &i) in outcomes.into_iter().zip(idx) {
                 out[i] = Some(outcome);
             }
         }
@@ -333,77 +561,303 @@ impl Store {
             .collect())
     }
 
+    /// Remembers a post that failed verification, so sync does not fetch it again
+    /// soon: a future-dated one until it becomes acceptable, others for
+    /// [`refused::RETRY_AFTER_MS`]. Expired posts are not in any peer's sync set.
+    fn note_invalid(&self, signed: &SignedPost, e: &aidmesh_proto::Error, now: u64) {
+        use aidmesh_proto::{Field, Problem};
+        let (reason, until) = match e {
+            aidmesh_proto::Error::Invalid(v) if v.problem == Problem::Expired => return,
+            aidmesh_proto::Error::Invalid(v)
+                if v.problem == Problem::InFuture
+                    && matches!(v.field, Field::CreatedAt | Field::UpdatedAt) =>
+            {
+                let at = signed
+                    .decode_post()
+                    .map(|p| p.created_at.max(p.updated_at))
+                    .unwrap_or(now);
+                (
+                    RefusalReason::Future,
+                    at.saturating_sub(MAX_CLOCK_SKEW_MS).max(now + 1),
+                )
+            }
+            _ => (RefusalReason::Invalid, now + refused::RETRY_AFTER_MS),
+        };
+        let author = signed.decode_post().ok().map(|p| p.author);
+        self.refused().note(
+            refused::key_of(&signed.content_hash()),
+            reason,
+            until,
+            author,
+            None,
+        );
+    }
+
     /// Decides a group of verified posts from the indexes and commits the changes in
-    /// one sled batch. Caller holds the writer lock.
-    fn write_group(&self, posts: &[VerifiedPost]) -> Result<Vec<Result<Inserted, Refused>>, Error> {
+    /// one sled batch. Caller holds the writer lock. The indexes are updated as each
+    /// post is decided (so two posts of one group see each other) and put back from
+    /// the records should the batch fail.
+    fn write_group(
+        &self,
+        posts: &[VerifiedPost],
+        mode: Mode,
+        now: u64,
+    ) -> Result<(Vec<Result<Inserted, Refused>>, Written), Error> {
         let mut outcomes = Vec::with_capacity(posts.len());
-        let mut changes: Vec<Change<'_>> = Vec::new();
-        // Posts of this group already decided, so that two revisions of one id in the
-        // same group are compared with each other and not only with the store.
-        let mut pending: HashMap<PostId, usize> = HashMap::new();
+        let mut batch = sled::Batch::default();
+        let mut written = Written::default();
+        let mut notes: Vec<Note> = Vec::new();
+        let mut freed: Vec<Room> = Vec::new();
+        let remember = mode == Mode::Network;
+        let mut wrote = false;
         {
-            let index = self.index();
+            let mut index = self.index_mut();
             for v in posts {
                 let post = v.post();
-                if index.is_blocked(&post.author) {
-                    outcomes.push(Err(Refused::Blocked(post.author)));
-                    continue;
-                }
-                let current: Option<(Seq, u32, ContentHash)> = match pending.get(&post.id) {
-                    Some(&c) => {
-                        let ch = &changes[c];
-                        Some((ch.seq, ch.post.post().revision, ch.post.hash()))
-                    }
-                    None => index
-                        .by_id(&post.id)
-                        .map(|(seq, e)| (seq, e.revision, e.hash)),
+                let wire = v
+                    .signed()
+                    .encode()
+                    .map_err(|e| Error::Corrupt(format!("re-encoding a verified post: {e}")))?;
+                let bytes = u32::try_from(wire.len()).unwrap_or(u32::MAX);
+                let note = |reason, room| Note {
+                    key: refused::key_of(&v.hash()),
+                    reason,
+                    until: post.expires_at,
+                    author: post.author,
+                    room,
                 };
-                let (seq, outcome) = match current {
-                    None => (self.inner.db.generate_id()?, Inserted::New),
-                    Some((seq, revision, hash)) => {
-                        if (post.revision, v.hash()) <= (revision, hash) {
-                            outcomes.push(Ok(if hash == v.hash() {
-                                Inserted::Duplicate
-                            } else {
-                                Inserted::Stale { current: revision }
+                match admit::decide(&index, v, bytes, &self.inner.limits, mode, now) {
+                    Decision::Keep(outcome) => {
+                        if remember && matches!(outcome, Inserted::Stale { .. }) {
+                            notes.push(note(RefusalReason::Superseded, None));
+                        }
+                        outcomes.push(Ok(outcome));
+                    }
+                    Decision::Refuse {
+                        refused,
+                        reason,
+                        room,
+                    } => {
+                        if remember {
+                            notes.push(note(reason, room));
+                        }
+                        outcomes.push(Err(refused));
+                    }
+                    Decision::Write {
+                        current,
+                        outcome,
+                        evict,
+                        newcomer,
+                    } => {
+                        if newcomer && !self.newcomer_token(&post.circle, now, true) {
+                            notes.push(Note {
+                                until: now + refused::RETRY_AFTER_MS,
+                                ..note(RefusalReason::Newcomers, None)
+                            });
+                            outcomes.push(Err(Refused::Newcomers {
+                                circle: post.circle.clone(),
                             }));
                             continue;
                         }
-                        (seq, Inserted::Updated { previous: revision })
-                    }
-                };
-                match pending.get(&post.id) {
-                    // A later revision of a post decided in this group replaces that
-                    // change (same record).
-                    Some(&c) => changes[c].post = v,
-                    None => {
-                        pending.insert(post.id, changes.len());
-                        changes.push(Change { seq, post: v });
+                        let seq = match current {
+                            Some(seq) => seq,
+                            None => self.inner.db.generate_id()?,
+                        };
+                        for (victim, reason, room) in evict {
+                            if mode == Mode::Local {
+                                written.undo.push((victim, self.inner.records.get(keys::seq_key(victim))?));
+                            }
+                            if let Some(e) = index.remove(victim) {
+                                tracing::debug!(post = %e.id, author = %e.author, circle = %e.circle, %reason, "evicting a post to make room");
+                                batch.remove(&keys::seq_key(victim));
+                                notes.push(Note {
+                                    key: refused::key_of(&e.hash),
+                                    reason,
+                                    until: e.expires_at,
+                                    author: e.author,
+                                    room: Some(room),
+                                });
+                            }
+                        }
+                        if let Some(old) = current.and_then(|seq| index.entry(seq)) {
+                            if proto_limits::is_live(old.status) && !proto_limits::is_live(post.status)
+                            {
+                                freed.push(Room::Author(old.author, old.circle.clone()));
+                            }
+                            if *old.circle != *post.circle {
+                                freed.push(Room::Author(old.author, old.circle.clone()));
+                                freed.push(Room::Circle(old.circle.clone()));
+                            }
+                        }
+                        if mode == Mode::Local {
+                            written.undo.push((seq, self.inner.records.get(keys::seq_key(seq))?));
+                        }
+                        batch.insert(&keys::seq_key(seq), wire);
+                        index.insert(seq, post, v.hash(), bytes);
+                        wrote = true;
+                        outcomes.push(Ok(outcome));
                     }
                 }
-                outcomes.push(Ok(outcome));
             }
         }
-        if changes.is_empty() {
-            return Ok(outcomes);
+        if wrote {
+            if let Err(e) = self.inner.records.apply_batch(batch) {
+                // Nothing of the batch was applied: the records are as before.
+                self.resync_all_touched(posts, &written);
+                return Err(e.into());
+            }
+            self.inner.generation.fetch_add(1, Ordering::Release);
         }
-        let mut batch = sled::Batch::default();
-        for c in &changes {
-            let wire = c
-                .post
-                .signed()
-                .encode()
-                .map_err(|e| Error::Corrupt(format!("re-encoding a verified post: {e}")))?;
-            batch.insert(&keys::seq_key(c.seq), wire);
+        let mut refused = self.refused();
+        for n in notes {
+            refused.note(n.key, n.reason, n.until, Some(n.author), n.room);
         }
-        self.inner.records.apply_batch(batch)?;
+        for room in freed {
+            refused.room_freed(&room);
+        }
+        Ok((outcomes, written))
+    }
+
+    /// Puts the indexes back in step with the records for every post of a group
+    /// whose batch failed.
+    fn resync_all_touched(&self, posts: &[VerifiedPost], written: &Written) {
+        let mut seqs: Vec<Seq> = written.undo.iter().map(|(s, _)| *s).collect();
+        {
+            let index = self.index();
+            seqs.extend(posts.iter().filter_map(|v| index.by_id(&v.post().id).map(|(s, _)| s)));
+        }
+        self.resync(&seqs);
+    }
+
+    /// Re-reads records `seqs` into the indexes (removing those that are gone).
+    fn resync(&self, seqs: &[Seq]) {
         let mut index = self.index_mut();
-        for c in &changes {
-            index.insert(c.seq, c.post.post(), c.post.hash());
+        for &seq in seqs {
+            match self.inner.records.get(keys::seq_key(seq)) {
+                Ok(Some(raw)) => match decode_record(&raw) {
+                    Ok(p) => index.insert(seq, p.post(), p.hash(), raw.len() as u32),
+                    Err(_) => {
+                        index.remove(seq);
+                    }
+                },
+                _ => {
+                    index.remove(seq);
+                }
+            }
         }
         drop(index);
         self.inner.generation.fetch_add(1, Ordering::Release);
-        Ok(outcomes)
+    }
+
+    /// Undoes a written group (its flush failed): the records go back to what they
+    /// were, and so do the indexes. Should even that fail, the posts are dropped
+    /// from the indexes so that nothing reads them.
+    fn undo(&self, written: Written) {
+        let mut batch = sled::Batch::default();
+        for (seq, old) in written.undo.iter().rev() {
+            match old {
+                Some(raw) => batch.insert(&keys::seq_key(*seq), raw.clone()),
+                None => batch.remove(&keys::seq_key(*seq)),
+            }
+        }
+        let seqs: Vec<Seq> = written.undo.iter().map(|(s, _)| *s).collect();
+        if self.inner.records.apply_batch(batch).is_ok() {
+            self.resync(&seqs);
+        } else {
+            let mut index = self.index_mut();
+            for seq in seqs {
+                index.remove(seq);
+            }
+            drop(index);
+            self.inner.generation.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// Checks (and with `take`, takes) a newcomer token of `circle` at `now`.
+    fn newcomer_token(&self, circle: &str, now: u64, take: bool) -> bool {
+        let mut buckets = self
+            .inner
+            .newcomers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !buckets.contains_key(circle) && buckets.len() >= MAX_NEWCOMER_BUCKETS {
+            // Forget the buckets that are full again: they hold no information.
+            buckets.retain(|_, b| !b.is_full(now));
+            if buckets.len() >= MAX_NEWCOMER_BUCKETS {
+                return false;
+            }
+        }
+        let bucket = buckets
+            .entry(circle.into())
+            .or_insert_with(|| NewcomerBucket::new(now));
+        if take {
+            bucket.take(now)
+        } else {
+            bucket.available(now)
+        }
+    }
+
+    fn refused(&self) -> MutexGuard<'_, RefusedSet> {
+        // Plain in-memory bookkeeping that does not panic midway.
+        self.inner
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether sync should not fetch `item`: this node refused a post with its hash
+    /// (blocked author, over the per-author quota, circle full, too many newcomers,
+    /// superseded by a stored or swept revision, future-dated, invalid) and the
+    /// refusal still holds at `now`. Refusals for lack of room end as soon as room
+    /// frees up, a future-dated post's when it becomes acceptable.
+    pub fn is_refused(&self, item: &Item, now: u64) -> bool {
+        self.refused().get(&item.hash, now).is_some()
+    }
+
+    /// Why a post with this item hash was refused, if the refusal still holds.
+    pub fn refusal(&self, key: &RefusedKey, now: u64) -> Option<RefusalReason> {
+        self.refused().get(key, now).map(|r| r.reason)
+    }
+
+    /// Remembers that a post was refused outside the store (e.g. by a relay check),
+    /// so sync does not fetch it again before `until` (ms since the epoch).
+    pub fn note_refused(&self, signed: &SignedPost, reason: RefusalReason, until: u64) {
+        let author = signed.decode_post().ok().map(|p| p.author);
+        self.refused().note(
+            refused::key_of(&signed.content_hash()),
+            reason,
+            until,
+            author,
+            None,
+        );
+    }
+
+    /// How many refusals are remembered (at most [`MAX_REFUSED`]).
+    pub fn refused_count(&self) -> usize {
+        self.refused().len()
+    }
+
+    /// The circle's totals: posts held (tombstones and not yet swept ones included)
+    /// and their record bytes.
+    pub fn circle_usage(&self, circle: &str) -> (u64, u64) {
+        self.index()
+            .holdings
+            .circle(circle)
+            .map_or((0, 0), |c| (c.posts, c.bytes))
+    }
+
+    /// The node's per-circle budgets.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// How many of `author`'s posts in `circle` are live and how many are stored in
+    /// all (expired ones not yet swept included).
+    pub fn author_usage(&self, author: &AuthorKey, circle: &str) -> (usize, usize) {
+        self.index()
+            .holdings
+            .of(author, circle)
+            .map_or((0, 0), |a| (a.live, a.arrivals.len()))
     }
 
     /// The record `seq`, if it is still there.
@@ -593,16 +1047,87 @@ impl Store {
 
     /// Removes every post that has expired by `now`, with its index entries. Returns
     /// how many were removed.
+    ///
+    /// The highest revision of each swept id is remembered until
+    /// `created_at + MAX_LIFETIME_MS`, so that no older revision can come back (see
+    /// [`swept`]); memories past that are forgotten here, and so are refusals that no
+    /// longer hold. Room freed in a circle ends the refusals it may now admit.
     pub fn sweep_expired(&self, now: u64) -> Result<usize, Error> {
         let _w = self.lock();
         let mut removed = 0;
+        let mut freed: HashSet<Room> = HashSet::new();
         loop {
             let batch = self.index().expired(now, SWEEP_TX);
             if batch.is_empty() {
-                return Ok(removed);
+                break;
             }
+            let memories: Vec<(PostId, Swept)> = {
+                let index = self.index();
+                batch
+                    .iter()
+                    .filter_map(|&seq| index.entry(seq))
+                    .inspect(|e| {
+                        freed.insert(Room::Circle(e.circle.clone()));
+                        freed.insert(Room::Author(e.author, e.circle.clone()));
+                    })
+                    .map(|e| {
+                        (
+                            e.id,
+                            Swept {
+                                revision: e.revision,
+                                hash: e.hash,
+                                forget_at: e.created_at.saturating_add(MAX_LIFETIME_MS),
+                            },
+                        )
+                    })
+                    .filter(|(_, s)| s.forget_at > now)
+                    .collect()
+            };
+            self.remember_swept(memories)?;
             removed += self.remove_seqs(&batch)?;
         }
+        let forget = self.index().swept.forgettable(now);
+        if !forget.is_empty() {
+            let mut batch = sled::Batch::default();
+            for id in &forget {
+                batch.remove(&id.0);
+            }
+            self.inner.swept.apply_batch(batch)?;
+            let mut index = self.index_mut();
+            for id in &forget {
+                index.swept.remove(id);
+            }
+        }
+        let mut refused = self.refused();
+        refused.prune(now);
+        for room in &freed {
+            refused.room_freed(room);
+        }
+        Ok(removed)
+    }
+
+    /// Persists swept ids' memories (before their records go: a crash in between
+    /// leaves a memory of a post still stored, which is harmless).
+    fn remember_swept(&self, memories: Vec<(PostId, Swept)>) -> Result<(), Error> {
+        if memories.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        let mut index = self.index_mut();
+        for (id, s) in memories {
+            batch.insert(&id.0, &keys::swept_value(&s));
+            for dropped in index.swept.insert(id, s) {
+                batch.remove(&dropped.0);
+            }
+        }
+        drop(index);
+        self.inner.swept.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// How many swept post ids are remembered (at most [`swept::MAX_SWEPT`]).
+    pub fn swept_count(&self) -> usize {
+        self.index().swept.len()
     }
 
     /// Deletes every post of `author` and refuses its posts from now on. Returns how
@@ -627,6 +1152,7 @@ impl Store {
         let _w = self.lock();
         let was = self.inner.blocked.remove(author.0)?.is_some();
         self.index_mut().set_blocked(*author, false);
+        self.refused().unblocked(author);
         self.inner.db.flush()?;
         Ok(was)
     }
@@ -688,6 +1214,53 @@ impl Store {
     /// Bytes the database takes on disk.
     pub fn size_on_disk(&self) -> Result<u64, Error> {
         Ok(self.inner.db.size_on_disk()?)
+    }
+}
+
+/// The length of a post's record (its signed wire bytes).
+fn record_len(post: &VerifiedPost) -> u32 {
+    let s = post.signed();
+    // bytes, their length prefix (at most 3 bytes for a post) and the signature.
+    let len = s.bytes.len() + if s.bytes.len() < 251 { 1 } else { 3 } + 64;
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// Opens sled, turning a panic inside it (sled 0.34 panics on some damaged files,
+/// e.g. a log cut short) into [`Error::Damaged`]. The panic message is kept out of
+/// the output: the error says what to do.
+fn open_catching_panics(
+    config: &sled::Config,
+    path: &Path,
+) -> Result<Result<sled::Db, sled::Error>, Error> {
+    let me = std::thread::current().id();
+    let previous = std::sync::Arc::new(std::panic::take_hook());
+    let chained = previous.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() != me {
+            (*chained)(info);
+        }
+    }));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+    // Put the previous hook back (ours holds a clone of it).
+    let _ours = std::panic::take_hook();
+    match std::sync::Arc::try_unwrap(previous) {
+        Ok(hook) => std::panic::set_hook(hook),
+        Err(shared) => std::panic::set_hook(Box::new(move |info| (*shared)(info))),
+    }
+    match result {
+        Ok(r) => Ok(r),
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "sled could not read it".into());
+            tracing::error!(path = %path.display(), %detail, "the store is damaged");
+            Err(Error::Damaged {
+                path: path.to_path_buf(),
+                detail,
+            })
+        }
     }
 }
 
@@ -770,10 +1343,16 @@ fn check_format(db: &sled::Db, path: &Path) -> Result<(), Error> {
 
 /// Builds the indexes from the records, repairing what an interrupted operation can
 /// leave behind (see the module docs).
-fn rebuild(records: &Tree, blocked: &Tree) -> Result<Index, Error> {
+fn rebuild(records: &Tree, blocked: &Tree, swept: &Tree) -> Result<Index, Error> {
     let mut index = Index::default();
     for k in blocked.iter().keys() {
         index.set_blocked(parse_author(&k?)?, true);
+    }
+    for entry in swept.iter() {
+        let (k, v) = entry?;
+        let (id, s) =
+            keys::parse_swept(&k, &v).ok_or_else(|| Error::Corrupt("swept post id".into()))?;
+        index.swept.insert(id, s);
     }
     let mut doomed = Vec::new();
     for entry in records.iter() {
@@ -794,7 +1373,7 @@ fn rebuild(records: &Tree, blocked: &Tree) -> Result<Index, Error> {
                 continue;
             }
         }
-        index.insert(seq, post, p.hash());
+        index.insert(seq, post, p.hash(), raw.len() as u32);
     }
     if !doomed.is_empty() {
         tracing::warn!(
