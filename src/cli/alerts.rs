@@ -69,15 +69,19 @@ async fn add(ctx: &Ctx, f: FilterArgs) -> anyhow::Result<()> {
         search: f.search,
         circle: f.circle,
     };
-    let alert = ctx.client()?.add_alert(&filter).await.map_err(|e| match e {
-        // Say which flag was wrong, in the flag's own name.
-        client::Error::Api {
-            field: Some(field),
-            message,
-            ..
-        } => anyhow::anyhow!("--{field}: {message}"),
-        other => other.into(),
-    })?;
+    let alert = ctx
+        .client()?
+        .add_alert(&filter)
+        .await
+        .map_err(|e| match e {
+            // Say which flag was wrong, in the flag's own name.
+            client::Error::Api {
+                field: Some(field),
+                message,
+                ..
+            } => anyhow::anyhow!("--{field}: {message}"),
+            other => other.into(),
+        })?;
     if ctx.json {
         print_json(&alert)
     } else {
