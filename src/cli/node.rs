@@ -127,6 +127,9 @@ async fn run_command(ctx: &Ctx, args: RunArgs) -> anyhow::Result<()> {
 
 async fn run_node(config: NodeConfig, api: SocketAddr, api_public: bool) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
+    // Listen for signals before saying "running": a SIGTERM sent the moment the node
+    // says so must stop it cleanly, not kill it.
+    let stop = shutdown_signal().await?;
     let node = Node::start(config).await?;
     let server = match aidmesh::api::serve(node.clone(), api, api_public, &data_dir).await {
         Ok(s) => s,
@@ -137,28 +140,34 @@ async fn run_node(config: NodeConfig, api: SocketAddr, api_public: bool) -> anyh
     };
     let status = node.status().await?;
     tracing::info!(peer_id = %status.peer_id, api = %server.addr(), circles = ?status.circles, posts = status.posts, "aidmesh is running; Ctrl-C to stop");
-    shutdown_signal().await?;
+    stop.await?;
     tracing::info!("shutting down");
     server.shutdown().await;
     node.shutdown().await?;
     Ok(())
 }
 
-async fn shutdown_signal() -> anyhow::Result<()> {
+/// Installs the Ctrl-C and SIGTERM handlers now; the future ends at the first signal.
+async fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>>
+{
     #[cfg(unix)]
-    {
+    let mut term = {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?
+    };
+    // `ctrl_c` installs its handler on first poll: poll it once now.
+    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+    let _ = libp2p::futures::poll!(&mut ctrl_c);
+    Ok(async move {
+        #[cfg(unix)]
         tokio::select! {
-            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+            r = &mut ctrl_c => r.context("waiting for Ctrl-C")?,
             _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    Ok(())
+        #[cfg(not(unix))]
+        ctrl_c.await.context("waiting for Ctrl-C")?;
+        Ok(())
+    })
 }
 
 /// Reads an invite code and records its circle and peers in the data dir's config.
