@@ -37,7 +37,9 @@ const WORDS: &[&str] = &[
     "winter", "school", "books", "laptop", "repair", "garden", "seeds", "eggs", "milk", "baby",
     "stroller", "chair", "table", "paint", "help", "moving", "boxes", "van", "lessons",
 ];
-const TAGS: &[&str] = &["food", "bikes", "coats", "tools", "books", "rides", "care", "rent"];
+const TAGS: &[&str] = &[
+    "food", "bikes", "coats", "tools", "books", "rides", "care", "rent",
+];
 
 fn emit(metric: &str, value: impl Into<Value>, unit: &str, goal: Option<(&str, bool)>) {
     let mut v = serde_json::json!({ "bench": "web", "metric": metric, "value": value.into(), "unit": unit });
@@ -58,7 +60,9 @@ fn words(rng: &mut StdRng, n: usize) -> String {
 fn signed_posts(n: usize, seed: u64) -> Result<Vec<SignedPost>> {
     let now = aidmesh::clock::now_ms();
     let mut rng = StdRng::seed_from_u64(seed);
-    let authors: Vec<Identity> = (0..AUTHORS.min(n)).map(|_| Identity::from_secret(rng.gen())).collect();
+    let authors: Vec<Identity> = (0..AUTHORS.min(n))
+        .map(|_| Identity::from_secret(rng.gen()))
+        .collect();
     let posts: Vec<(usize, Post)> = (0..n)
         .map(|i| {
             let a = i % authors.len();
@@ -72,7 +76,11 @@ fn signed_posts(n: usize, seed: u64) -> Result<Vec<SignedPost>> {
                 nonce,
                 revision: 1,
                 circle: "commons".into(),
-                kind: if rng.gen() { Kind::Offer } else { Kind::Request },
+                kind: if rng.gen() {
+                    Kind::Offer
+                } else {
+                    Kind::Request
+                },
                 status: Status::Open,
                 category: Category::ALL[rng.gen_range(0..Category::ALL.len())],
                 title: words(&mut rng, tw),
@@ -95,10 +103,16 @@ fn signed_posts(n: usize, seed: u64) -> Result<Vec<SignedPost>> {
             .chunks(per)
             .map(|c| {
                 let authors = &authors;
-                s.spawn(move || c.iter().map(|(a, p)| p.sign(authors[*a].signing_key())).collect::<Result<Vec<_>, _>>())
+                s.spawn(move || {
+                    c.iter()
+                        .map(|(a, p)| p.sign(authors[*a].signing_key()))
+                        .collect::<Result<Vec<_>, _>>()
+                })
             })
             .collect();
-        hs.into_iter().map(|h| h.join().expect("signing thread")).collect::<Result<Vec<Vec<_>>, _>>()
+        hs.into_iter()
+            .map(|h| h.join().expect("signing thread"))
+            .collect::<Result<Vec<Vec<_>>, _>>()
     })?;
     Ok(signed.into_iter().flatten().collect())
 }
@@ -140,16 +154,26 @@ async fn serve(posts: usize) -> Result<(Served, Vec<PostId>)> {
     data_dir.create()?;
     let t = Instant::now();
     let ids = tokio::task::block_in_place(|| preload(&data_dir.db(), posts))?;
-    eprintln!("preloaded {posts} posts in {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!(
+        "preloaded {posts} posts in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let mut config = Config::default();
     config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
     config.network.mdns = false;
     config.network.kademlia = false;
-    let node = Node::start(NodeConfig { data_dir: data_dir.clone(), config }).await?;
-    let server = aidmesh::api::serve(node.clone(), "127.0.0.1:0".parse()?, false, &data_dir).await?;
+    let node = Node::start(NodeConfig {
+        data_dir: data_dir.clone(),
+        config,
+    })
+    .await?;
+    let server =
+        aidmesh::api::serve(node.clone(), "127.0.0.1:0".parse()?, false, &data_dir).await?;
     let base = format!("http://{}", server.addr());
     let token = std::fs::read_to_string(data_dir.api_token())?;
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     let login: Value = http
         .post(format!("{base}/api/v1/ui/login"))
         .bearer_auth(token.trim())
@@ -167,12 +191,27 @@ async fn serve(posts: usize) -> Result<(Served, Vec<PostId>)> {
         .and_then(|v| v.split(';').next())
         .context("a session cookie")?
         .to_string();
-    Ok((Served { node, server, base, cookie, http, _dir: dir }, ids))
+    Ok((
+        Served {
+            node,
+            server,
+            base,
+            cookie,
+            http,
+            _dir: dir,
+        },
+        ids,
+    ))
 }
 
 impl Served {
     async fn get(&self, path: &str) -> Result<String> {
-        let r = self.http.get(format!("{}{path}", self.base)).header("cookie", &self.cookie).send().await?;
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await?;
         ensure!(r.status() == 200, "{path}: HTTP {}", r.status());
         Ok(r.text().await?)
     }
@@ -227,16 +266,29 @@ async fn main() -> Result<()> {
     // 1. Page weight of the board with 50 posts.
     let (small, _) = serve(50).await?;
     let html = small.get("/").await?;
-    ensure!(html.matches("<article class=\"card").count() == 50, "the board shows 50 posts");
+    ensure!(
+        html.matches("<article class=\"card").count() == 50,
+        "the board shows 50 posts"
+    );
     let css = small.get(aidmesh::web::assets::css_path()).await?;
     let js = small.get(aidmesh::web::assets::js_path()).await?;
     let total = html.len() + css.len() + js.len();
     emit("board_50_html_bytes", html.len(), "bytes", None);
     emit("css_bytes", css.len(), "bytes", None);
     emit("js_bytes", js.len(), "bytes", None);
-    emit("board_50_total_bytes", total, "bytes", Some(("< 61440", total < 61_440)));
+    emit(
+        "board_50_total_bytes",
+        total,
+        "bytes",
+        Some(("< 61440", total < 61_440)),
+    );
     let ext = external_requests(&html);
-    emit("board_external_requests", ext, "count", Some(("0", ext == 0)));
+    emit(
+        "board_external_requests",
+        ext,
+        "count",
+        Some(("0", ext == 0)),
+    );
     small.stop().await?;
 
     // 2. Serving the board and a post page over a large store.
@@ -281,7 +333,11 @@ async fn main() -> Result<()> {
     }
     // One event through every stream, so each is fully set up.
     big.node
-        .publish(aidmesh::Draft::new(Kind::Offer, Category::Food, "Live bench post"))
+        .publish(aidmesh::Draft::new(
+            Kind::Offer,
+            Category::Food,
+            "Live bench post",
+        ))
         .await?;
     for s in &mut streams {
         let mut seen = String::new();

@@ -8,6 +8,7 @@
 //! - [`alerts`]: `alert add|list|remove`.
 //! - [`moderation`]: `block`, `unblock`.
 //! - [`transfer`]: `export`, `import`.
+//! - [`ui`]: `ui` — a one-time login link to the node's web page.
 //! - [`output`]: how posts, matches and status read on a terminal.
 //!
 //! # Adding a command group
@@ -33,6 +34,7 @@ pub mod node;
 pub mod output;
 pub mod posts;
 pub mod transfer;
+pub mod ui;
 
 /// A peer-to-peer node for mutual aid: offers and requests shared without a server.
 #[derive(Parser, Debug)]
@@ -71,6 +73,9 @@ pub enum Command {
     /// Export and import.
     #[command(flatten)]
     Transfer(transfer::Command),
+    /// The node's web page.
+    #[command(flatten)]
+    Ui(ui::Command),
 }
 
 /// What every command gets: where the node's files are and how to print.
@@ -139,5 +144,6 @@ async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Alert(c) => alerts::run(ctx, c).await,
         Command::Moderation(c) => moderation::run(ctx, c).await,
         Command::Transfer(c) => transfer::run(ctx, c).await,
+        Command::Ui(c) => ui::run(ctx, c).await,
     }
 }
