@@ -27,7 +27,11 @@ fn largest_file(dir: &std::path::Path) -> u64 {
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();
         let m = e.metadata().unwrap();
-        max = max.max(if m.is_dir() { largest_file(&e.path()) } else { m.len() });
+        max = max.max(if m.is_dir() {
+            largest_file(&e.path())
+        } else {
+            m.len()
+        });
     }
     max
 }
@@ -67,7 +71,10 @@ fn a_full_disk_is_a_clear_error_and_the_post_is_not_stored() {
     }
     set_file_size_limit(u64::MAX);
     let (p, e) = failed.expect("the file size limit never bit");
-    assert!(matches!(e, Error::DiskFull(_)), "not a disk-full error: {e:?}");
+    assert!(
+        matches!(e, Error::DiskFull(_)),
+        "not a disk-full error: {e:?}"
+    );
     assert!(e.is_disk_full());
     let msg = e.to_string();
     assert!(msg.contains("disk holding the store is full"), "{msg}");

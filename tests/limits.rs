@@ -89,7 +89,10 @@ fn the_quota_keeps_the_elder_posts_whatever_the_arrival_order() {
         assert_eq!(store.author_usage(&x.author(), "commons"), (100, 100));
         // Every post not kept is remembered, so sync will not fetch it again.
         for s in &posts[..30] {
-            assert!(store.is_refused(&item(s), NOW), "post not kept is not remembered");
+            assert!(
+                store.is_refused(&item(s), NOW),
+                "post not kept is not remembered"
+            );
             assert_eq!(
                 store.refusal(&item(s).hash, NOW),
                 Some(RefusalReason::OverQuota)
@@ -184,10 +187,7 @@ fn a_flood_of_fresh_keys_never_displaces_what_was_there() {
     }
     // Forty fresh keys, five posts each.
     let sybils: Vec<Identity> = (100..140).map(identity).collect();
-    let flood: Vec<SignedPost> = sybils
-        .iter()
-        .flat_map(|who| posts_by(who, 5, 0))
-        .collect();
+    let flood: Vec<SignedPost> = sybils.iter().flat_map(|who| posts_by(who, 5, 0)).collect();
     let outcomes = store.insert_batch(flood, NOW).unwrap();
     let refused = outcomes
         .iter()
@@ -196,7 +196,10 @@ fn a_flood_of_fresh_keys_never_displaces_what_was_there() {
     assert!(refused > 0, "the budget never bit");
     assert!(store.len() <= 60, "over budget: {}", store.len());
     for id in &honest_posts {
-        assert!(store.get(id).unwrap().is_some(), "an older honest post was evicted");
+        assert!(
+            store.get(id).unwrap().is_some(),
+            "an older honest post was evicted"
+        );
     }
     // An honest author who was there before still gets a new post in: it evicts
     // the flood.
@@ -352,7 +355,10 @@ fn refusals_are_remembered_by_reason() {
     };
     let f = sign(&me, &future);
     assert!(store.insert(f.clone(), NOW).is_err());
-    assert_eq!(store.refusal(&item(&f).hash, NOW), Some(RefusalReason::Future));
+    assert_eq!(
+        store.refusal(&item(&f).hash, NOW),
+        Some(RefusalReason::Future)
+    );
     assert!(!store.is_refused(&item(&f), NOW + 5 * MINUTE));
     assert_eq!(store.insert(f, NOW + 5 * MINUTE).unwrap(), Inserted::New);
 
@@ -438,9 +444,7 @@ async fn the_authors_node_refuses_the_101st_open_post_with_429() {
     assert!(
         matches!(
             err,
-            aidmesh::node::Error::Store(aidmesh::store::Error::Refused(Refused::OverQuota {
-                ..
-            }))
+            aidmesh::node::Error::Store(aidmesh::store::Error::Refused(Refused::OverQuota { .. }))
         ),
         "{err:?}"
     );
@@ -470,7 +474,10 @@ async fn the_authors_node_refuses_the_101st_open_post_with_429() {
             ..
         }) => {
             assert_eq!((status, code.as_str()), (429, "over_quota"));
-            assert!(message.contains("fulfil or withdraw one first"), "{message}");
+            assert!(
+                message.contains("fulfil or withdraw one first"),
+                "{message}"
+            );
             assert!(!message.contains('\n'));
         }
         other => panic!("expected a 429, got {other:?}"),

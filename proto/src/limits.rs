@@ -212,7 +212,8 @@ mod tests {
 
     #[test]
     fn the_elder_hundred_live_posts_are_kept() {
-        let posts: Vec<(Seniority, bool)> = (0..150u64).map(|i| (s(1000 - i, i as u8), true)).collect();
+        let posts: Vec<(Seniority, bool)> =
+            (0..150u64).map(|i| (s(1000 - i, i as u8), true)).collect();
         let kept = quota_keeps(&posts);
         // created_at 1000 - i: the last 100 inputs are the eldest.
         assert_eq!(kept.iter().filter(|k| **k).count(), MAX_LIVE_PER_AUTHOR);
@@ -231,7 +232,10 @@ mod tests {
             assert!(q.keeps(false));
         }
         assert!(!q.keeps(false));
-        assert_eq!((q.live(), q.total()), (MAX_LIVE_PER_AUTHOR, MAX_POSTS_PER_AUTHOR));
+        assert_eq!(
+            (q.live(), q.total()),
+            (MAX_LIVE_PER_AUTHOR, MAX_POSTS_PER_AUTHOR)
+        );
     }
 
     #[test]

@@ -160,9 +160,7 @@ impl std::fmt::Display for Problem {
                 MAX_LIFETIME_MS / 86_400_000
             ),
             Problem::Expired => f.write_str("is in the past: the post has expired"),
-            Problem::NotNormalized => {
-                f.write_str("is not in Unicode normalization form C (NFC)")
-            }
+            Problem::NotNormalized => f.write_str("is not in Unicode normalization form C (NFC)"),
             Problem::Invisible => f.write_str("has no visible character"),
         }
     }

@@ -41,25 +41,27 @@ impl Node {
 fn posts() -> impl Strategy<Value = Vec<(Seniority, bool)>> {
     // Few distinct created_at values, so ties (broken by id) are common; enough
     // posts to pass both limits.
-    prop::collection::vec((0u64..50, any::<bool>(), prop::bool::weighted(0.2)), 1..1400).prop_map(
-        |v| {
-            v.into_iter()
-                .enumerate()
-                .map(|(i, (t, live_bias, dead))| {
-                    let mut id = [0u8; 32];
-                    id[..8].copy_from_slice(&(i as u64).to_be_bytes());
-                    id[31] = (t as u8).wrapping_mul(37);
-                    (
-                        Seniority {
-                            created_at: t,
-                            id: PostId(id),
-                        },
-                        live_bias && !dead,
-                    )
-                })
-                .collect()
-        },
+    prop::collection::vec(
+        (0u64..50, any::<bool>(), prop::bool::weighted(0.2)),
+        1..1400,
     )
+    .prop_map(|v| {
+        v.into_iter()
+            .enumerate()
+            .map(|(i, (t, live_bias, dead))| {
+                let mut id = [0u8; 32];
+                id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                id[31] = (t as u8).wrapping_mul(37);
+                (
+                    Seniority {
+                        created_at: t,
+                        id: PostId(id),
+                    },
+                    live_bias && !dead,
+                )
+            })
+            .collect()
+    })
 }
 
 proptest! {

@@ -148,7 +148,9 @@ fn batch_never_accepts_what_strict_refuses() {
         evil.clone().verify(now),
         Err(aidmesh_proto::Error::BadSignature)
     );
-    let mut posts: Vec<SignedPost> = (0..63u8).map(|i| minimal(i).sign(&key()).unwrap()).collect();
+    let mut posts: Vec<SignedPost> = (0..63u8)
+        .map(|i| minimal(i).sign(&key()).unwrap())
+        .collect();
     posts.insert(17, evil);
     let results = verify_batch(posts, now);
     assert_eq!(results.len(), 64);
@@ -160,7 +162,6 @@ fn batch_never_accepts_what_strict_refuses() {
         }
     }
 }
-
 
 #[test]
 fn text_that_lies_about_itself_is_refused_naming_the_field() {
@@ -218,7 +219,11 @@ fn text_that_lies_about_itself_is_refused_naming_the_field() {
     ];
     for (post, field, problem) in cases {
         let err = rules::validate(&post, now).unwrap_err();
-        assert_eq!((err.field, err.problem.clone()), (field, problem), "{post:?}");
+        assert_eq!(
+            (err.field, err.problem.clone()),
+            (field, problem),
+            "{post:?}"
+        );
         assert!(err.to_string().starts_with(field.as_str()));
     }
     // Normalised, the same words pass; visible text with a joiner passes.

@@ -6,9 +6,7 @@
 //! the same question read-only ([`super::Store::would_change`]) before it relays, so a
 //! post this node would refuse is never relayed by it either.
 
-use aidmesh_proto::limits::{
-    self, AuthorQuota, Holding, Seniority, MAX_EVICTIONS_PER_POST,
-};
+use aidmesh_proto::limits::{self, AuthorQuota, Holding, Seniority, MAX_EVICTIONS_PER_POST};
 use aidmesh_proto::VerifiedPost;
 
 use super::index::{Index, Seq};
@@ -159,7 +157,8 @@ pub(super) fn decide(
     // The circle budget.
     let circle = index.holdings.circle(&p.circle);
     let (mut posts, mut total) = circle.map_or((0, 0), |c| (c.posts, c.bytes));
-    let pressure_before = limits::under_pressure(posts, total, limits.circle_posts, limits.circle_bytes);
+    let pressure_before =
+        limits::under_pressure(posts, total, limits.circle_posts, limits.circle_bytes);
     match replaced {
         Some((_, e)) => total -= u64::from(e.bytes),
         None => posts += 1,

@@ -459,8 +459,7 @@ impl Store {
 
     fn insert_verified_at(&self, post: &VerifiedPost, now: u64) -> Result<Inserted, Error> {
         let _w = self.lock();
-        let (mut outcomes, _) =
-            self.write_group(std::slice::from_ref(post), Mode::Network, now)?;
+        let (mut outcomes, _) = self.write_group(std::slice::from_ref(post), Mode::Network, now)?;
         outcomes
             .pop()
             .unwrap_or(Ok(Inserted::Duplicate))
@@ -665,7 +664,9 @@ impl Store {
                         };
                         for (victim, reason, room) in evict {
                             if mode == Mode::Local {
-                                written.undo.push((victim, self.inner.records.get(keys::seq_key(victim))?));
+                                written
+                                    .undo
+                                    .push((victim, self.inner.records.get(keys::seq_key(victim))?));
                             }
                             if let Some(e) = index.remove(victim) {
                                 tracing::debug!(post = %e.id, author = %e.author, circle = %e.circle, %reason, "evicting a post to make room");
@@ -680,7 +681,8 @@ impl Store {
                             }
                         }
                         if let Some(old) = current.and_then(|seq| index.entry(seq)) {
-                            if proto_limits::is_live(old.status) && !proto_limits::is_live(post.status)
+                            if proto_limits::is_live(old.status)
+                                && !proto_limits::is_live(post.status)
                             {
                                 freed.push(Room::Author(old.author, old.circle.clone()));
                             }
@@ -690,7 +692,9 @@ impl Store {
                             }
                         }
                         if mode == Mode::Local {
-                            written.undo.push((seq, self.inner.records.get(keys::seq_key(seq))?));
+                            written
+                                .undo
+                                .push((seq, self.inner.records.get(keys::seq_key(seq))?));
                         }
                         batch.insert(&keys::seq_key(seq), wire);
                         index.insert(seq, post, v.hash(), bytes);
@@ -724,7 +728,11 @@ impl Store {
         let mut seqs: Vec<Seq> = written.undo.iter().map(|(s, _)| *s).collect();
         {
             let index = self.index();
-            seqs.extend(posts.iter().filter_map(|v| index.by_id(&v.post().id).map(|(s, _)| s)));
+            seqs.extend(
+                posts
+                    .iter()
+                    .filter_map(|v| index.by_id(&v.post().id).map(|(s, _)| s)),
+            );
         }
         self.resync(&seqs);
     }
@@ -799,10 +807,7 @@ impl Store {
 
     fn refused(&self) -> MutexGuard<'_, RefusedSet> {
         // Plain in-memory bookkeeping that does not panic midway.
-        self.inner
-            .refused
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.inner.refused.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether sync should not fetch `item`: this node refused a post with its hash
@@ -1115,7 +1120,7 @@ impl Store {
         let mut batch = sled::Batch::default();
         let mut index = self.index_mut();
         for (id, s) in memories {
-            batch.insert(&id.0, &keys::swept_value(&s));
+            batch.insert(&id.0, keys::swept_value(&s).to_vec());
             for dropped in index.swept.insert(id, s) {
                 batch.remove(&dropped.0);
             }

@@ -175,7 +175,9 @@ impl RefusedSet {
         let keys: Vec<RefusedKey> = self
             .entries
             .iter()
-            .filter(|(_, r)| r.reason == RefusalReason::Blocked && r.author.as_ref() == Some(author))
+            .filter(|(_, r)| {
+                r.reason == RefusalReason::Blocked && r.author.as_ref() == Some(author)
+            })
             .map(|(k, _)| *k)
             .collect();
         for k in keys {
@@ -211,7 +213,13 @@ mod tests {
     fn refusals_expire_are_freed_by_room_and_stay_bounded() {
         let mut set = RefusedSet::default();
         let room = Room::Author(AuthorKey([1; 32]), "commons".into());
-        set.note(k(1), RefusalReason::OverQuota, 100, None, Some(room.clone()));
+        set.note(
+            k(1),
+            RefusalReason::OverQuota,
+            100,
+            None,
+            Some(room.clone()),
+        );
         set.note(k(2), RefusalReason::Future, 50, None, None);
         assert!(set.get(&k(1), 0).is_some());
         assert!(set.get(&k(2), 50).is_none(), "a refusal ends at its time");
@@ -238,7 +246,13 @@ mod tests {
         let mut set = RefusedSet::default();
         let a = AuthorKey([3; 32]);
         set.note(k(1), RefusalReason::Blocked, 100, Some(a), None);
-        set.note(k(2), RefusalReason::Blocked, 100, Some(AuthorKey([4; 32])), None);
+        set.note(
+            k(2),
+            RefusalReason::Blocked,
+            100,
+            Some(AuthorKey([4; 32])),
+            None,
+        );
         set.unblocked(&a);
         assert!(set.get(&k(1), 0).is_none());
         assert!(set.get(&k(2), 0).is_some());
