@@ -17,6 +17,8 @@
 //! - [`events`]: what subscribers hear about.
 //! - [`matcher`]: ranking offers against requests, and live matching of arriving posts
 //!   against [`alerts`] (standing filters) and the node's own posts.
+//! - [`words`]: text to word stems in the post's language, shared by the matcher and
+//!   text search.
 //! - [`config`]: settings from defaults, `config.toml` and flags.
 //! - [`identity`], [`data_dir`], [`clock`]: the key, the files, the time.
 #![deny(missing_docs)]
@@ -36,6 +38,7 @@ pub mod net;
 pub mod node;
 pub mod store;
 pub mod sync;
+pub mod words;
 
 pub use aidmesh_proto as proto;
 pub use config::Config;
