@@ -103,7 +103,7 @@ impl Watcher {
         }
         // The arriving post's words, worked out once and only if an own post may
         // match it.
-        let mut stems = None;
+        let mut words = None;
         for probe in self.own_posts()?.iter() {
             let own = probe.post();
             // The cheap tests first: most own posts are not about this post at all.
@@ -114,8 +114,8 @@ impl Watcher {
             {
                 continue;
             }
-            let (lang, stems) = stems.get_or_insert_with(|| super::stem_hashes(post));
-            let Some(scored) = probe.score_stemmed(post, *lang, stems, now) else {
+            let words = words.get_or_insert_with(|| super::PostWords::of(post));
+            let Some(scored) = probe.score_stemmed(post, words, now) else {
                 continue;
             };
             if !scored.is_match() {

@@ -21,7 +21,8 @@
 //!
 //! Words are stems in the candidate's language ([`crate::words`]): the post is
 //! stemmed again as if written in it, so "Busco ayuda con la mudanza" meets "Tengo
-//! furgoneta, ayudo con mudanzas" on `mudanz`. A shared stem weighs its rarity,
+//! furgoneta, ayudo con mudanzas" on `mudanz`. A shared stem weighs `1 + title`
+//! when it is in both titles, 1 otherwise, times its rarity,
 //! `min(1, ln(1 + n / df) / ln(1 + rare_ratio))` for a stem that `df` of the `n`
 //! stored posts have (`n` at least `min_posts`: a small store cannot tell a common
 //! word from a rare one), times `weak` if it comes from a weak word ("kids", "size",
@@ -95,6 +96,9 @@ pub struct Weights {
     pub max_words: f64,
     /// Weight of a weak word or tag, against 1 for any other.
     pub weak: f64,
+    /// Extra weight, as a share, of a stem of both titles: a title says what a post
+    /// is about.
+    pub title: f64,
     /// A stem in at most one stored post in this many has full weight.
     pub rare_ratio: f64,
     /// The store size below which every word counts as rare.
@@ -111,15 +115,16 @@ pub struct Weights {
 /// The weights every ranking uses.
 pub const WEIGHTS: Weights = Weights {
     category: 1.5,
-    cross_category: 1.0,
+    cross_category: 1.5,
     tag: 2.0,
     max_tags: 4,
-    distance: 4.0,
+    distance: 3.0,
     distance_scale_km: 5.0,
     unlocated_km: 15.0,
-    word: 3.0,
+    word: 4.0,
     max_words: 3.0,
     weak: 0.25,
+    title: 0.5,
     rare_ratio: 50.0,
     min_posts: 100.0,
     quantity: 1.0,
@@ -273,6 +278,8 @@ pub struct Match {
 struct Weighted {
     hash: u64,
     weight: f64,
+    /// Whether it is a stem of the post's title.
+    title: bool,
 }
 
 /// Number of languages a probe can be stemmed in: [`Lang::STEMMED`] and unknown.
@@ -320,9 +327,9 @@ fn weak_tag(tag: &str) -> bool {
     tag.split('-').all(words::stop::is_weak)
 }
 
-/// How many of the sorted `stems` the sorted `probe` stems share, and their summed
-/// weight.
-fn shared(probe: &[Weighted], stems: &[u64]) -> (usize, f64) {
+/// How many of the sorted `stems` (of which `title` are the title's) the sorted
+/// `probe` stems share, and their summed weight (more for a stem of both titles).
+fn shared(probe: &[Weighted], stems: &[u64], title: &[u64]) -> (usize, f64) {
     let (mut i, mut j, mut n, mut w) = (0, 0, 0, 0.0);
     while i < probe.len() && j < stems.len() {
         match probe[i].hash.cmp(&stems[j]) {
@@ -330,7 +337,13 @@ fn shared(probe: &[Weighted], stems: &[u64]) -> (usize, f64) {
             std::cmp::Ordering::Greater => j += 1,
             std::cmp::Ordering::Equal => {
                 n += 1;
-                w += probe[i].weight;
+                let both_titles = probe[i].title && title.binary_search(&stems[j]).is_ok();
+                w += probe[i].weight
+                    * if both_titles {
+                        1.0 + WEIGHTS.title
+                    } else {
+                        1.0
+                    };
                 i += 1;
                 j += 1;
             }
@@ -339,12 +352,24 @@ fn shared(probe: &[Weighted], stems: &[u64]) -> (usize, f64) {
     (n, w)
 }
 
-/// The sorted stem hashes of a post, analysing it.
-fn stem_hashes(post: &Post) -> (Lang, Vec<u64>) {
-    let a = text::analyse(post);
-    let mut h: Vec<u64> = a.texts().map(words::hash).collect();
-    h.sort_unstable();
-    (a.lang, h)
+/// A post's words as the matcher compares them: its language and the sorted
+/// hashes ([`words::hash`]) of all its stems and of its title's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PostWords {
+    /// The language of the stems.
+    pub lang: Lang,
+    /// Every stem of title and body.
+    pub stems: Vec<u64>,
+    /// The title's stems.
+    pub title: Vec<u64>,
+}
+
+impl PostWords {
+    /// Analyses `post` (the store's text index holds the same for stored posts).
+    pub fn of(post: &Post) -> Self {
+        let (lang, (stems, title)) = Stemmed::hashes(&text::analyse(post));
+        Self { lang, stems, title }
+    }
 }
 
 impl Probe {
@@ -389,6 +414,7 @@ impl Probe {
                 .map(|(s, df)| Weighted {
                     hash: words::hash(&s.text),
                     weight: rarity(df, n) * if s.weak { WEIGHTS.weak } else { 1.0 },
+                    title: s.title,
                 })
                 .collect();
             out.sort_unstable_by_key(|w| w.hash);
@@ -406,14 +432,16 @@ impl Probe {
             .filter(|s| !s.weak)
             .map(|s| s.text.as_str())
             .collect();
-        let df = match &self.store {
-            Some(s) => s.stem_frequencies(&strong).0,
-            None => vec![1; strong.len()],
+        let (df, stored) = match &self.store {
+            Some(s) => (s.stem_frequencies(&strong).0, s.contains(&self.post.id)),
+            None => (vec![1; strong.len()], false),
         };
+        // A stem only the post itself has leads nowhere.
+        let own = usize::from(stored);
         let mut ranked: Vec<(usize, &str)> = df
             .into_iter()
             .zip(strong)
-            .filter(|(df, _)| *df > 0)
+            .filter(|(df, _)| *df > own)
             .collect();
         ranked.sort_unstable();
         ranked
@@ -442,19 +470,11 @@ impl Probe {
         if !self.eligible(other, now) {
             return None;
         }
-        let (lang, stems) = stem_hashes(other);
-        self.score_stemmed(other, lang, &stems, now)
+        self.score_stemmed(other, &PostWords::of(other), now)
     }
 
-    /// [`Probe::score`] for a post whose stems (in `lang`, hashed with
-    /// [`words::hash`], sorted) are known.
-    pub fn score_stemmed(
-        &self,
-        other: &Post,
-        lang: Lang,
-        stems: &[u64],
-        now: u64,
-    ) -> Option<Scored> {
+    /// [`Probe::score`] for a post whose words are known.
+    pub fn score_stemmed(&self, other: &Post, words: &PostWords, now: u64) -> Option<Scored> {
         if !self.eligible(other, now) {
             return None;
         }
@@ -471,7 +491,7 @@ impl Probe {
         for t in shared_tags.iter().take(w.max_tags) {
             tag_points += w.tag * if weak_tag(t) { w.weak } else { 1.0 };
         }
-        let (shared_words, weight) = shared(self.stems_in(lang), stems);
+        let (shared_words, weight) = shared(self.stems_in(words.lang), &words.stems, &words.title);
         let word_points = w.word * weight.min(w.max_words);
         let relevance = tag_points + word_points;
 
@@ -590,12 +610,18 @@ pub fn rank(store: &Store, post: &Post, now: u64, limit: usize) -> Result<Vec<Ma
     let probe = Probe::with_store(post, store);
     let mut seen: HashSet<PostId> = HashSet::new();
     let mut consider = |c: Stemmed| {
-        let Stemmed { post, lang, stems } = c;
+        let Stemmed {
+            post,
+            lang,
+            stems,
+            title,
+        } = c;
         let (other, _) = post.into_parts();
         if !seen.insert(other.id) {
             return;
         }
-        if let Some(scored) = probe.score_stemmed(&other, lang, &stems, now) {
+        let words = PostWords { lang, stems, title };
+        if let Some(scored) = probe.score_stemmed(&other, &words, now) {
             found.push(Match {
                 post: other,
                 scored,

@@ -470,8 +470,8 @@ impl Index {
     }
 
     /// The language and stem hashes of the post `seq` ([`crate::words::hash`],
-    /// sorted).
-    pub(super) fn stem_hashes(&self, seq: Seq) -> (Lang, Vec<u64>) {
+    /// sorted): all of them and those of its title.
+    pub(super) fn stem_hashes(&self, seq: Seq) -> (Lang, (Vec<u64>, Vec<u64>)) {
         self.entries.get(&seq).map_or_else(Default::default, |e| {
             (e.text.lang, self.text.hashes(&e.text))
         })

@@ -164,6 +164,24 @@ pub struct Stemmed {
     pub lang: Lang,
     /// [`crate::words::hash`] of each stem of its title and body, sorted.
     pub stems: Vec<u64>,
+    /// The same of its title alone.
+    pub title: Vec<u64>,
+}
+
+impl Stemmed {
+    /// The language and sorted stem hashes (all, and the title's) of an analysis.
+    pub fn hashes(words: &Analysis) -> (Lang, (Vec<u64>, Vec<u64>)) {
+        let mut all: Vec<u64> = words.texts().map(crate::words::hash).collect();
+        let mut title: Vec<u64> = words
+            .stems
+            .iter()
+            .filter(|s| s.title)
+            .map(|s| crate::words::hash(&s.text))
+            .collect();
+        all.sort_unstable();
+        title.sort_unstable();
+        (words.lang, (all, title))
+    }
 }
 
 /// A cheap-to-clone handle on the store.
@@ -430,6 +448,11 @@ impl Store {
         }
     }
 
+    /// Whether a revision of the post `id` is stored (tombstones included).
+    pub fn contains(&self, id: &PostId) -> bool {
+        self.index().by_id(id).is_some()
+    }
+
     /// The stored revision of a post, tombstones and expired-but-unswept included.
     pub fn get(&self, id: &PostId) -> Result<Option<VerifiedPost>, Error> {
         let seq = self.index().by_id(id).map(|(seq, _)| seq);
@@ -605,16 +628,13 @@ impl Store {
                 let index = self.index();
                 index.holds(seq, &p.hash()).then(|| index.stem_hashes(seq))
             };
-            let (lang, stems) = indexed.unwrap_or_else(|| {
-                let words = text::analyse(p.post());
-                let mut h: Vec<u64> = words.texts().map(crate::words::hash).collect();
-                h.sort_unstable();
-                (words.lang, h)
-            });
+            let (lang, (stems, title)) =
+                indexed.unwrap_or_else(|| Stemmed::hashes(&text::analyse(p.post())));
             found.push(Stemmed {
                 post: p,
                 lang,
                 stems,
+                title,
             });
             if found.len() >= limit {
                 break;

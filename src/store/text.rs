@@ -123,6 +123,8 @@ pub(super) struct PostText {
     pub(super) lang: Lang,
     /// Its stems, sorted by number.
     stems: Box<[StemId]>,
+    /// Those of its title, sorted by number.
+    title: Box<[StemId]>,
 }
 
 /// The inverted index: every stem of every stored post, with the posts that have it.
@@ -144,7 +146,9 @@ impl TextIndex {
     /// remove it again.
     pub(super) fn insert(&mut self, seq: Seq, analysis: &Analysis) -> PostText {
         let mut ids: Vec<StemId> = Vec::with_capacity(analysis.stems.len());
-        for stem in analysis.texts() {
+        let mut title: Vec<StemId> = Vec::new();
+        for s in &analysis.stems {
+            let stem = s.text.as_str();
             let id = match self.vocab.get(stem) {
                 Some(&id) => id,
                 None => {
@@ -171,12 +175,18 @@ impl TextIndex {
                 slot.posts.insert(seq);
             }
             ids.push(id);
+            if s.title {
+                title.push(id);
+            }
         }
         ids.sort_unstable();
         ids.dedup();
+        title.sort_unstable();
+        title.dedup();
         PostText {
             lang: analysis.lang,
             stems: ids.into(),
+            title: title.into(),
         }
     }
 
@@ -218,15 +228,18 @@ impl TextIndex {
         terms.0.iter().all(|t| t.found_in(lang, self.texts(text)))
     }
 
-    /// The hashes of a post's stems ([`words::hash`]), sorted.
-    pub(super) fn hashes(&self, text: &PostText) -> Vec<u64> {
-        let mut out: Vec<u64> = text
-            .stems
-            .iter()
-            .filter_map(|&id| self.slot(id).map(|s| s.hash))
-            .collect();
-        out.sort_unstable();
-        out
+    /// The hashes of a post's stems ([`words::hash`]), sorted: all of them and
+    /// those of its title.
+    pub(super) fn hashes(&self, text: &PostText) -> (Vec<u64>, Vec<u64>) {
+        let of = |ids: &[StemId]| {
+            let mut out: Vec<u64> = ids
+                .iter()
+                .filter_map(|&id| self.slot(id).map(|s| s.hash))
+                .collect();
+            out.sort_unstable();
+            out
+        };
+        (of(&text.stems), of(&text.title))
     }
 
     /// The stems starting with `prefix`, at most `max` of them.

@@ -249,6 +249,9 @@ pub struct Stem {
     pub text: String,
     /// Whether every word it came from is a weak word ([`stop::is_weak`]).
     pub weak: bool,
+    /// Whether it comes from the first part of the text (a post's title): what a
+    /// post is about.
+    pub title: bool,
 }
 
 /// What a text says, ready to compare: its language and stems.
@@ -284,7 +287,11 @@ pub fn analyse_as(lang: Lang, written: Lang, parts: &[&str]) -> Analysis {
     let mut stems: Vec<Stem> = Vec::new();
     let mut folded = String::new();
     let mut seen = std::collections::HashSet::new();
-    for word in parts.iter().flat_map(|p| tokens(p)) {
+    for (part, word) in parts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| tokens(p).map(move |w| (i, w)))
+    {
         folded.clear();
         fold_into(word, &mut folded);
         if !meaningful(&folded)
@@ -298,6 +305,7 @@ pub fn analyse_as(lang: Lang, written: Lang, parts: &[&str]) -> Analysis {
         stems.push(Stem {
             text: stem(lang, word),
             weak,
+            title: part == 0,
         });
     }
     stems.sort_unstable();
@@ -305,6 +313,7 @@ pub fn analyse_as(lang: Lang, written: Lang, parts: &[&str]) -> Analysis {
     stems.dedup_by(|later, kept| {
         if later.text == kept.text {
             kept.weak &= later.weak;
+            kept.title |= later.title;
             true
         } else {
             false
