@@ -10,10 +10,11 @@
 //!
 //! This module holds the protocol logic without I/O: [`Session`] (the initiator's
 //! state machine), [`respond`] (the responder), the item cache, and the byte codec
-//! for libp2p request-response. The network task drives them.
+//! for libp2p request-response. The network's sync driver (`net::sync_driver`)
+//! schedules sessions and runs the responder off the swarm task.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aidmesh_proto::riblt::{self, Decoder, Fingerprint, Item, Strata, ITEM_HASH_BYTES};
@@ -29,7 +30,21 @@ use crate::store::{self, Store};
 /// The libp2p protocol.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new(aidmesh_proto::sync::PROTOCOL);
 /// Most reconciliation requests in one session before the peer counts as lying.
-const MAX_ROUNDS: u32 = 40;
+pub const MAX_ROUNDS: u32 = 40;
+/// Most coded symbols one session holds, whatever `set_size` the peer claims: about
+/// 32 MB of decoder state, enough for a difference of ~500,000 posts (1.35-1.7
+/// symbols per item), more than two full circles' budgets apart.
+pub const MAX_SESSION_SYMBOLS: usize = 800_000;
+/// Most posts one session fetches (16-byte prefixes, 4 MB); the rest wait for the next
+/// session, which finds them again.
+pub const MAX_SESSION_FETCH: usize = 262_144;
+/// How long one session may run in all before it is abandoned (no blame), so a peer
+/// that answers slowly cannot hold it for days.
+pub const SESSION_DEADLINE: Duration = Duration::from_secs(600);
+/// Fetches in a row answered with no post before the session ends (no blame: the
+/// posts may have been replaced, but a peer that keeps offering what it never serves
+/// is not waited for).
+const MAX_EMPTY_FETCHES: u32 = 3;
 /// How long cached item lists of a circle stay valid when the store has not changed
 /// (items also leave the set by expiring).
 const CACHE_TTL: Duration = Duration::from_secs(10);
@@ -64,6 +79,13 @@ pub struct Summary {
     pub fetched: usize,
     /// Fetched posts that changed the store (new posts or newer revisions).
     pub stored: usize,
+    /// Items the peer had that were not fetched because this node already refused or
+    /// set them aside (future-dated), or because the session's fetch cap was reached.
+    pub skipped: usize,
+    /// Whether the difference was fully known (decoded, or the sets were equal). A
+    /// light session that gave up on a large difference has not decoded: it says
+    /// nothing about what the peer holds.
+    pub decoded: bool,
 }
 
 /// The initiator's side of one sync with one peer for one circle.
@@ -77,6 +99,10 @@ pub struct Session {
     remote_count: Option<u64>,
     to_fetch: Vec<[u8; ITEM_HASH_BYTES]>,
     awaiting: HashSet<[u8; ITEM_HASH_BYTES]>,
+    /// Keys not to fetch (refused or set aside here already).
+    skip: HashSet<[u8; ITEM_HASH_BYTES]>,
+    /// Fetches in a row that brought nothing.
+    empty_fetches: u32,
     /// Over a relayed connection (limited in bytes and time): only the first round of
     /// symbols, so only small differences (up to about a dozen posts, a few KB) are
     /// fetched; larger ones wait for a direct connection.
@@ -126,6 +152,8 @@ impl Session {
             remote_count: None,
             to_fetch: Vec::new(),
             awaiting: HashSet::new(),
+            skip: HashSet::new(),
+            empty_fetches: 0,
             light,
             summary: Summary {
                 round_trips: 1,
@@ -136,10 +164,24 @@ impl Session {
         (session, request)
     }
 
+    /// Keys this session must not fetch: posts the node refused or holds aside
+    /// already. Fetching them again would only be refused again.
+    pub fn skip(&mut self, keys: impl IntoIterator<Item = [u8; ITEM_HASH_BYTES]>) {
+        self.skip.extend(keys);
+    }
+
+    /// Whether the session has run past [`SESSION_DEADLINE`].
+    pub fn is_overdue(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.started) > SESSION_DEADLINE
+    }
+
     /// Handles the peer's answer to the last request.
     pub fn on_response(&mut self, response: Response) -> Result<Next, Failure> {
         match response {
-            Response::InSync if self.decoder.received() == 0 => Ok(Next::Done),
+            Response::InSync if self.decoder.received() == 0 => {
+                self.summary.decoded = true;
+                Ok(Next::Done)
+            }
             Response::Symbols {
                 set_size,
                 from,
@@ -169,24 +211,45 @@ impl Session {
         if *self.remote_count.get_or_insert(set_size) != set_size {
             return Err(Failure::Lie("set size changed within a session".into()));
         }
+        // Every bound below is a constant or our own set's size, never a number the
+        // peer chose: `set_size` only lowers the limit.
+        let limit = (self.local_count.saturating_add(set_size.min(MAX_SESSION_SYMBOLS as u64) as usize))
+            .saturating_mul(2)
+            .saturating_add(1024)
+            .min(MAX_SESSION_SYMBOLS);
+        if self.decoder.received().saturating_add(symbols.len()) > limit {
+            return Err(Failure::Lie(format!(
+                "symbols do not converge within {limit} symbols (the peer claims {set_size} items)"
+            )));
+        }
         self.summary.symbols += symbols.len();
         self.decoder.add(&symbols);
         if self.decoder.is_failed() {
             return Err(Failure::Lie("coded symbols contradict each other".into()));
         }
-        // An honest responder's symbols decode well before this many.
-        let limit = 2 * (self.local_count + set_size as usize) + 1024;
         if self.decoder.is_complete() {
+            self.summary.decoded = true;
             self.summary.missing = self.decoder.remote_only().len();
             self.summary.extra = self.decoder.local_only().len();
-            self.to_fetch = self.decoder.remote_only().iter().map(|i| i.hash).collect();
+            let mut wanted: Vec<Item> = self
+                .decoder
+                .remote_only()
+                .iter()
+                .filter(|i| !self.skip.contains(&i.hash))
+                .copied()
+                .collect();
+            // Newest first when the cap cuts: fetches go from the end of the list.
+            wanted.sort();
+            let cut = wanted.len().saturating_sub(MAX_SESSION_FETCH);
+            self.to_fetch = wanted[cut..].iter().map(|i| i.hash).collect();
+            self.summary.skipped = self.summary.missing - self.to_fetch.len();
             return Ok(self.next_fetch());
         }
         if self.light {
             // Too different for a relayed connection: stop without blame.
             return Ok(Next::Done);
         }
-        if self.decoder.received() > limit || self.summary.round_trips >= MAX_ROUNDS {
+        if self.decoder.received() >= limit || self.summary.round_trips >= MAX_ROUNDS {
             return Err(Failure::Lie(format!(
                 "symbols do not converge after {} symbols in {} round trips",
                 self.decoder.received(),
@@ -237,6 +300,16 @@ impl Session {
         }
         self.awaiting.clear();
         self.summary.fetched += posts.len();
+        if posts.is_empty() {
+            self.empty_fetches += 1;
+            if self.empty_fetches >= MAX_EMPTY_FETCHES {
+                return Err(Failure::Declined(format!(
+                    "{MAX_EMPTY_FETCHES} fetches in a row served nothing"
+                )));
+            }
+        } else {
+            self.empty_fetches = 0;
+        }
         Ok(Next::Store(posts))
     }
 
@@ -257,19 +330,29 @@ const MAX_CACHED_CIRCLES: usize = 64;
 /// How long the responder answers a session from the snapshot its `Hello` saw, so
 /// that a write arriving mid-session does not make its symbols inconsistent.
 const SNAPSHOT_TTL: Duration = Duration::from_secs(120);
-/// Most sessions the responder keeps snapshots for.
-const MAX_SNAPSHOTS: usize = 1024;
+/// Most peers the responder keeps a snapshot for. One per peer (an initiator runs one
+/// session at a time), and the oldest gives way, so no peer can fill the table and
+/// make honest peers' sessions change sets mid-way.
+pub const MAX_SNAPSHOTS: usize = 1024;
+/// Most symbols a `Hello` is answered with: aidmesh asks for 32; more is what
+/// `Estimate` and `More` are for.
+pub const MAX_FIRST_SYMBOLS: u32 = 1024;
 
 /// Per-circle item lists, reused while the store has not changed, and per-session
-/// snapshots for the responder.
+/// snapshots for the responder. Shared between responder jobs behind a mutex that is
+/// held only to look up or insert, never while encoding.
 #[derive(Default)]
 pub struct ItemCache {
     circles: HashMap<String, Cached>,
-    snapshots: HashMap<(libp2p::PeerId, String), Snapshot>,
+    snapshots: HashMap<libp2p::PeerId, Snapshot>,
 }
 
-/// The item set a responder's session started from, and when.
-type Snapshot = (Instant, Arc<Vec<Item>>);
+/// The item set a responder's session started from: its circle, when, and the items.
+struct Snapshot {
+    circle: String,
+    at: Instant,
+    items: Arc<Vec<Item>>,
+}
 
 struct Cached {
     generation: u64,
@@ -308,18 +391,29 @@ impl ItemCache {
         );
         Ok((items, fingerprint))
     }
-}
 
-impl ItemCache {
-    /// Remembers the set a session's `Hello` was answered from.
+    /// Remembers the set a session's `Hello` was answered from, replacing the peer's
+    /// previous one.
     fn snapshot(&mut self, peer: libp2p::PeerId, circle: &str, items: Arc<Vec<Item>>) {
-        self.snapshots
-            .retain(|_, (at, _)| at.elapsed() < SNAPSHOT_TTL);
-        if self.snapshots.len() >= MAX_SNAPSHOTS {
-            return;
+        self.snapshots.retain(|_, s| s.at.elapsed() < SNAPSHOT_TTL);
+        if self.snapshots.len() >= MAX_SNAPSHOTS && !self.snapshots.contains_key(&peer) {
+            if let Some(oldest) = self
+                .snapshots
+                .iter()
+                .min_by_key(|(_, s)| s.at)
+                .map(|(p, _)| *p)
+            {
+                self.snapshots.remove(&oldest);
+            }
         }
-        self.snapshots
-            .insert((peer, circle.to_string()), (Instant::now(), items));
+        self.snapshots.insert(
+            peer,
+            Snapshot {
+                circle: circle.to_string(),
+                at: Instant::now(),
+                items,
+            },
+        );
     }
 
     /// The set this peer's session started from, or the current one.
@@ -330,17 +424,28 @@ impl ItemCache {
         circle: &str,
         now: u64,
     ) -> Result<Arc<Vec<Item>>, store::Error> {
-        match self.snapshots.get(&(peer, circle.to_string())) {
-            Some((at, items)) if at.elapsed() < SNAPSHOT_TTL => Ok(items.clone()),
+        match self.snapshots.get(&peer) {
+            Some(s) if s.circle == circle && s.at.elapsed() < SNAPSHOT_TTL => Ok(s.items.clone()),
             _ => Ok(self.get(store, circle, now)?.0),
         }
     }
+
+    /// Snapshots held (for tests and status).
+    pub fn snapshots(&self) -> usize {
+        self.snapshots.len()
+    }
 }
 
-/// The responder: answers one request of `peer` from the store.
+fn lock(cache: &Mutex<ItemCache>) -> std::sync::MutexGuard<'_, ItemCache> {
+    // A panic while holding the lock leaves only a cache behind: keep using it.
+    cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The responder: answers one request of `peer` from the store. Runs off the swarm
+/// task (it may encode up to [`MAX_SYMBOLS`] symbols over a whole circle).
 pub fn respond(
     store: &Store,
-    cache: &mut ItemCache,
+    cache: &Mutex<ItemCache>,
     peer: libp2p::PeerId,
     request: Request,
     now: u64,
@@ -353,12 +458,12 @@ pub fn respond(
                 fingerprint,
                 first,
             } => {
-                let (items, mine) = cache.get(store, &circle, now)?;
+                let (items, mine) = lock(cache).get(store, &circle, now)?;
                 if mine == fingerprint {
                     Response::InSync
                 } else {
-                    cache.snapshot(peer, &circle, items.clone());
-                    symbols(&items, 0, first.clamp(1, MAX_SYMBOLS))
+                    lock(cache).snapshot(peer, &circle, items.clone());
+                    symbols(&items, 0, first.clamp(1, MAX_FIRST_SYMBOLS))
                 }
             }
             Request::Estimate {
@@ -366,7 +471,7 @@ pub fn respond(
                 strata,
                 from,
             } => {
-                let items = cache.session_items(store, peer, &circle, now)?;
+                let items = lock(cache).session_items(store, peer, &circle, now)?;
                 let Some(d) = Strata::of(&items).estimate_difference(&strata) else {
                     return Ok(refuse("malformed estimator".into()));
                 };
@@ -379,7 +484,7 @@ pub fn respond(
                 if to <= from || to - from > MAX_SYMBOLS {
                     return Ok(refuse(format!("bad symbol range {from}..{to}")));
                 }
-                let items = cache.session_items(store, peer, &circle, now)?;
+                let items = lock(cache).session_items(store, peer, &circle, now)?;
                 symbols(&items, from, to)
             }
             Request::Fetch { hashes } => {
