@@ -279,7 +279,8 @@ async fn flood(dial: Multiaddr, posts: Vec<Vec<u8>>) -> Result<tokio::task::Join
         // Keep the connection up while the victim reads the rest.
         let until = Instant::now() + Duration::from_secs(5);
         while Instant::now() < until {
-            let _ = tokio::time::timeout(Duration::from_millis(100), swarm.select_next_some()).await;
+            let _ =
+                tokio::time::timeout(Duration::from_millis(100), swarm.select_next_some()).await;
         }
         sent
     }))
@@ -387,8 +388,18 @@ async fn run(keys: usize, total: usize, honest_count: usize) -> Result<()> {
     emit(keys, "flood_rate", sent as f64 / flood_secs, "posts/s");
     emit(keys, "flood_accepted", accepted, "posts");
     emit(keys, "flood_refused", refused, "posts");
-    emit(keys, "over_peer_rate", status["health"]["gossip_over_peer_rate"].clone(), "messages");
-    emit(keys, "over_author_rate", status["health"]["gossip_over_author_rate"].clone(), "messages");
+    emit(
+        keys,
+        "over_peer_rate",
+        status["health"]["gossip_over_peer_rate"].clone(),
+        "messages",
+    );
+    emit(
+        keys,
+        "over_author_rate",
+        status["health"]["gossip_over_author_rate"].clone(),
+        "messages",
+    );
     let (q50, q99) = (percentile(&quiet, 0.5), percentile(&quiet, 0.99));
     let (d50, d99) = (percentile(&during, 0.5), percentile(&during, 0.99));
     emit(keys, "honest_p50_quiet", q50, "ms");
@@ -429,7 +440,12 @@ async fn run(keys: usize, total: usize, honest_count: usize) -> Result<()> {
     );
     emit(keys, "victim_cpu", cpu, "s");
     if refused > 0 {
-        emit(keys, "victim_cpu_per_refused", cpu * 1e6 / refused as f64, "us");
+        emit(
+            keys,
+            "victim_cpu_per_refused",
+            cpu * 1e6 / refused as f64,
+            "us",
+        );
     }
     honest.shutdown().await?;
     victim.stop();
@@ -446,7 +462,10 @@ fn main() -> Result<()> {
             "--posts" => total = args.next().context("--posts N")?.parse()?,
             "--honest" => honest = args.next().context("--honest N")?.parse()?,
             "--bench" => {}
-            k => keys.push(k.parse::<usize>().with_context(|| format!("not a key count: {k}"))?),
+            k => keys.push(
+                k.parse::<usize>()
+                    .with_context(|| format!("not a key count: {k}"))?,
+            ),
         }
     }
     if keys.is_empty() {

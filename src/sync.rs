@@ -99,8 +99,8 @@ pub struct Session {
     remote_count: Option<u64>,
     to_fetch: Vec<[u8; ITEM_HASH_BYTES]>,
     awaiting: HashSet<[u8; ITEM_HASH_BYTES]>,
-    /// Keys not to fetch (refused or set aside here already).
-    skip: HashSet<[u8; ITEM_HASH_BYTES]>,
+    /// Items not to fetch (refused or set aside here already).
+    skip: Option<Skip>,
     /// Fetches in a row that brought nothing.
     empty_fetches: u32,
     /// Over a relayed connection (limited in bytes and time): only the first round of
@@ -112,6 +112,9 @@ pub struct Session {
     /// When it started.
     pub started: Instant,
 }
+
+/// Decides which decoded items not to fetch.
+type Skip = Box<dyn Fn(&Item) -> bool + Send>;
 
 /// What the network task does after a response.
 #[derive(Debug)]
@@ -152,7 +155,7 @@ impl Session {
             remote_count: None,
             to_fetch: Vec::new(),
             awaiting: HashSet::new(),
-            skip: HashSet::new(),
+            skip: None,
             empty_fetches: 0,
             light,
             summary: Summary {
@@ -164,10 +167,10 @@ impl Session {
         (session, request)
     }
 
-    /// Keys this session must not fetch: posts the node refused or holds aside
-    /// already. Fetching them again would only be refused again.
-    pub fn skip(&mut self, keys: impl IntoIterator<Item = [u8; ITEM_HASH_BYTES]>) {
-        self.skip.extend(keys);
+    /// Which items this session must not fetch: posts the node refused or holds
+    /// aside already. Fetching them again would only be refused again.
+    pub fn skip(&mut self, skip: impl Fn(&Item) -> bool + Send + 'static) {
+        self.skip = Some(Box::new(skip));
     }
 
     /// Whether the session has run past [`SESSION_DEADLINE`].
@@ -213,13 +216,18 @@ impl Session {
         }
         // Every bound below is a constant or our own set's size, never a number the
         // peer chose: `set_size` only lowers the limit.
-        let limit = (self.local_count.saturating_add(set_size.min(MAX_SESSION_SYMBOLS as u64) as usize))
-            .saturating_mul(2)
-            .saturating_add(1024)
-            .min(MAX_SESSION_SYMBOLS);
-        if self.decoder.received().saturating_add(symbols.len()) > limit {
+        let limit = (self
+            .local_count
+            .saturating_add(set_size.min(MAX_SESSION_SYMBOLS as u64) as usize))
+        .saturating_mul(2)
+        .saturating_add(1024)
+        .min(MAX_SESSION_SYMBOLS);
+        // No responder sends more than MAX_SYMBOLS at once, so a session holds at most
+        // `limit + MAX_SYMBOLS` symbols.
+        if symbols.len() > MAX_SYMBOLS as usize {
             return Err(Failure::Lie(format!(
-                "symbols do not converge within {limit} symbols (the peer claims {set_size} items)"
+                "{} symbols in one response, over {MAX_SYMBOLS}",
+                symbols.len()
             )));
         }
         self.summary.symbols += symbols.len();
@@ -235,7 +243,7 @@ impl Session {
                 .decoder
                 .remote_only()
                 .iter()
-                .filter(|i| !self.skip.contains(&i.hash))
+                .filter(|i| !self.skip.as_ref().is_some_and(|skip| skip(i)))
                 .copied()
                 .collect();
             // Newest first when the cap cuts: fetches go from the end of the list.
@@ -251,7 +259,7 @@ impl Session {
         }
         if self.decoder.received() >= limit || self.summary.round_trips >= MAX_ROUNDS {
             return Err(Failure::Lie(format!(
-                "symbols do not converge after {} symbols in {} round trips",
+                "symbols do not converge after {} symbols in {} round trips (the peer claims {set_size} items)",
                 self.decoder.received(),
                 self.summary.round_trips
             )));
@@ -438,7 +446,9 @@ impl ItemCache {
 
 fn lock(cache: &Mutex<ItemCache>) -> std::sync::MutexGuard<'_, ItemCache> {
     // A panic while holding the lock leaves only a cache behind: keep using it.
-    cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The responder: answers one request of `peer` from the store. Runs off the swarm
@@ -630,10 +640,22 @@ mod tests {
         let shared = items(0..500);
         let mut remote = shared.clone();
         remote.extend(items(500..700));
-        assert!(matches!(
-            light_after_first_symbols(shared.clone(), &remote),
-            Next::Done
-        ));
+        let (mut light, hello) = Session::start_light("commons".into(), Arc::new(shared.clone()));
+        let Request::Hello { first, .. } = hello else {
+            panic!("a session starts with Hello");
+        };
+        let mut sorted = remote.clone();
+        sorted.sort();
+        let next = light
+            .on_response(Response::Symbols {
+                set_size: remote.len() as u64,
+                from: 0,
+                symbols: riblt::encode(&sorted, 0, first as usize),
+            })
+            .unwrap();
+        assert!(matches!(next, Next::Done));
+        // It ends without blame, and without knowing what the peer holds.
+        assert!(!light.summary.decoded);
         // A full session asks for an estimate instead.
         let (mut full, _) = Session::start("commons".into(), Arc::new(shared));
         let mut sorted = remote.clone();
@@ -646,5 +668,130 @@ mod tests {
             })
             .unwrap();
         assert!(matches!(next, Next::Send(Request::Estimate { .. })));
+    }
+
+    fn junk(n: usize) -> Vec<riblt::Symbol> {
+        vec![
+            riblt::Symbol {
+                checksum: 7,
+                count: 3,
+                ..Default::default()
+            };
+            n
+        ]
+    }
+
+    #[test]
+    fn a_huge_claimed_set_cannot_make_a_session_hold_more_than_the_cap() {
+        for set_size in [1u64 << 40, u64::MAX] {
+            let (mut session, _) = Session::start("commons".into(), Arc::new(items(0..100)));
+            let mut received = 0u32;
+            let mut rounds = 0;
+            let failure = loop {
+                rounds += 1;
+                assert!(rounds <= MAX_ROUNDS + 1, "the session never ends");
+                match session.on_response(Response::Symbols {
+                    set_size,
+                    from: received,
+                    symbols: junk(MAX_SYMBOLS as usize),
+                }) {
+                    Ok(Next::Send(_)) => received += MAX_SYMBOLS,
+                    Ok(other) => panic!("junk decoded: {other:?}"),
+                    Err(f) => break f,
+                }
+            };
+            assert!(matches!(failure, Failure::Lie(ref r) if r.contains("do not converge")));
+            assert!(session.summary.symbols <= MAX_SESSION_SYMBOLS + MAX_SYMBOLS as usize);
+        }
+    }
+
+    #[test]
+    fn an_honest_set_size_keeps_the_tighter_limit() {
+        // 2·(100 + 5) + 1024 = 1234 symbols for a peer claiming 5 items.
+        let (mut session, _) = Session::start("commons".into(), Arc::new(items(0..100)));
+        let failure = session
+            .on_response(Response::Symbols {
+                set_size: 5,
+                from: 0,
+                symbols: junk(2_000),
+            })
+            .unwrap_err();
+        assert!(matches!(failure, Failure::Lie(ref r) if r.contains("do not converge")));
+        // Nor may one response exceed what any responder sends at once.
+        let (mut session, _) = Session::start("commons".into(), Arc::new(items(0..100)));
+        let failure = session
+            .on_response(Response::Symbols {
+                set_size: 1 << 40,
+                from: 0,
+                symbols: junk(MAX_SYMBOLS as usize + 1),
+            })
+            .unwrap_err();
+        assert!(matches!(failure, Failure::Lie(_)));
+        assert_eq!(session.summary.symbols, 0, "refused before taking them in");
+    }
+
+    /// A full session of `local` against `remote`, up to its first fetch.
+    fn first_fetch(session: &mut Session, remote: &[Item]) -> Vec<[u8; ITEM_HASH_BYTES]> {
+        let mut sorted = remote.to_vec();
+        sorted.sort();
+        let mut from = 0u32;
+        let mut n = FIRST_SYMBOLS;
+        loop {
+            let next = session
+                .on_response(Response::Symbols {
+                    set_size: remote.len() as u64,
+                    from,
+                    symbols: riblt::encode(&sorted, from as usize, (from + n) as usize),
+                })
+                .unwrap();
+            match next {
+                Next::Send(Request::Fetch { hashes }) => return hashes,
+                Next::Send(_) => {
+                    from += n;
+                    n = 256;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn skipped_items_are_not_fetched() {
+        let shared = items(0..50);
+        let mut remote = shared.clone();
+        remote.extend(items(50..60));
+        let refused: HashSet<_> = items(50..55).iter().map(|i| i.hash).collect();
+        let (mut session, _) = Session::start("commons".into(), Arc::new(shared));
+        session.skip(move |i| refused.contains(&i.hash));
+        let hashes = first_fetch(&mut session, &remote);
+        assert_eq!(hashes.len(), 5);
+        assert_eq!(session.summary.missing, 10);
+        assert_eq!(session.summary.skipped, 5);
+    }
+
+    #[test]
+    fn a_peer_serving_nothing_cannot_hold_a_session() {
+        let shared = items(0..50);
+        let mut remote = shared.clone();
+        remote.extend(items(1_000..1_000 + 4 * MAX_FETCH as u64));
+        let (mut session, _) = Session::start("commons".into(), Arc::new(shared));
+        first_fetch(&mut session, &remote);
+        let mut ended = None;
+        for _ in 0..MAX_EMPTY_FETCHES {
+            match session.on_response(Response::Posts { posts: vec![] }) {
+                Ok(Next::Store(p)) => {
+                    assert!(p.is_empty());
+                    assert!(matches!(session.after_store(0, 0), Ok(Next::Send(_))));
+                }
+                Err(f) => {
+                    ended = Some(f);
+                    break;
+                }
+                Ok(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(matches!(ended, Some(Failure::Declined(_))), "{ended:?}");
+        assert!(!session.is_overdue(Instant::now()));
+        assert!(session.is_overdue(Instant::now() + SESSION_DEADLINE + Duration::from_secs(1)));
     }
 }

@@ -12,7 +12,6 @@ pub mod json;
 pub use events::{IDLE as EVENT_STREAM_IDLE, MAX_STREAMS as MAX_EVENT_STREAMS};
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -24,7 +23,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use libp2p::futures::{Stream, StreamExt};
 use libp2p::PeerId;
 use tokio::sync::oneshot;
 

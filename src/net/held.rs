@@ -61,7 +61,11 @@ impl Held {
             return Err(NotHeld::Duplicate);
         }
         // Every rule and the signature, as of the moment it becomes valid.
-        let signed = signed.verify(due).map_err(|_| NotHeld::Invalid)?.signed().clone();
+        let signed = signed
+            .verify(due)
+            .map_err(|_| NotHeld::Invalid)?
+            .signed()
+            .clone();
         if self.keys.len() >= MAX_HELD {
             // Keep the ones due soonest.
             let Some((&latest, _)) = self.by_due.iter().next_back() else {
@@ -80,7 +84,9 @@ impl Held {
 
     /// Takes the posts that are due at `now`.
     pub fn due(&mut self, now: u64) -> Vec<SignedPost> {
-        let later = self.by_due.split_off(&(now.saturating_add(1), [0; ITEM_HASH_BYTES]));
+        let later = self
+            .by_due
+            .split_off(&(now.saturating_add(1), [0; ITEM_HASH_BYTES]));
         let due = std::mem::replace(&mut self.by_due, later);
         due.into_iter()
             .map(|((_, key), (_, signed))| {
@@ -124,24 +130,6 @@ pub(crate) fn key_of(signed: &SignedPost) -> Key {
 }
 
 #[cfg(test)]
-    fn holds(&self, key: &Key) -> bool {
-        self.keys.contains_key(key)
-    }
-}
-
-/// The sync key of a post: the first 16 bytes of its content hash.
-pub(crate) fn key_of(signed: &SignedPost) -> Key {
-    let mut key = [0u8; ITEM_HASH_BYTES];
-    key.copy_from_slice(&signed.content_hash().0[..ITEM_HASH_BYTES]);
-    key
-}
-
-/// The set of keys, for callers that test membership often.
-pub(crate) fn key_set(keys: Vec<Key>) -> HashSet<Key> {
-    keys.into_iter().collect()
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
     use crate::draft::Draft;
@@ -173,7 +161,10 @@ mod tests {
         assert_eq!(due, vec![p.clone()]);
         assert!(held.is_empty());
         // Valid by then.
-        assert!(due[0].clone().verify(NOW + HOUR - MAX_CLOCK_SKEW_MS).is_ok());
+        assert!(due[0]
+            .clone()
+            .verify(NOW + HOUR - MAX_CLOCK_SKEW_MS)
+            .is_ok());
     }
 
     #[test]

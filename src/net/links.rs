@@ -88,7 +88,9 @@ mod tests {
         let peer = PeerId::random();
         let t0 = Instant::now();
         let beat = |i: u64| t0 + Duration::from_secs(i);
-        let repairs: Vec<u64> = (0..30).filter(|&i| links.on_slow(peer, 5, beat(i))).collect();
+        let repairs: Vec<u64> = (0..30)
+            .filter(|&i| links.on_slow(peer, 5, beat(i)))
+            .collect();
         assert_eq!(repairs, vec![9], "once, then it rests");
         assert_eq!(links.dropped, 150);
         assert_eq!(links.repaired, 1);

@@ -16,7 +16,7 @@ mod relay_rate;
 mod skew;
 mod sync_driver;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use libp2p::futures::StreamExt;
@@ -329,6 +329,11 @@ impl Network {
             }
         }
 
+        let syncer = SyncDriver::new(
+            store.clone(),
+            events.clone(),
+            crate::identity::peer_id_author(swarm.local_peer_id()),
+        );
         let mut net = Self {
             swarm,
             store,
@@ -342,11 +347,7 @@ impl Network {
             connected: HashMap::new(),
             sweep_interval: config.sweep_interval,
             metrics,
-            syncer: SyncDriver::new(
-                store.clone(),
-                events.clone(),
-                crate::identity::peer_id_author(swarm.local_peer_id()),
-            ),
+            syncer,
             liars: HashSet::new(),
             relay_rate: relay_rate::RelayRate::default(),
             links: links::Links::default(),
@@ -903,12 +904,12 @@ impl Network {
         f: impl FnOnce(&mut SyncDriver, &mut sync_driver::Ctx<'_>) -> R,
     ) -> R {
         let held = &self.held;
-        let skip = |circle: &str| held.keys_of(circle);
+        let held_keys = |circle: &str| held.keys_of(circle);
         let mut ctx = sync_driver::Ctx {
             rr: &mut self.swarm.behaviour_mut().sync,
             connected: &self.connected,
             circles: &self.circles,
-            skip: &skip,
+            held: &held_keys,
         };
         let r = f(&mut self.syncer, &mut ctx);
         self.apply_sync_effects();
@@ -973,7 +974,10 @@ impl Network {
         let author = signed.decode_post().ok().map(|p| (p.author, p.updated_at));
         match self.held.offer(signed, now) {
             Ok(ahead) => {
-                debug!(ahead_ms = ahead, "holding a post dated ahead of our clock until its time");
+                debug!(
+                    ahead_ms = ahead,
+                    "holding a post dated ahead of our clock until its time"
+                );
                 if let Some((author, stamp)) = author {
                     self.skew_sample(author, stamp, now);
                 }
@@ -1020,7 +1024,10 @@ impl Network {
                     humantime::format_duration(Duration::from_secs(e.peers_ahead_ms.unsigned_abs() / 1000)),
                 );
             } else {
-                info!(peers_ahead_ms = e.peers_ahead_ms, "peers' clocks agree with ours again");
+                info!(
+                    peers_ahead_ms = e.peers_ahead_ms,
+                    "peers' clocks agree with ours again"
+                );
             }
         }
     }

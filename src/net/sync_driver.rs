@@ -72,8 +72,8 @@ pub(super) struct Ctx<'a> {
     pub connected: &'a HashMap<PeerId, PeerInfo>,
     /// Circles this node has joined: only those are served and synced.
     pub circles: &'a HashSet<String>,
-    /// Keys not to fetch (posts set aside as future-dated).
-    pub skip: &'a dyn Fn(&str) -> Vec<[u8; ITEM_HASH_BYTES]>,
+    /// Keys of `circle` not to fetch (posts held aside as future-dated).
+    pub held: &'a dyn Fn(&str) -> Vec<[u8; ITEM_HASH_BYTES]>,
 }
 
 /// What the driver asks the swarm task to do.
@@ -203,12 +203,7 @@ impl SyncDriver {
             self.banned.remove(&peer);
         }
         let running = self.sessions.get(&peer).is_some_and(|s| s.circle == circle);
-        if running
-            || self
-                .queue
-                .iter()
-                .any(|(p, c)| p == &peer && c == &circle)
-        {
+        if running || self.queue.iter().any(|(p, c)| p == &peer && c == &circle) {
             return;
         }
         if self.queue.len() >= MAX_QUEUE {
@@ -288,7 +283,9 @@ impl SyncDriver {
         } else {
             sync::Session::start(circle, items)
         };
-        session.skip((ctx.skip)(&session.circle));
+        let held: HashSet<[u8; ITEM_HASH_BYTES]> =
+            (ctx.held)(&session.circle).into_iter().collect();
+        session.skip(move |item| held.contains(&item.hash));
         self.sessions.insert(peer, session);
         self.send(ctx, peer, request);
     }
@@ -551,9 +548,9 @@ impl SyncDriver {
                     (Response::Symbols { .. }, Some(c)) => Served::Differs(c),
                     (Response::Posts { posts }, _)
                         if me.is_some()
-                            && posts
-                                .iter()
-                                .any(|p| p.decode_post().is_ok_and(|post| Some(post.author) == me)) =>
+                            && posts.iter().any(|p| {
+                                p.decode_post().is_ok_and(|post| Some(post.author) == me)
+                            }) =>
                     {
                         Served::FetchedOurs
                     }
