@@ -17,6 +17,8 @@
 //! - [`events`]: what subscribers hear about.
 //! - [`matcher`]: ranking offers against requests, and live matching of arriving posts
 //!   against [`alerts`] (standing filters) and the node's own posts.
+//! - [`web`]: the node's own web page at `/` on the API address (server-rendered,
+//!   logged in through `aidmesh ui`).
 //! - [`config`]: settings from defaults, `config.toml` and flags.
 //! - [`identity`], [`data_dir`], [`clock`]: the key, the files, the time.
 #![deny(missing_docs)]
@@ -36,6 +38,7 @@ pub mod net;
 pub mod node;
 pub mod store;
 pub mod sync;
+pub mod web;
 
 pub use aidmesh_proto as proto;
 pub use config::Config;

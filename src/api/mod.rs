@@ -104,6 +104,8 @@ impl ApiServer {
 struct AppState {
     node: NodeHandle,
     token: String,
+    /// The web pages' logins: `POST ui/login` makes a one-time login URL.
+    web: crate::web::WebState,
     /// Slots for event streams (see [`MAX_EVENT_STREAMS`]).
     streams: std::sync::Arc<tokio::sync::Semaphore>,
 }
@@ -127,9 +129,11 @@ pub async fn serve(
     let token = hex::encode(rand::random::<[u8; 32]>());
     write_private(&data_dir.api_token(), token.as_bytes())?;
     write_private(&data_dir.api_addr(), bound.to_string().as_bytes())?;
+    let web = crate::web::WebState::new(node.clone(), data_dir.clone(), bound);
     let state = AppState {
         node,
         token,
+        web,
         streams: events::slots(),
     };
     let app = router(state);
@@ -173,6 +177,7 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
 }
 
 fn router(state: AppState) -> Router {
+    let web = state.web.clone();
     let api = Router::new()
         .route("/status", get(status))
         .route("/peers", get(peers))
@@ -190,6 +195,7 @@ fn router(state: AppState) -> Router {
         .route("/posts/{id}/matches", get(post_matches))
         .route("/alerts", get(list_alerts).post(add_alert))
         .route("/alerts/{id}", delete(remove_alert))
+        .route("/ui/login", post(ui_login))
         .route(
             "/import",
             post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
@@ -197,8 +203,28 @@ fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state);
-    Router::new().nest("/api/v1", api).fallback(|| async {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    // The web page at `/` (src/web); the JSON API keeps `/api/v1`.
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(crate::web::router(web.clone()))
+        .fallback(move |request: Request| {
+            let web = web.clone();
+            async move {
+                // Unknown paths: a JSON 404 under `/api`, the web page's own elsewhere.
+                if request.uri().path().starts_with("/api") {
+                    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+                        .into_response()
+                } else {
+                    crate::web::not_found(&web, request).await
+                }
+            }
+        })
+}
+
+/// `POST ui/login`: a one-time login URL for the web page (what `aidmesh ui` prints).
+async fn ui_login(State(s): State<AppState>) -> Json<json::UiLoginJson> {
+    Json(json::UiLoginJson {
+        url: s.web.login_url(),
     })
 }
 
