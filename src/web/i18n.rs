@@ -410,6 +410,8 @@ catalogue! {
     last_seen: "Your posts were last seen by a peer", "Un nodo vio tus publicaciones por última vez";
     never_seen: "No peer has confirmed having your posts yet.", "Ningún nodo ha confirmado todavía que tiene tus publicaciones.";
     posts_stored: "{n} posts stored on this node.", "{n} publicaciones guardadas en este nodo.";
+    peers_connected_one: "Connected to 1 peer ({direct} directly, {relayed} through a relay).", "Conectado a 1 nodo ({direct} directamente, {relayed} a través de un relé).";
+    posts_stored_one: "1 post stored on this node.", "1 publicación guardada en este nodo.";
     relay_server: "This node relays for others.", "Este nodo hace de relé para otros.";
     peers_title: "Peers", "Nodos";
     peer: "Peer", "Nodo";
