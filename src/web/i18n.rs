@@ -406,6 +406,7 @@ catalogue! {
     reach_direct: "Others can reach you directly.", "Los demás pueden llegar a ti directamente.";
     reach_relay: "Others can reach you through a relay.", "Los demás pueden llegar a ti a través de un relé.";
     reach_not_yet: "Others cannot reach you from outside yet.", "Los demás todavía no pueden llegar a ti desde fuera.";
+    reach_not_yet_hint: "You can still post and read: your node connects out to its peers, and they pass your posts on.", "Aun así puedes publicar y leer: tu nodo se conecta a otros y ellos reparten tus publicaciones.";
     peers_connected: "Connected to {n} peers ({direct} directly, {relayed} through a relay).", "Conectado a {n} nodos ({direct} directamente, {relayed} a través de un relé).";
     last_seen: "Your posts were last seen by a peer", "Un nodo vio tus publicaciones por última vez";
     never_seen: "No peer has confirmed having your posts yet.", "Ningún nodo ha confirmado todavía que tiene tus publicaciones.";

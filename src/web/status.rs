@@ -42,6 +42,7 @@ pub async fn page(ctx: Ctx, State(state): State<WebState>) -> Response {
     let body = html! {
         h1 { (t.status_title) }
         p.big { (reach) }
+        @if reach == t.reach_not_yet { p.hint { (t.reach_not_yet_hint) } }
         ul.facts {
             li { (i18n::fill(if st.connected_peers == 1 { t.peers_connected_one } else { t.peers_connected }, &[("n", &n(st.connected_peers)), ("direct", &n(r.peers_direct)), ("relayed", &n(r.peers_relayed))])) }
             li {
