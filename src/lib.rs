@@ -17,6 +17,8 @@
 //! - [`events`]: what subscribers hear about.
 //! - [`matcher`]: ranking offers against requests, and live matching of arriving posts
 //!   against [`alerts`] (standing filters) and the node's own posts.
+//! - [`web`]: the node's own web page at `/` on the API address (server-rendered,
+//!   logged in through `aidmesh ui`).
 //! - [`words`]: text to word stems in the post's language, shared by the matcher and
 //!   text search.
 //! - [`config`]: settings from defaults, `config.toml` and flags.
@@ -38,6 +40,7 @@ pub mod net;
 pub mod node;
 pub mod store;
 pub mod sync;
+pub mod web;
 pub mod words;
 
 pub use aidmesh_proto as proto;

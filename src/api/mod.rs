@@ -6,10 +6,12 @@
 //! exists means the API is ready. The CLI and [`crate::client::ApiClient`] find the
 //! node through them.
 
+mod events;
 pub mod json;
 
+pub use events::{IDLE as EVENT_STREAM_IDLE, MAX_STREAMS as MAX_EVENT_STREAMS};
+
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -18,11 +20,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query as QueryParams, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use libp2p::futures::{Stream, StreamExt};
 use libp2p::PeerId;
 use tokio::sync::oneshot;
 
@@ -104,6 +104,10 @@ impl ApiServer {
 struct AppState {
     node: NodeHandle,
     token: String,
+    /// The web pages' logins: `POST ui/login` makes a one-time login URL.
+    web: crate::web::WebState,
+    /// Slots for event streams (see [`MAX_EVENT_STREAMS`]).
+    streams: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Binds `addr`, writes the address and a fresh token to the data dir, and serves.
@@ -125,7 +129,13 @@ pub async fn serve(
     let token = hex::encode(rand::random::<[u8; 32]>());
     write_private(&data_dir.api_token(), token.as_bytes())?;
     write_private(&data_dir.api_addr(), bound.to_string().as_bytes())?;
-    let state = AppState { node, token };
+    let web = crate::web::WebState::new(node.clone(), data_dir.clone(), bound);
+    let state = AppState {
+        node,
+        token,
+        web,
+        streams: events::slots(),
+    };
     let app = router(state);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -167,6 +177,7 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
 }
 
 fn router(state: AppState) -> Router {
+    let web = state.web.clone();
     let api = Router::new()
         .route("/status", get(status))
         .route("/peers", get(peers))
@@ -174,7 +185,7 @@ fn router(state: AppState) -> Router {
         .route("/posts/{id}", get(get_post).put(edit_post))
         .route("/posts/{id}/withdraw", post(withdraw_post))
         .route("/posts/{id}/fulfil", post(fulfil_post))
-        .route("/events", get(events))
+        .route("/events", get(events::events))
         .route("/blocks", get(list_blocks).post(add_block))
         .route("/blocks/{author}", delete(remove_block))
         .route("/export", get(export))
@@ -184,6 +195,7 @@ fn router(state: AppState) -> Router {
         .route("/posts/{id}/matches", get(post_matches))
         .route("/alerts", get(list_alerts).post(add_alert))
         .route("/alerts/{id}", delete(remove_alert))
+        .route("/ui/login", post(ui_login))
         .route(
             "/import",
             post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
@@ -191,8 +203,28 @@ fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state);
-    Router::new().nest("/api/v1", api).fallback(|| async {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    // The web page at `/` (src/web); the JSON API keeps `/api/v1`.
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(crate::web::router(web.clone()))
+        .fallback(move |request: Request| {
+            let web = web.clone();
+            async move {
+                // Unknown paths: a JSON 404 under `/api`, the web page's own elsewhere.
+                if request.uri().path().starts_with("/api") {
+                    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+                        .into_response()
+                } else {
+                    crate::web::not_found(&web, request).await
+                }
+            }
+        })
+}
+
+/// `POST ui/login`: a one-time login URL for the web page (what `aidmesh ui` prints).
+async fn ui_login(State(s): State<AppState>) -> Json<json::UiLoginJson> {
+    Json(json::UiLoginJson {
+        url: s.web.login_url(),
     })
 }
 
@@ -652,18 +684,6 @@ pub fn sse_parts(e: &Event) -> (&'static str, serde_json::Value) {
                 "target": target, "score": score, "reasons": reasons }),
         ),
     }
-}
-
-async fn events(
-    State(s): State<AppState>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let rx = s.node.subscribe();
-    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|e| async move {
-        let e = e.ok()?;
-        let (name, data) = sse_parts(&e);
-        Some(Ok(SseEvent::default().event(name).data(data.to_string())))
-    });
-    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 /// Matches per post when the caller does not say.
