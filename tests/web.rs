@@ -20,7 +20,7 @@ struct Web {
     addr: SocketAddr,
     token: String,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Web {
@@ -48,7 +48,7 @@ impl Web {
             addr,
             token,
             http,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -462,5 +462,35 @@ async fn the_live_stream_sends_new_posts_that_pass_the_filters() {
         !seen.contains("Need soup"),
         "a request does not pass kind=offer"
     );
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn aidmesh_ui_prints_a_login_link_last() {
+    let w = Web::start().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aidmesh"))
+        .arg("--data-dir")
+        .arg(w.dir.path())
+        .arg("ui")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("AIDMESH_DATA_DIR")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let url = stdout.trim().lines().last().unwrap().trim();
+    assert!(
+        url.starts_with(&format!("http://{}/login?code=", w.addr)),
+        "{stdout}"
+    );
+    let r = w.http.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert!(r.headers().contains_key(header::SET_COOKIE));
     w.stop().await;
 }

@@ -8,6 +8,7 @@
 //! - [`alerts`]: `alert add|list|remove`.
 //! - [`moderation`]: `block`, `unblock`.
 //! - [`transfer`]: `export`, `import`.
+//! - [`ui`]: `ui` — a one-time login link to the node's web page.
 //! - [`output`]: how posts, matches and status read on a terminal.
 //! - [`offline`]: reading the store directly when no node runs (`list`, `show`,
 //!   `matches`, `export`).
@@ -39,6 +40,7 @@ pub mod offline;
 pub mod output;
 pub mod posts;
 pub mod transfer;
+pub mod ui;
 
 /// A peer-to-peer node for mutual aid: offers and requests shared without a server.
 #[derive(Parser, Debug)]
@@ -77,6 +79,9 @@ pub enum Command {
     /// Export and import.
     #[command(flatten)]
     Transfer(transfer::Command),
+    /// The node's web page.
+    #[command(flatten)]
+    Ui(ui::Command),
 }
 
 /// What every command gets: where the node's files are and how to print.
@@ -224,5 +229,6 @@ async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Alert(c) => alerts::run(ctx, c).await,
         Command::Moderation(c) => moderation::run(ctx, c).await,
         Command::Transfer(c) => transfer::run(ctx, c).await,
+        Command::Ui(c) => ui::run(ctx, c).await,
     }
 }

@@ -396,7 +396,7 @@ catalogue! {
     make_invite: "invite someone", "invitar a alguien";
     join_title: "Join a circle", "Unirse a un círculo";
     invite_code: "Invite code", "Código de invitación";
-    invite_code_hint: "Paste the code someone gave you (it starts with aidmesh-invite).", "Pega el código que te dieron (empieza por aidmesh-invite).";
+    invite_code_hint: "Paste the code someone gave you (it starts with AIDMESH1-).", "Pega el código que te dieron (empieza por AIDMESH1-).";
     invite_bad: "This is not a valid invite code.", "No es un código de invitación válido.";
     join_button: "Join", "Unirse";
     invite_title: "Invite to {circle}", "Invitar a {circle}";

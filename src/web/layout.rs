@@ -52,7 +52,7 @@ pub fn page_live(ctx: &Ctx, title: &str, nav: Nav, live: Option<&str>, main: Mar
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
+                meta name="referrer" content="same-origin";
                 title { (title) " · aidmesh" }
                 link rel="stylesheet" href=(assets::css_path());
                 script src=(assets::js_path()) defer {}

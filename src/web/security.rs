@@ -65,7 +65,10 @@ pub fn add_headers(h: &mut HeaderMap) {
     set(h, "content-security-policy", CSP);
     set(h, "x-content-type-options", "nosniff");
     set(h, "x-frame-options", "DENY");
-    set(h, "referrer-policy", "no-referrer");
+    // Not `no-referrer`: under it browsers send `Origin: null` with form posts, and the
+    // CSRF guard needs the real origin. `same-origin` still keeps URLs (and login
+    // codes) from other sites.
+    set(h, "referrer-policy", "same-origin");
     set(h, "cross-origin-opener-policy", "same-origin");
     set(h, "cross-origin-resource-policy", "same-origin");
     set(
