@@ -48,7 +48,9 @@ pub fn read_export_line(line: &str) -> Result<SignedPost, String> {
     })?;
     let wire =
         hex::decode(l.signed_post.trim()).map_err(|e| format!("signed_post is not hex ({e})"))?;
-    SignedPost::decode(&wire).map_err(|e| format!("not a signed post: {e}"))
+    // The codec's own message describes bytes, not what a person can do about them.
+    SignedPost::decode(&wire)
+        .map_err(|_| "signed_post does not decode as a signed post (cut short or damaged)".into())
 }
 
 /// One CSV record and the line it starts on (1-based).

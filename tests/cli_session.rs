@@ -187,10 +187,10 @@ fn posting_listing_and_editing_through_a_running_node() {
     assert!(near.contains(&coats), "{near:?}");
     assert!(!near.contains(&far.trim().to_string()), "{near:?}");
     let close = ids(&["--near", "52.5219,13.4132", "--within", "1"]);
-    assert_eq!(close, [coats.clone()]);
+    assert_eq!(close, std::slice::from_ref(&coats));
     assert_eq!(
         ids(&["--tag", "kids", "--tag", "warm-clothes"]),
-        [coats.clone()]
+        std::slice::from_ref(&coats)
     );
     assert!(ids(&["--tag", "kids", "--tag", "soup"]).is_empty());
     assert_eq!(ids(&["--mine"]).len(), 3);

@@ -285,7 +285,7 @@ impl Index {
             })
         };
         let mut found: Vec<PostId> = self.ids.keys().filter(|id| starts(id)).copied().collect();
-        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        found.sort_unstable_by_key(|id| id.0);
         found.truncate(max);
         found
     }
