@@ -46,20 +46,30 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
 async fn watch(ctx: &Ctx, only_matches: bool, verbose: bool) -> anyhow::Result<()> {
     let c = ctx.client()?;
     let me = ctx.identity()?.map(|i| i.peer_id().to_string());
-    let mut events = std::pin::pin!(c.events().await?);
-    note("watching the node's events; Ctrl-C to stop");
-    while let Some(e) = events.next().await {
-        let Ok((name, data)) = e else {
-            // The connection broke: the node stopped (or was killed).
-            break;
-        };
-        if only_matches && name != "match" {
-            continue;
+    let mut first = true;
+    loop {
+        let mut events = std::pin::pin!(c.events().await?);
+        if first {
+            note("watching the node's events; Ctrl-C to stop");
+            first = false;
         }
-        if ctx.json {
-            println!("{}", serde_json::json!({ "event": name, "data": data }));
-        } else if let Some(line) = event_line(&name, &data, me.as_deref(), verbose) {
-            println!("{line}");
+        while let Some(e) = events.next().await {
+            let Ok((name, data)) = e else {
+                break;
+            };
+            if only_matches && name != "match" {
+                continue;
+            }
+            if ctx.json {
+                println!("{}", serde_json::json!({ "event": name, "data": data }));
+            } else if let Some(line) = event_line(&name, &data, me.as_deref(), verbose) {
+                println!("{line}");
+            }
+        }
+        // The node ends a quiet stream after a while: carry on if it still answers.
+        match c.status().await {
+            Ok(_) => continue,
+            Err(_) => break,
         }
     }
     note("the node stopped; watch ends");
