@@ -48,7 +48,13 @@ async fn watch(ctx: &Ctx, only_matches: bool, verbose: bool) -> anyhow::Result<(
     let me = ctx.identity()?.map(|i| i.peer_id().to_string());
     let mut first = true;
     loop {
-        let mut events = std::pin::pin!(c.events().await?);
+        let stream = match c.events().await {
+            Ok(s) => s,
+            // Gone between the check below and reconnecting: it stopped.
+            Err(_) if !first => break,
+            Err(e) => return Err(e.into()),
+        };
+        let mut events = std::pin::pin!(stream);
         if first {
             note("watching the node's events; Ctrl-C to stop");
             first = false;
