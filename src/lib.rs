@@ -19,6 +19,10 @@
 //!   against [`alerts`] (standing filters) and the node's own posts.
 //! - [`web`]: the node's own web page at `/` on the API address (server-rendered,
 //!   logged in through `aidmesh ui`).
+//! - [`ids`], [`places`], [`listing`]: what people type — id prefixes, geohashes and
+//!   `LAT,LON`, listings by several tags and by distance.
+//! - [`transfer`]: export lines and CSV files of drafts, read line by line.
+//! - [`lock`]: one running node per data dir.
 //! - [`words`]: text to word stems in the post's language, shared by the matcher and
 //!   text search.
 //! - [`config`]: settings from defaults, `config.toml` and flags.
@@ -34,12 +38,17 @@ pub mod data_dir;
 pub mod draft;
 pub mod events;
 pub mod identity;
+pub mod ids;
 pub mod invite;
+pub mod listing;
+pub mod lock;
 pub mod matcher;
 pub mod net;
 pub mod node;
+pub mod places;
 pub mod store;
 pub mod sync;
+pub mod transfer;
 pub mod web;
 pub mod words;
 

@@ -474,3 +474,142 @@ fn a_second_node_on_a_port_in_use_fails_with_one_line() {
         .unwrap();
     assert!(first.wait().unwrap().success());
 }
+
+/// `count` valid posts by `count` authors, dated `ahead` ms ahead of this clock.
+fn future_posts(count: u8, ahead: u64) -> Vec<SignedPost> {
+    let now = aidmesh::clock::now_ms() + ahead;
+    (0..count)
+        .map(|i| {
+            let who = identity(100 + i);
+            let nonce = Nonce([i; 16]);
+            let post = Post {
+                id: PostId::derive(&who.author(), &nonce),
+                author: who.author(),
+                nonce,
+                revision: 1,
+                circle: "commons".into(),
+                kind: Kind::Offer,
+                status: Status::Open,
+                category: Category::Food,
+                title: format!("Tomorrow's bread {i}"),
+                body: String::new(),
+                tags: vec![],
+                location: None,
+                quantity: None,
+                contact: None,
+                created_at: now,
+                updated_at: now,
+                expires_at: now + 7 * DAY,
+            };
+            sign(&who, &post)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn future_dated_posts_are_held_not_fetched_again_and_show_as_clock_skew() {
+    use aidmesh::proto::riblt::{self, Item};
+    use aidmesh::proto::sync::{Request, Response};
+    use libp2p::request_response::{self, ProtocolSupport};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    let dv = tempfile::tempdir().unwrap();
+    let victim = spawn_node(dv.path(), &[], &["commons"]).await;
+    // A peer whose clock is an hour ahead of ours: its posts are an hour in our future.
+    let posts = future_posts(8, 3_600_000);
+    let mut items: Vec<Item> = posts
+        .iter()
+        .map(|p| Item::new(p.decode_post().unwrap().updated_at, &p.content_hash()))
+        .collect();
+    items.sort();
+    let fetches = std::sync::Arc::new(AtomicU32::new(0));
+    let counter = fetches.clone();
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                aidmesh::sync::Codec,
+                [(aidmesh::sync::PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    let ahead = *swarm.local_peer_id();
+    swarm.dial(addr_of(&victim).await).unwrap();
+    let served = posts.clone();
+    tokio::spawn(async move {
+        loop {
+            if let libp2p::swarm::SwarmEvent::Behaviour(request_response::Event::Message {
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) = swarm.select_next_some().await
+            {
+                let response = match aidmesh::proto::sync::decode_request(&request) {
+                    Ok(Request::Hello { first, .. }) => Response::Symbols {
+                        set_size: items.len() as u64,
+                        from: 0,
+                        symbols: riblt::encode(&items, 0, first as usize),
+                    },
+                    Ok(Request::Fetch { hashes }) => {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        let posts = served
+                            .iter()
+                            .filter(|p| hashes.iter().any(|h| p.content_hash().0[..16] == h[..]))
+                            .cloned()
+                            .collect();
+                        Response::Posts { posts }
+                    }
+                    _ => Response::Refused {
+                        reason: "no".into(),
+                    },
+                };
+                let bytes = aidmesh::proto::sync::encode_response(&response).unwrap();
+                let _ = swarm.behaviour_mut().send_response(channel, bytes);
+            }
+        }
+    });
+    wait_connected(&victim, ahead).await;
+
+    let mut rx = victim.subscribe();
+    for round in 0..2 {
+        victim.sync_with(ahead, "commons").await.unwrap();
+        let (fetched, error) = wait_for(&mut rx, "the sync to end", |e| match e {
+            aidmesh::Event::SyncFinished {
+                peer_id,
+                fetched,
+                error,
+                ..
+            } if *peer_id == ahead => Some((*fetched, error.clone())),
+            _ => None,
+        })
+        .await;
+        assert_eq!(error, None, "no blame for an honest peer with a fast clock");
+        assert_eq!(fetched, if round == 0 { 8 } else { 0 }, "round {round}");
+    }
+    assert_eq!(
+        fetches.load(Ordering::Relaxed),
+        1,
+        "fetched once, then skipped"
+    );
+    let health = victim.status().await.unwrap().health;
+    assert_eq!(health.held_future_posts, 8);
+    assert_eq!(victim.store().len(), 0, "not stored before their time");
+    let skew = health.clock_skew.expect("eight posts by eight authors");
+    assert!(skew.skewed, "{skew:?}");
+    assert!(
+        (3_500_000..3_700_000).contains(&skew.peers_ahead_ms),
+        "{skew:?}"
+    );
+    victim.shutdown().await.unwrap();
+}
