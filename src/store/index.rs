@@ -34,8 +34,8 @@ use crate::words::{Analysis, Lang};
 pub(super) type Seq = u64;
 
 /// A text search goes straight to the posts of its rarest term when they are at
-/// most this many (or fewer than streaming would look at).
-const TEXT_DIRECT: usize = 4096;
+/// most this many, or fewer than streaming would look at.
+const TEXT_DIRECT: usize = 64;
 
 /// Bytes of a geohash kept in the area index (the rules allow at most 6).
 const GEOHASH_BYTES: usize = 6;

@@ -145,7 +145,7 @@ pub fn fold_into(word: &str, out: &mut String) {
 /// Most words looked at to decide a text's language.
 const DETECT_WORDS: usize = 200;
 /// Bytes of text handed to `whatlang` when the stop words leave a tie.
-const DETECT_BYTES: usize = 400;
+const DETECT_BYTES: usize = 240;
 
 /// The language of `text`, decided by its stop words (the function words and aid
 /// words of [`stop`]), with the letters only some languages use ("ñ", "ß", "ç") as
