@@ -17,6 +17,8 @@
 //! - [`events`]: what subscribers hear about.
 //! - [`matcher`]: ranking offers against requests, and live matching of arriving posts
 //!   against [`alerts`] (standing filters) and the node's own posts.
+//! - [`messages`]: private replies about a post: sealing, delivery (direct or held by
+//!   peers of the circle), receipts, the handover (`promise`, `decline`, `done`).
 //! - [`config`]: settings from defaults, `config.toml` and flags.
 //! - [`identity`], [`data_dir`], [`clock`]: the key, the files, the time.
 #![deny(missing_docs)]
@@ -32,6 +34,7 @@ pub mod events;
 pub mod identity;
 pub mod invite;
 pub mod matcher;
+pub mod messages;
 pub mod net;
 pub mod node;
 pub mod store;

@@ -7,6 +7,7 @@
 //! node through them.
 
 pub mod json;
+mod messages;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -184,6 +185,10 @@ fn router(state: AppState) -> Router {
         .route("/posts/{id}/matches", get(post_matches))
         .route("/alerts", get(list_alerts).post(add_alert))
         .route("/alerts/{id}", delete(remove_alert))
+        .route("/posts/{id}/replies", post(messages::reply))
+        .route("/conversations", get(messages::list))
+        .route("/conversations/{id}", get(messages::get))
+        .route("/conversations/{id}/messages", post(messages::send))
         .route(
             "/import",
             post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
@@ -248,6 +253,7 @@ impl From<node::Error> for ApiError {
                 None => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
             },
             E::Closed => Self::new(StatusCode::SERVICE_UNAVAILABLE, "closed", e.to_string()),
+            E::Messages(m) => messages::error(m, e.to_string()),
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         }
     }
@@ -650,6 +656,13 @@ pub fn sse_parts(e: &Event) -> (&'static str, serde_json::Value) {
             "match",
             serde_json::json!({ "post": PostJson::from(post.as_ref()), "origin": origin,
                 "target": target, "score": score, "reasons": reasons }),
+        ),
+        Event::Message {
+            conversation,
+            message,
+        } => (
+            "message",
+            serde_json::json!({ "conversation": conversation, "message": message }),
         ),
     }
 }

@@ -8,6 +8,7 @@
 pub mod address_book;
 mod behaviour;
 pub mod gossip;
+mod messages;
 mod nat;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -92,6 +93,8 @@ pub(crate) enum Command {
     },
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Status(oneshot::Sender<NetStatus>),
+    /// A new outbox entry to deliver.
+    MessageQueued(aidmesh_proto::message::MessageId),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -164,6 +167,7 @@ pub(crate) struct NetConfig {
     pub autonat_only_global_ips: bool,
     pub reachability: crate::config::ReachabilityMode,
     pub relay: Option<crate::config::RelayConfig>,
+    pub messages: crate::messages::Messages,
 }
 
 /// Where a bootstrap peer is in its dial / redial cycle. `backoff` is the wait
@@ -198,6 +202,8 @@ pub(crate) struct Network {
     nat: nat::NatState,
     /// External addresses the operator set (never withdrawn by AutoNAT).
     operator_external: Vec<Multiaddr>,
+    /// Private message delivery.
+    messages: crate::messages::delivery::Driver,
 }
 
 /// Catch-up sync bookkeeping: at most one session per peer, the rest queued.
@@ -317,6 +323,7 @@ impl Network {
                 config.reachability,
             ),
             operator_external: config.external_addresses.clone(),
+            messages: crate::messages::delivery::Driver::new(config.messages),
         };
         for addr in &config.external_addresses {
             info!(address = %addr, "external address (from config)");
@@ -402,6 +409,7 @@ impl Network {
             Ok(n) => info!(removed = n, "swept expired posts"),
             Err(e) => warn!(error = %e, "expiry sweep failed"),
         }
+        self.messages.sweep(now_ms());
     }
 
     fn full_addr(&self, addr: Multiaddr) -> Multiaddr {
@@ -469,6 +477,7 @@ impl Network {
         }
         self.confirm_due();
         self.seek_relays();
+        self.poll_messages();
         if !self.pending.is_empty() {
             let circles: Vec<String> = self.pending.keys().cloned().collect();
             for c in circles {
@@ -556,6 +565,7 @@ impl Network {
                     reachability: self.reachability(),
                 });
             }
+            Command::MessageQueued(id) => self.message_queued(id),
             Command::Shutdown(_) => {}
         }
     }
@@ -633,6 +643,7 @@ impl Network {
                 if num_established.get() == 1 {
                     debug!(peer = %peer_id, %address, relayed, "peer connected");
                     self.events.send(Event::PeerConnected { peer_id, address });
+                    self.message_peer_connected(peer_id);
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -655,6 +666,7 @@ impl Network {
                 self.sync.queue.retain(|(p, _)| p != &peer_id);
                 self.sync.requests.retain(|_, p| p != &peer_id);
                 self.events.send(Event::PeerDisconnected { peer_id });
+                self.messages.on_disconnected(&peer_id);
                 for b in &mut self.bootstrap {
                     if matches!(b.state, Redial::Connected(p) if p == peer_id) {
                         info!(addr = %b.addr, "lost bootstrap peer; will redial");
@@ -755,6 +767,7 @@ impl Network {
                 let _ = self.swarm.dial(opts);
             }
             BehaviourEvent::Sync(event) => self.on_sync_event(event),
+            BehaviourEvent::Messages(event) => self.on_message_event(event),
             BehaviourEvent::Autonat(event) => self.on_autonat(event),
             BehaviourEvent::RelayClient(event) => self.on_relay_client(event),
             BehaviourEvent::Relay(event) => self.on_relay_server(event),
