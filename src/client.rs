@@ -239,6 +239,11 @@ impl ApiClient {
             .await
     }
 
+    /// `POST ui/login`: a one-time login URL for the node's web page.
+    pub async fn ui_login(&self) -> Result<crate::api::json::UiLoginJson, Error> {
+        self.post_json("/ui/login", &serde_json::json!({})).await
+    }
+
     /// `GET invite`: a code for `circle` (the node's first circle if `None`).
     pub async fn invite(
         &self,

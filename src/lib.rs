@@ -19,6 +19,8 @@
 //!   against [`alerts`] (standing filters) and the node's own posts.
 //! - [`messages`]: private replies about a post: sealing, delivery (direct or held by
 //!   peers of the circle), receipts, the handover (`promise`, `decline`, `done`).
+//! - [`web`]: the node's own web page at `/` on the API address (server-rendered,
+//!   logged in through `aidmesh ui`).
 //! - [`config`]: settings from defaults, `config.toml` and flags.
 //! - [`identity`], [`data_dir`], [`clock`]: the key, the files, the time.
 #![deny(missing_docs)]
@@ -39,6 +41,7 @@ pub mod net;
 pub mod node;
 pub mod store;
 pub mod sync;
+pub mod web;
 
 pub use aidmesh_proto as proto;
 pub use config::Config;

@@ -174,6 +174,13 @@ pub struct ImportReport {
     pub invalid: usize,
 }
 
+/// `POST ui/login`: a one-time login URL for the web page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UiLoginJson {
+    /// `http://ADDR/login?code=…`, good once, for 10 minutes.
+    pub url: String,
+}
+
 /// `GET invite`: a code and what it holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InviteJson {

@@ -105,6 +105,8 @@ impl ApiServer {
 struct AppState {
     node: NodeHandle,
     token: String,
+    /// The web pages' logins: `POST ui/login` makes a one-time login URL.
+    web: crate::web::WebState,
 }
 
 /// Binds `addr`, writes the address and a fresh token to the data dir, and serves.
@@ -126,7 +128,8 @@ pub async fn serve(
     let token = hex::encode(rand::random::<[u8; 32]>());
     write_private(&data_dir.api_token(), token.as_bytes())?;
     write_private(&data_dir.api_addr(), bound.to_string().as_bytes())?;
-    let state = AppState { node, token };
+    let web = crate::web::WebState::new(node.clone(), data_dir.clone(), bound);
+    let state = AppState { node, token, web };
     let app = router(state);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -168,6 +171,7 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
 }
 
 fn router(state: AppState) -> Router {
+    let web = state.web.clone();
     let api = Router::new()
         .route("/status", get(status))
         .route("/peers", get(peers))
@@ -189,6 +193,7 @@ fn router(state: AppState) -> Router {
         .route("/conversations", get(messages::list))
         .route("/conversations/{id}", get(messages::get))
         .route("/conversations/{id}/messages", post(messages::send))
+        .route("/ui/login", post(ui_login))
         .route(
             "/import",
             post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
@@ -196,8 +201,28 @@ fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state);
-    Router::new().nest("/api/v1", api).fallback(|| async {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    // The web page at `/` (src/web); the JSON API keeps `/api/v1`.
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(crate::web::router(web.clone()))
+        .fallback(move |request: Request| {
+            let web = web.clone();
+            async move {
+                // Unknown paths: a JSON 404 under `/api`, the web page's own elsewhere.
+                if request.uri().path().starts_with("/api") {
+                    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+                        .into_response()
+                } else {
+                    crate::web::not_found(&web, request).await
+                }
+            }
+        })
+}
+
+/// `POST ui/login`: a one-time login URL for the web page (what `aidmesh ui` prints).
+async fn ui_login(State(s): State<AppState>) -> Json<json::UiLoginJson> {
+    Json(json::UiLoginJson {
+        url: s.web.login_url(),
     })
 }
 

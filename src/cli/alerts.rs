@@ -1,0 +1,91 @@
+//! Standing alerts: `alert add`, `alert list`, `alert remove`.
+
+use aidmesh::client;
+use clap::Subcommand;
+
+use super::output::print_json;
+use super::posts::FilterArgs;
+use super::Ctx;
+
+/// `alert …`.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Save an alert with the filters of `list`; prints its id.
+    Add(FilterArgs),
+    /// Show the saved alerts.
+    List,
+    /// Delete an alert.
+    Remove {
+        /// The alert id.
+        id: String,
+    },
+}
+
+/// Runs one of the alert commands.
+pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Add(f) => add(ctx, f).await,
+        Command::List => {
+            let alerts = ctx.client()?.alerts().await?;
+            if ctx.json {
+                print_json(&alerts)?;
+            } else if alerts.is_empty() {
+                println!("no alerts");
+            } else {
+                for a in &alerts {
+                    println!("{:<6}  {}", a.id, a.filter.reasons().join(", "));
+                }
+            }
+            Ok(())
+        }
+        Command::Remove { id } => {
+            let alert = ctx.client()?.remove_alert(&id).await?;
+            if ctx.json {
+                print_json(&alert)
+            } else {
+                println!("removed alert {}", alert.id);
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn add(ctx: &Ctx, f: FilterArgs) -> anyhow::Result<()> {
+    // Names are checked here so a typo never reaches the node; the rest (tag, near,
+    // circle) by the node, with the same errors as `list`.
+    let filter = aidmesh::alerts::AlertFilter {
+        kind: f
+            .kind
+            .map(|k| k.parse())
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--kind: {e}"))?,
+        category: f
+            .category
+            .map(|k| k.parse())
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--category: {e}"))?,
+        tag: f.tag,
+        near: f.near,
+        search: f.search,
+        circle: f.circle,
+    };
+    let alert = ctx
+        .client()?
+        .add_alert(&filter)
+        .await
+        .map_err(|e| match e {
+            // Say which flag was wrong, in the flag's own name.
+            client::Error::Api {
+                field: Some(field),
+                message,
+                ..
+            } => anyhow::anyhow!("--{field}: {message}"),
+            other => other.into(),
+        })?;
+    if ctx.json {
+        print_json(&alert)
+    } else {
+        println!("{}", alert.id);
+        Ok(())
+    }
+}

@@ -1,0 +1,45 @@
+//! Blocking authors: `block`, `unblock`.
+
+use clap::Subcommand;
+
+use super::output::print_json;
+use super::Ctx;
+
+/// The moderation commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Delete an author's posts and refuse them from now on.
+    Block {
+        /// The author's peer id.
+        author: String,
+    },
+    /// Accept an author's posts again.
+    Unblock {
+        /// The author's peer id.
+        author: String,
+    },
+}
+
+/// Runs one of the moderation commands.
+pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Block { author } => {
+            let r = ctx.client()?.block(&author).await?;
+            if ctx.json {
+                print_json(&r)
+            } else {
+                println!("blocked {author}; removed {} posts", r["removed_posts"]);
+                Ok(())
+            }
+        }
+        Command::Unblock { author } => {
+            let r = ctx.client()?.unblock(&author).await?;
+            if ctx.json {
+                print_json(&r)
+            } else {
+                println!("unblocked {author}");
+                Ok(())
+            }
+        }
+    }
+}
