@@ -17,10 +17,10 @@ use crate::draft::{self, Draft, Edit, EditError};
 use crate::events::{Bus, Event, Origin};
 use crate::matcher::{self, live::Watcher, Match};
 use crate::messages::{self, ConversationView, Inbox, MessageView, Messages, Thread};
-use aidmesh_proto::message::{ConversationId, MessageKind};
 use crate::net::{self, Command, NetConfig, PeerInfo};
 use crate::store::{self, Query, Store};
 use crate::{data_dir, identity, DataDir, Identity};
+use aidmesh_proto::message::{ConversationId, MessageKind};
 
 /// Capacity of the event broadcast; a subscriber that falls further behind misses
 /// events (and is told so by `RecvError::Lagged`).
@@ -583,7 +583,11 @@ impl NodeHandle {
 
     async fn sent(
         &self,
-        (conv, message, id): (messages::Conversation, MessageView, aidmesh_proto::message::MessageId),
+        (conv, message, id): (
+            messages::Conversation,
+            MessageView,
+            aidmesh_proto::message::MessageId,
+        ),
     ) -> Result<Sent, Error> {
         let conversation = self
             .blocking(move |m| m.thread(&conv.id, false, now_ms()))
@@ -622,10 +626,7 @@ impl NodeHandle {
         text: &str,
     ) -> Result<Sent, Error> {
         let (id, text) = (*conversation, text.to_string());
-        if let Some((post, status)) = self
-            .blocking(move |m| m.status_change(&id, kind))
-            .await?
-        {
+        if let Some((post, status)) = self.blocking(move |m| m.status_change(&id, kind)).await? {
             self.set_status(&post, status).await?;
         }
         let written = self

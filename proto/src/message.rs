@@ -316,7 +316,8 @@ pub fn padded_len(len: usize) -> Option<usize> {
     PAD_BUCKETS.iter().copied().find(|b| *b >= len + 2)
 }
 
-fn pad(bytes: &[u8]) -> Result<Vec<u8>, Error> {
+/// Pads encoded signed-message bytes: `u16_le(len) ‖ bytes ‖ zeros` to the smallest bucket.
+pub fn pad(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     let total = padded_len(bytes.len()).ok_or(CodecError::TooLarge {
         len: bytes.len(),
         max: MAX_SIGNED_MESSAGE_BYTES,
@@ -328,7 +329,8 @@ fn pad(bytes: &[u8]) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
-fn unpad(padded: &[u8]) -> Result<&[u8], Error> {
+/// The bytes inside canonical padding (see [`pad`]).
+pub fn unpad(padded: &[u8]) -> Result<&[u8], Error> {
     if padded.len() < 2 {
         return Err(Error::BadPadding);
     }
@@ -339,6 +341,16 @@ fn unpad(padded: &[u8]) -> Result<&[u8], Error> {
         return Err(Error::BadPadding);
     }
     Ok(body)
+}
+
+/// bincode counts a byte string's length against the limit both when it reserves and
+/// when it reads, so values are decoded with twice the limit after the input length
+/// itself was checked against it.
+fn check_len(len: usize, max: usize) -> Result<(), Error> {
+    if len > max {
+        return Err(CodecError::TooLarge { len, max }.into());
+    }
+    Ok(())
 }
 
 fn signed_message(bytes: &[u8]) -> Vec<u8> {
@@ -358,7 +370,9 @@ impl Message {
         if self.conversation != ConversationId::derive(&self.post, &self.sender)
             && self.conversation != ConversationId::derive(&self.post, &self.recipient)
         {
-            return Err(Error::Invalid("conversation id is not derived from the post"));
+            return Err(Error::Invalid(
+                "conversation id is not derived from the post",
+            ));
         }
         if self.sent_at > now + MAX_CLOCK_SKEW_MS {
             return Err(Error::Invalid("sent in the future"));
@@ -379,7 +393,10 @@ impl Message {
             if *kind == MessageKind::Reply && text.trim().is_empty() {
                 return Err(Error::Invalid("a reply needs text"));
             }
-            if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            if text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t')
+            {
                 return Err(Error::Invalid("text holds control characters"));
             }
         }
@@ -404,7 +421,11 @@ impl Message {
 
     /// [`Message::seal`] with a chosen source of randomness (golden vectors use a
     /// seeded one; anything else must use [`Message::seal`]).
-    pub fn seal_with(&self, key: &SigningKey, rng: &mut impl CryptoRngCore) -> Result<Envelope, Error> {
+    pub fn seal_with(
+        &self,
+        key: &SigningKey,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Envelope, Error> {
         let signed = self.sign(key)?;
         let inner = codec::encode::<MAX_SIGNED_MESSAGE_BYTES, _>(&signed)?;
         let padded = pad(&inner)?;
@@ -433,7 +454,8 @@ impl Envelope {
     /// canonical encoding) and checks what anyone can check without the key: version,
     /// expiry at `now` and padded size. Holding peers accept nothing less.
     pub fn decode(wire: &[u8], now: u64) -> Result<Self, Error> {
-        let env: Envelope = codec::decode_canonical::<MAX_ENVELOPE_BYTES, _>(wire)?;
+        check_len(wire.len(), MAX_ENVELOPE_BYTES)?;
+        let env: Envelope = codec::decode_canonical::<{ 2 * MAX_ENVELOPE_BYTES }, _>(wire)?;
         env.check(now)?;
         Ok(env)
     }
@@ -480,9 +502,12 @@ impl Envelope {
             .unseal(&self.sealed)
             .map_err(|_| Error::Undecryptable)?;
         let inner = unpad(&padded)?;
+        check_len(inner.len(), MAX_SIGNED_MESSAGE_BYTES)?;
         let signed: SignedMessage =
-            codec::decode_canonical::<MAX_SIGNED_MESSAGE_BYTES, _>(inner)?;
-        let message: Message = codec::decode_canonical::<MAX_MESSAGE_BYTES, _>(&signed.bytes)?;
+            codec::decode_canonical::<{ 2 * MAX_SIGNED_MESSAGE_BYTES }, _>(inner)?;
+        check_len(signed.bytes.len(), MAX_MESSAGE_BYTES)?;
+        let message: Message =
+            codec::decode_canonical::<{ 2 * MAX_MESSAGE_BYTES }, _>(&signed.bytes)?;
         if message.recipient != self.recipient || message.expires_at != self.expires_at {
             return Err(Error::Mismatch);
         }
@@ -566,7 +591,13 @@ pub fn encode_request(r: &Request) -> Result<Vec<u8>, CodecError> {
 
 /// Decodes a delivery request from outside.
 pub fn decode_request(bytes: &[u8]) -> Result<Request, CodecError> {
-    let r: Request = codec::decode::<MAX_REQUEST_BYTES, _>(bytes)?;
+    if bytes.len() > MAX_REQUEST_BYTES {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            max: MAX_REQUEST_BYTES,
+        });
+    }
+    let r: Request = codec::decode::<{ 2 * MAX_REQUEST_BYTES }, _>(bytes)?;
     if let Request::Fetch { release } = &r {
         if release.len() > MAX_FETCH_BATCH {
             return Err(CodecError::TooLarge {
@@ -585,7 +616,13 @@ pub fn encode_response(r: &Response) -> Result<Vec<u8>, CodecError> {
 
 /// Decodes a delivery response from outside.
 pub fn decode_response(bytes: &[u8]) -> Result<Response, CodecError> {
-    let r: Response = codec::decode::<MAX_RESPONSE_BYTES, _>(bytes)?;
+    if bytes.len() > MAX_RESPONSE_BYTES {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            max: MAX_RESPONSE_BYTES,
+        });
+    }
+    let r: Response = codec::decode::<{ 2 * MAX_RESPONSE_BYTES }, _>(bytes)?;
     if let Response::Envelopes { envelopes, .. } = &r {
         if envelopes.len() > MAX_FETCH_BATCH {
             return Err(CodecError::TooLarge {
@@ -649,8 +686,20 @@ mod tests {
         let (a, b) = (key(1), key(2));
         let m = message(&a, &b, &"é".repeat(MAX_TEXT_BYTES / 2));
         let env = m.seal(&a).unwrap();
-        assert!(env.encode().unwrap().len() <= MAX_ENVELOPE_BYTES);
-        assert!(env.open(&b, NOW).is_ok());
+        let wire = env.encode().unwrap();
+        assert!(wire.len() <= MAX_ENVELOPE_BYTES);
+        let back = Envelope::decode(&wire, NOW).unwrap();
+        assert!(back.open(&b, NOW).is_ok());
+        let push = encode_request(&Request::Push {
+            envelope: wire.clone(),
+        })
+        .unwrap();
+        assert!(decode_request(&push).is_ok());
+        let full = Response::Envelopes {
+            envelopes: vec![serde_bytes::ByteBuf::from(wire); MAX_FETCH_BATCH],
+            more: true,
+        };
+        assert!(decode_response(&encode_response(&full).unwrap()).is_ok());
         let too_long = message(&a, &b, &"x".repeat(MAX_TEXT_BYTES + 1));
         assert!(too_long.validate(NOW).is_err());
     }

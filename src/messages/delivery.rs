@@ -105,9 +105,17 @@ pub struct Output {
 }
 
 enum Req {
-    Push { id: MessageId, to: PeerId },
-    Forward { recipient: AuthorKey, id: EnvelopeId },
-    Fetch { from: PeerId },
+    Push {
+        id: MessageId,
+        to: PeerId,
+    },
+    Forward {
+        recipient: AuthorKey,
+        id: EnvelopeId,
+    },
+    Fetch {
+        from: PeerId,
+    },
 }
 
 /// The delivery side of the network task.
@@ -304,7 +312,8 @@ impl Driver {
         match self.messages.store.advance(id, state) {
             Ok(Some((conv, m))) => {
                 if let Ok(Some(c)) = self.messages.store.conversation(&conv) {
-                    out.messages.push((conv.to_string(), self.messages.view(&c, &m)));
+                    out.messages
+                        .push((conv.to_string(), self.messages.view(&c, &m)));
                 }
             }
             Ok(None) => {}
@@ -468,10 +477,7 @@ impl Driver {
                     };
                     self.absorb(fx, ctx, out);
                     // Keep on the holder only what may open later (limits, full disk).
-                    if !matches!(
-                        r,
-                        Response::Refused(Refusal::RateLimited | Refusal::Full)
-                    ) {
+                    if !matches!(r, Response::Refused(Refusal::RateLimited | Refusal::Full)) {
                         release.push(id);
                     }
                 }

@@ -129,7 +129,12 @@ impl Holding {
     /// Recipients with envelopes waiting, for handing over to a recipient that is
     /// connected now.
     pub fn waiting_for(&self, recipient: &AuthorKey) -> Result<bool, Error> {
-        Ok(self.tree.scan_prefix(recipient.0).next().transpose()?.is_some())
+        Ok(self
+            .tree
+            .scan_prefix(recipient.0)
+            .next()
+            .transpose()?
+            .is_some())
     }
 
     fn remove(&self, k: &[u8]) -> Result<(), Error> {

@@ -252,11 +252,7 @@ impl Messages {
     }
 
     fn conversation_view(&self, c: &Conversation) -> Result<ConversationView, Error> {
-        let last = self
-            .store
-            .messages(&c.id)?
-            .last()
-            .map(|m| self.view(c, m));
+        let last = self.store.messages(&c.id)?.last().map(|m| self.view(c, m));
         Ok(ConversationView {
             id: c.id.to_string(),
             post: c.post.to_string(),
@@ -383,7 +379,10 @@ impl Messages {
         if kind == MessageKind::Reply && text.trim().is_empty() {
             return Err(Error::Text("a reply needs some words".into()));
         }
-        if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        if text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
             return Err(Error::Text("control characters are not allowed".into()));
         }
         Ok(())
@@ -719,7 +718,8 @@ impl Messages {
             None,
             Some(m.expires_at),
         )?;
-        fx.messages.push((conv.id.to_string(), self.view(&conv, &stored)));
+        fx.messages
+            .push((conv.id.to_string(), self.view(&conv, &stored)));
         // Delivered receipt, and the notice.
         let (_, receipt) = self.seal(
             &conv,
@@ -762,8 +762,8 @@ impl Messages {
 
     /// Signs and stores a new status of one of this node's posts.
     fn change_status(&self, old: &Post, status: Status, now: u64) -> Result<PostChange, Error> {
-        let post = crate::draft::set_status(old, status, now)
-            .map_err(|e| Error::Text(e.to_string()))?;
+        let post =
+            crate::draft::set_status(old, status, now).map_err(|e| Error::Text(e.to_string()))?;
         let signed = post
             .sign(self.identity.signing_key())
             .map_err(|e| Error::Text(e.to_string()))?;
@@ -788,7 +788,10 @@ impl Messages {
         };
         match self.holding.fetch(&recipient, release, now) {
             Ok((envelopes, more)) => Response::Envelopes {
-                envelopes: envelopes.into_iter().map(serde_bytes::ByteBuf::from).collect(),
+                envelopes: envelopes
+                    .into_iter()
+                    .map(serde_bytes::ByteBuf::from)
+                    .collect(),
                 more,
             },
             Err(e) => {

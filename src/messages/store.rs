@@ -197,8 +197,6 @@ fn msg_key(conv: &ConversationId, seq: u32) -> [u8; 36] {
     k
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<Error>>;
-
 fn abort(e: Error) -> ConflictableTransactionError<Error> {
     ConflictableTransactionError::Abort(e)
 }
@@ -230,10 +228,7 @@ impl MessageStore {
 
     /// One conversation.
     pub fn conversation(&self, id: &ConversationId) -> Result<Option<Conversation>, Error> {
-        self.conversations
-            .get(id.0)?
-            .map(|v| dec(&v))
-            .transpose()
+        self.conversations.get(id.0)?.map(|v| dec(&v)).transpose()
     }
 
     /// Every conversation, most recent first.
@@ -326,8 +321,8 @@ impl MessageStore {
                 conv.unread += 1;
             }
             let key = msg_key(&conv.id, seq);
-            msgs.insert(&key, enc(&message).map_err(abort)?)?;
-            ids.insert(&message.id.0, &key)?;
+            msgs.insert(&key[..], enc(&message).map_err(abort)?)?;
+            ids.insert(&message.id.0, &key[..])?;
             if let Some(out) = &outgoing {
                 outbox.insert(&out.id.0, enc(out).map_err(abort)?)?;
             }
@@ -453,11 +448,7 @@ impl MessageStore {
         let mut removed = 0;
         for r in self.seen.iter() {
             let (k, v) = r?;
-            let exp = v
-                .as_ref()
-                .try_into()
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
+            let exp = v.as_ref().try_into().map(u64::from_be_bytes).unwrap_or(0);
             if exp <= now {
                 self.seen.remove(k)?;
                 removed += 1;
