@@ -130,6 +130,22 @@ pub struct NodeStatus {
     pub syncs: Vec<net::SyncStatus>,
     /// Whether and how others can reach this node, and whether they see its posts.
     pub reachability: net::Reachability,
+    /// Limits at work, repairs, and the clock as peers see it.
+    pub health: net::NetHealth,
+}
+
+/// Raises the soft limit on open files to the hard limit (often 1,024 soft against
+/// far more hard): every connection, the store and the local API each need
+/// descriptors, and the connection limits are sized for the raised limit.
+fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if n < 4096 => tracing::warn!(
+            limit = n,
+            "the open-file limit is low; raise it (e.g. LimitNOFILE in the systemd unit) for a busy node"
+        ),
+        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
 }
 
 /// Starts nodes.
@@ -141,6 +157,7 @@ impl Node {
     /// address or a store already opened by another node is an error here.
     pub async fn start(config: NodeConfig) -> Result<NodeHandle, Error> {
         config.config.validate()?;
+        raise_fd_limit();
         let dir = config.data_dir;
         dir.create()?;
         let identity = Identity::load_or_create(&dir.identity_key())?;
@@ -363,6 +380,7 @@ impl NodeHandle {
             bytes_received: net.bytes_received,
             syncs: net.syncs,
             reachability: net.reachability,
+            health: net.health,
         })
     }
 

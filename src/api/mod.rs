@@ -6,11 +6,13 @@
 //! exists means the API is ready. The CLI and [`crate::client::ApiClient`] find the
 //! node through them.
 
+mod events;
 pub mod json;
 mod messages;
 
+pub use events::{IDLE as EVENT_STREAM_IDLE, MAX_STREAMS as MAX_EVENT_STREAMS};
+
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -19,11 +21,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query as QueryParams, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use libp2p::futures::{Stream, StreamExt};
 use libp2p::PeerId;
 use tokio::sync::oneshot;
 
@@ -107,6 +107,8 @@ struct AppState {
     token: String,
     /// The web pages' logins: `POST ui/login` makes a one-time login URL.
     web: crate::web::WebState,
+    /// Slots for event streams (see [`MAX_EVENT_STREAMS`]).
+    streams: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Binds `addr`, writes the address and a fresh token to the data dir, and serves.
@@ -129,7 +131,12 @@ pub async fn serve(
     write_private(&data_dir.api_token(), token.as_bytes())?;
     write_private(&data_dir.api_addr(), bound.to_string().as_bytes())?;
     let web = crate::web::WebState::new(node.clone(), data_dir.clone(), bound);
-    let state = AppState { node, token, web };
+    let state = AppState {
+        node,
+        token,
+        web,
+        streams: events::slots(),
+    };
     let app = router(state);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -179,7 +186,7 @@ fn router(state: AppState) -> Router {
         .route("/posts/{id}", get(get_post).put(edit_post))
         .route("/posts/{id}/withdraw", post(withdraw_post))
         .route("/posts/{id}/fulfil", post(fulfil_post))
-        .route("/events", get(events))
+        .route("/events", get(events::events))
         .route("/blocks", get(list_blocks).post(add_block))
         .route("/blocks/{author}", delete(remove_block))
         .route("/export", get(export))
@@ -690,18 +697,6 @@ pub fn sse_parts(e: &Event) -> (&'static str, serde_json::Value) {
             serde_json::json!({ "conversation": conversation, "message": message }),
         ),
     }
-}
-
-async fn events(
-    State(s): State<AppState>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let rx = s.node.subscribe();
-    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|e| async move {
-        let e = e.ok()?;
-        let (name, data) = sse_parts(&e);
-        Some(Ok(SseEvent::default().event(name).data(data.to_string())))
-    });
-    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 /// Matches per post when the caller does not say.

@@ -102,6 +102,44 @@ pub fn print_match_event(data: &serde_json::Value) {
 }
 
 /// The node's status, as `status` prints it.
+/// The `health` part of the status: the clock as peers see it, and what the limits
+/// shed (only what happened; a quiet node prints one line).
+fn print_health(h: &serde_json::Value) {
+    let n = |k: &str| h[k].as_u64().unwrap_or(0);
+    match h["clock_skew"]["peers_ahead_ms"].as_i64() {
+        Some(ms) if h["clock_skew"]["skewed"].as_bool() == Some(true) => println!(
+            "clock        peers' posts are {} {} our clock: check this machine's time",
+            humantime::format_duration(std::time::Duration::from_secs(ms.unsigned_abs() / 1000)),
+            if ms > 0 { "ahead of" } else { "behind" }
+        ),
+        Some(_) => println!("clock        agrees with peers"),
+        None => println!("clock        not enough posts from peers to compare yet"),
+    }
+    let mut shed = Vec::new();
+    let mut note = |count: u64, what: &str| {
+        if count > 0 {
+            shed.push(format!("{count} {what}"));
+        }
+    };
+    note(n("gossip_over_peer_rate"), "messages over a peer's rate");
+    note(n("gossip_over_author_rate"), "posts over an author's rate");
+    note(
+        n("gossip_sends_dropped"),
+        "gossip sends dropped (queue full)",
+    );
+    note(n("gossip_links_repaired"), "dead gossip links reconnected");
+    note(n("connections_refused"), "connections refused");
+    note(
+        n("held_future_posts"),
+        "future-dated posts held until their time",
+    );
+    if shed.is_empty() {
+        println!("limits       nothing refused");
+    } else {
+        println!("limits       {}", shed.join(", "));
+    }
+}
+
 pub fn print_status(s: &serde_json::Value) {
     let strs = |v: &serde_json::Value| -> Vec<String> {
         v.as_array()
@@ -140,6 +178,7 @@ pub fn print_status(s: &serde_json::Value) {
         ),
         None => println!("posts seen   not yet confirmed by any peer"),
     }
+    print_health(&s["health"]);
     let direct = strs(&r["direct_addrs"]);
     let relayed = strs(&r["relayed_addrs"]);
     if direct.is_empty() && relayed.is_empty() {

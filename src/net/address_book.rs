@@ -77,14 +77,15 @@ impl AddressBook {
         Ok(())
     }
 
-    /// The addresses known for one peer (none if unknown or unreadable).
-    pub fn get(&self, peer: &PeerId) -> Result<Vec<Multiaddr>, Error> {
-        Ok(self
-            .tree
-            .get(peer.to_bytes())?
+    /// The addresses recorded for `peer` (none if unknown or unreadable).
+    pub fn addrs_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        self.tree
+            .get(peer.to_bytes())
+            .ok()
+            .flatten()
             .and_then(|raw| codec::decode::<MAX_RECORD, Record>(&raw).ok())
             .map(|r| r.addrs.iter().filter_map(|a| a.parse().ok()).collect())
-            .unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// The most recently seen peers first, at most `limit`, forgetting stale ones.

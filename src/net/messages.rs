@@ -46,7 +46,7 @@ impl Network {
             self.publish(&change.post.circle, change.data);
         }
         for peer in output.dial {
-            let addrs = self.book.get(&peer).unwrap_or_default();
+            let addrs = self.book.addrs_of(&peer);
             if addrs.is_empty() {
                 continue;
             }

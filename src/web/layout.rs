@@ -164,7 +164,7 @@ pub fn card(t: &Catalogue, post: &Post, me: &libp2p::PeerId) -> Markup {
     let id = post.id.to_string();
     let kind = post.kind.as_str();
     html! {
-        article class={"card k-" (kind)} id={"p-" (id)} data-id=(id) {
+        article class={"card k-" (kind)} id={"p-" (id)} {
             h3 { a href={"/posts/" (id)} { (post.title) } }
             p.meta {
                 span class={"kind k-" (kind)} { (i18n::kind_name(t, post.kind)) }

@@ -173,3 +173,62 @@ pub async fn block(
         Err(e) => super::status::unavailable(&ctx, &e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matcher::{Reason, Scored};
+    use crate::web::i18n::{EN, ES};
+    use crate::Identity;
+    use aidmesh_proto::{Category, Kind};
+
+    fn verified(who: &Identity, kind: Kind, title: &str) -> VerifiedPost {
+        let now = crate::clock::now_ms();
+        let p = crate::Draft::new(kind, Category::Goods, title)
+            .into_post(who.author(), now)
+            .unwrap();
+        p.sign(who.signing_key()).unwrap().verify(now).unwrap()
+    }
+
+    #[test]
+    fn shows_matches_with_reasons_in_the_pages_language() {
+        let (me, them) = (
+            Identity::from_secret([1; 32]),
+            Identity::from_secret([2; 32]),
+        );
+        let post = verified(&them, Kind::Offer, "Coats");
+        let other = verified(&me, Kind::Request, "Need a coat");
+        let m = Match {
+            post: other.post().clone(),
+            scored: Scored {
+                score: 0.8,
+                reasons: vec![
+                    Reason::Category(Category::Goods),
+                    Reason::Tags(2),
+                    Reason::Distance(3.2),
+                ],
+            },
+        };
+        let html = render(
+            &ES,
+            "tok",
+            &post,
+            std::slice::from_ref(&m),
+            &[],
+            &me.peer_id(),
+        )
+        .into_string();
+        assert!(
+            html.contains("misma categoría (Cosas), 2 etiquetas en común, a unos 3 km"),
+            "{html}"
+        );
+        assert!(
+            html.contains("/block\""),
+            "someone else's post can be blocked"
+        );
+        assert!(!html.contains("/edit\""), "and not edited");
+        let own = render(&EN, "tok", &post, &[], &[], &them.peer_id()).into_string();
+        assert!(own.contains("/edit\"") && !own.contains("/block\""));
+        assert!(own.contains("No matching posts yet."));
+    }
+}

@@ -252,7 +252,7 @@ test("two nodes, two browsers: log in, post through the form, see it live on the
   await axe(pageA, "invite");
 
   await pageA.goto(a.base + "/status");
-  await assertText(pageA, "main", "Connected to 1 peers");
+  await assertText(pageA, "main", "Connected to 1 peer ");
   await shot(pageA, "11-status");
   await axe(pageA, "status");
 
