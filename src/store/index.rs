@@ -266,6 +266,39 @@ impl Index {
             .collect()
     }
 
+    /// Up to `max` stored post ids whose hex form starts with `hex` (lowercase
+    /// hex digits), in id order. Looks at every id: for ids typed by people, not for
+    /// hot paths.
+    pub(super) fn ids_with_prefix(&self, hex: &str, max: usize) -> Vec<PostId> {
+        let nibbles: Option<Vec<u8>> = hex
+            .chars()
+            .map(|c| c.to_digit(16).map(|d| d as u8))
+            .collect();
+        let Some(nibbles) = nibbles.filter(|n| n.len() <= 64) else {
+            return Vec::new();
+        };
+        let starts = |id: &PostId| {
+            nibbles.iter().enumerate().all(|(i, &n)| {
+                let byte = id.0[i / 2];
+                let have = if i % 2 == 0 { byte >> 4 } else { byte & 0x0f };
+                have == n
+            })
+        };
+        let mut found: Vec<PostId> = self.ids.keys().filter(|id| starts(id)).copied().collect();
+        found.sort_unstable_by_key(|id| id.0);
+        found.truncate(max);
+        found
+    }
+
+    /// Every author with a stored post, and every blocked author.
+    pub(super) fn authors(&self) -> HashSet<AuthorKey> {
+        self.entries
+            .values()
+            .map(|e| e.author)
+            .chain(self.blocked.iter().copied())
+            .collect()
+    }
+
     /// The seqs whose content hash starts with `prefix`, in hash order.
     pub(super) fn by_hash_prefix(&self, prefix: &[u8]) -> Vec<Seq> {
         let Some(prefix) = prefix.get(..prefix.len().min(32)) else {

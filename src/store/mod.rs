@@ -536,6 +536,17 @@ impl Store {
         Ok(self.index().sync_items(circle, now))
     }
 
+    /// Up to `max` stored post ids whose hex form starts with `hex` (lowercase hex
+    /// digits), in id order: for resolving ids people type (see [`crate::ids`]).
+    pub fn ids_with_prefix(&self, hex: &str, max: usize) -> Vec<PostId> {
+        self.index().ids_with_prefix(hex, max)
+    }
+
+    /// Every author this store knows: those with a stored post and those blocked.
+    pub fn authors(&self) -> Vec<AuthorKey> {
+        self.index().authors().into_iter().collect()
+    }
+
     /// The stored post whose content hash starts with `prefix`, if any.
     pub fn get_by_hash_prefix(&self, prefix: &[u8]) -> Result<Option<VerifiedPost>, Error> {
         let seqs = self.index().by_hash_prefix(prefix);
