@@ -170,7 +170,8 @@ fn advice(e: &anyhow::Error, db: Option<&std::path::Path>) -> Option<String> {
     })?;
     let db = db.map_or("the data dir's db".to_string(), |d| d.display().to_string());
     match store_error {
-        S::Corrupt(_) | S::Format { .. } => Some(format!(
+        // (A store in another format, or damaged at open, says what to do itself.)
+        S::Corrupt(_) => Some(format!(
             "the post store cannot be read as it is. Stop the node, move {db} aside \
              (e.g. `mv {db} {db}.broken`) and start again: the key and settings stay, \
              and peers serve the posts again (your own only from peers that have them)."
