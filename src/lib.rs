@@ -25,6 +25,8 @@
 //!   `LAT,LON`, listings by several tags and by distance.
 //! - [`transfer`]: export lines and CSV files of drafts, read line by line.
 //! - [`lock`]: one running node per data dir.
+//! - [`words`]: text to word stems in the post's language, shared by the matcher and
+//!   text search.
 //! - [`config`]: settings from defaults, `config.toml` and flags.
 //! - [`identity`], [`data_dir`], [`clock`]: the key, the files, the time.
 #![deny(missing_docs)]
@@ -51,6 +53,7 @@ pub mod store;
 pub mod sync;
 pub mod transfer;
 pub mod web;
+pub mod words;
 
 pub use aidmesh_proto as proto;
 pub use config::Config;
