@@ -17,6 +17,8 @@
 //! - [`events`]: what subscribers hear about.
 //! - [`matcher`]: ranking offers against requests, and live matching of arriving posts
 //!   against [`alerts`] (standing filters) and the node's own posts.
+//! - [`messages`]: private replies about a post: sealing, delivery (direct or held by
+//!   peers of the circle), receipts, the handover (`promise`, `decline`, `done`).
 //! - [`web`]: the node's own web page at `/` on the API address (server-rendered,
 //!   logged in through `aidmesh ui`).
 //! - [`config`]: settings from defaults, `config.toml` and flags.
@@ -34,6 +36,7 @@ pub mod events;
 pub mod identity;
 pub mod invite;
 pub mod matcher;
+pub mod messages;
 pub mod net;
 pub mod node;
 pub mod store;

@@ -8,6 +8,7 @@
 
 mod events;
 pub mod json;
+mod messages;
 
 pub use events::{IDLE as EVENT_STREAM_IDLE, MAX_STREAMS as MAX_EVENT_STREAMS};
 
@@ -195,6 +196,10 @@ fn router(state: AppState) -> Router {
         .route("/posts/{id}/matches", get(post_matches))
         .route("/alerts", get(list_alerts).post(add_alert))
         .route("/alerts/{id}", delete(remove_alert))
+        .route("/posts/{id}/replies", post(messages::reply))
+        .route("/conversations", get(messages::list))
+        .route("/conversations/{id}", get(messages::get))
+        .route("/conversations/{id}/messages", post(messages::send))
         .route("/ui/login", post(ui_login))
         .route(
             "/import",
@@ -280,6 +285,7 @@ impl From<node::Error> for ApiError {
                 None => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
             },
             E::Closed => Self::new(StatusCode::SERVICE_UNAVAILABLE, "closed", e.to_string()),
+            E::Messages(m) => messages::error(m, e.to_string()),
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         }
     }
@@ -682,6 +688,13 @@ pub fn sse_parts(e: &Event) -> (&'static str, serde_json::Value) {
             "match",
             serde_json::json!({ "post": PostJson::from(post.as_ref()), "origin": origin,
                 "target": target, "score": score, "reasons": reasons }),
+        ),
+        Event::Message {
+            conversation,
+            message,
+        } => (
+            "message",
+            serde_json::json!({ "conversation": conversation, "message": message }),
         ),
     }
 }

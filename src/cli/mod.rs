@@ -6,6 +6,7 @@
 //! - [`posts`]: `offer`, `request`, `list`, `show`, `edit`, `withdraw`, `fulfil`.
 //! - [`matches`]: `matches` and `watch`.
 //! - [`alerts`]: `alert add|list|remove`.
+//! - [`messages`]: `reply`, `inbox`, `thread`, `send`, `promise`, `decline`, `done`.
 //! - [`moderation`]: `block`, `unblock`.
 //! - [`transfer`]: `export`, `import`.
 //! - [`ui`]: `ui` — a one-time login link to the node's web page.
@@ -29,6 +30,7 @@ use clap::{Parser, Subcommand};
 
 pub mod alerts;
 pub mod matches;
+pub mod messages;
 pub mod moderation;
 pub mod node;
 pub mod output;
@@ -67,6 +69,9 @@ pub enum Command {
     /// Standing alerts: be told when a post that fits arrives.
     #[command(subcommand)]
     Alert(alerts::Command),
+    /// Private replies and the handover.
+    #[command(flatten)]
+    Messages(messages::Command),
     /// Blocking authors.
     #[command(flatten)]
     Moderation(moderation::Command),
@@ -142,6 +147,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Posts(c) => posts::run(ctx, c).await,
         Command::Matches(c) => matches::run(ctx, c).await,
         Command::Alert(c) => alerts::run(ctx, c).await,
+        Command::Messages(c) => messages::run(ctx, c).await,
         Command::Moderation(c) => moderation::run(ctx, c).await,
         Command::Transfer(c) => transfer::run(ctx, c).await,
         Command::Ui(c) => ui::run(ctx, c).await,

@@ -20,6 +20,8 @@ pub const IDENTIFY_PROTOCOL: &str = "/aidmesh/1.0.0";
 
 /// How long one sync request may take before the session is abandoned.
 const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one message push or fetch may take.
+const MESSAGE_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Incoming connections still in their handshake: a flood of raw TCP connections
 /// stops here (the rest are closed as soon as they are accepted), leaving file
@@ -60,6 +62,8 @@ pub(crate) struct Behaviour {
     pub ping: ping::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     pub sync: request_response::Behaviour<crate::sync::Codec>,
+    /// Private message delivery (`/aidmesh/msg/1`), driven by `messages::delivery`.
+    pub messages: request_response::Behaviour<crate::messages::protocol::Codec>,
     pub autonat: autonat::Behaviour,
     pub relay_client: relay::client::Behaviour,
     pub relay: Toggle<relay::Behaviour>,
@@ -159,6 +163,14 @@ impl Behaviour {
                     request_response::ProtocolSupport::Full,
                 )],
                 request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
+            ),
+            messages: request_response::Behaviour::with_codec(
+                crate::messages::protocol::Codec,
+                [(
+                    crate::messages::protocol::PROTOCOL,
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default().with_request_timeout(MESSAGE_REQUEST_TIMEOUT),
             ),
             autonat: autonat::Behaviour::new(
                 peer_id,

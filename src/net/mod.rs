@@ -10,6 +10,7 @@ mod behaviour;
 pub mod gossip;
 mod held;
 mod links;
+mod messages;
 mod nat;
 mod rate;
 mod relay_rate;
@@ -99,6 +100,8 @@ pub(crate) enum Command {
     },
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Status(oneshot::Sender<NetStatus>),
+    /// A new outbox entry to deliver.
+    MessageQueued(aidmesh_proto::message::MessageId),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -194,6 +197,7 @@ pub(crate) struct NetConfig {
     pub autonat_only_global_ips: bool,
     pub reachability: crate::config::ReachabilityMode,
     pub relay: Option<crate::config::RelayConfig>,
+    pub messages: crate::messages::Messages,
 }
 
 /// Where a bootstrap peer is in its dial / redial cycle. `backoff` is the wait
@@ -238,6 +242,8 @@ pub(crate) struct Network {
     nat: nat::NatState,
     /// External addresses the operator set (never withdrawn by AutoNAT).
     operator_external: Vec<Multiaddr>,
+    /// Private message delivery.
+    messages: crate::messages::delivery::Driver,
 }
 
 fn setup<E: std::fmt::Display>(e: E) -> Error {
@@ -361,6 +367,7 @@ impl Network {
                 config.reachability,
             ),
             operator_external: config.external_addresses.clone(),
+            messages: crate::messages::delivery::Driver::new(config.messages),
         };
         for addr in &config.external_addresses {
             info!(address = %addr, "external address (from config)");
@@ -449,6 +456,7 @@ impl Network {
             Ok(n) => info!(removed = n, "swept expired posts"),
             Err(e) => warn!(error = %e, "expiry sweep failed"),
         }
+        self.messages.sweep(now_ms());
     }
 
     fn full_addr(&self, addr: Multiaddr) -> Multiaddr {
@@ -521,6 +529,7 @@ impl Network {
         for (peer, score) in self.relay_rate.decay(now) {
             self.set_strike_score(peer, score);
         }
+        self.poll_messages();
         if !self.pending.is_empty() {
             let circles: Vec<String> = self.pending.keys().cloned().collect();
             for c in circles {
@@ -618,6 +627,7 @@ impl Network {
                     },
                 });
             }
+            Command::MessageQueued(id) => self.message_queued(id),
             Command::Shutdown(_) => {}
         }
     }
@@ -695,6 +705,7 @@ impl Network {
                 if num_established.get() == 1 {
                     debug!(peer = %peer_id, %address, relayed, "peer connected");
                     self.events.send(Event::PeerConnected { peer_id, address });
+                    self.message_peer_connected(peer_id);
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -726,6 +737,7 @@ impl Network {
                 }
                 self.links.forget(&peer_id, Instant::now());
                 self.events.send(Event::PeerDisconnected { peer_id });
+                self.messages.on_disconnected(&peer_id);
                 for b in &mut self.bootstrap {
                     if matches!(b.state, Redial::Connected(p) if p == peer_id) {
                         info!(addr = %b.addr, "lost bootstrap peer; will redial");
@@ -833,6 +845,7 @@ impl Network {
                     .build();
                 let _ = self.swarm.dial(opts);
             }
+            BehaviourEvent::Messages(event) => self.on_message_event(event),
             BehaviourEvent::Sync(event) => self.with_sync(|sync, ctx| sync.on_event(ctx, event)),
             BehaviourEvent::Gossipsub(gossipsub::Event::SlowPeer {
                 peer_id,
