@@ -198,6 +198,11 @@ impl ApiClient {
         self.post_json(&format!("/posts/{id}/fulfil"), &()).await
     }
 
+    /// `POST posts/{id}/reopen`.
+    pub async fn reopen(&self, id: &str) -> Result<PostJson, Error> {
+        self.post_json(&format!("/posts/{id}/reopen"), &()).await
+    }
+
     /// `POST blocks`.
     pub async fn block(&self, author: &str) -> Result<serde_json::Value, Error> {
         self.post_json(

@@ -287,6 +287,10 @@ impl NodeHandle {
     pub async fn edit(&self, id: &PostId, edit: Edit) -> Result<Post, Error> {
         let old = self.own(id)?;
         let post = draft::edit(&old, edit, now_ms()).map_err(Error::from_edit)?;
+        if draft::same_content(&old, &post) {
+            // Nothing changed: no revision for peers to fetch and store.
+            return Ok(old);
+        }
         self.commit(post).await
     }
 
@@ -301,8 +305,17 @@ impl NodeHandle {
         self.set_status(id, Status::Fulfilled).await
     }
 
+    /// Opens one of this node's fulfilled posts again.
+    pub async fn reopen(&self, id: &PostId) -> Result<Post, Error> {
+        self.set_status(id, Status::Open).await
+    }
+
     async fn set_status(&self, id: &PostId, status: Status) -> Result<Post, Error> {
         let old = self.own(id)?;
+        if old.status == status {
+            // Already so (fulfilling twice): no new revision.
+            return Ok(old);
+        }
         let post = draft::set_status(&old, status, now_ms()).map_err(Error::from_edit)?;
         self.commit(post).await
     }

@@ -154,8 +154,8 @@ async fn held_by_a_third_node_while_the_author_is_away() {
     );
     let c = spawn_node(dc.path(), &[], &["commons"]).await;
     let c_addr = addr_of(&c).await;
-    let a = spawn_node(da.path(), &[c_addr.clone()], &["commons"]).await;
-    let b = spawn_node(db.path(), &[c_addr.clone()], &["commons"]).await;
+    let a = spawn_node(da.path(), std::slice::from_ref(&c_addr), &["commons"]).await;
+    let b = spawn_node(db.path(), std::slice::from_ref(&c_addr), &["commons"]).await;
     wait_connected(&a, c.peer_id()).await;
     wait_connected(&b, c.peer_id()).await;
     let post = a.publish(draft("Winter coat, size M")).await.unwrap();
@@ -420,7 +420,7 @@ async fn promise_done_fulfilled_and_a_second_asker_is_told() {
     );
     let a = spawn_node(da.path(), &[], &["commons"]).await;
     let a_addr = addr_of(&a).await;
-    let b = spawn_node(db.path(), &[a_addr.clone()], &["commons"]).await;
+    let b = spawn_node(db.path(), std::slice::from_ref(&a_addr), &["commons"]).await;
     let d = spawn_node(dd.path(), &[a_addr], &["commons"]).await;
     wait_connected(&b, a.peer_id()).await;
     wait_connected(&d, a.peer_id()).await;

@@ -47,45 +47,10 @@ pub(super) async fn reply(
     Path(id): Path<String>,
     body: Result<Json<ReplyJson>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Sent>), ApiError> {
-    let post = resolve_post(&s, &id)?;
+    let post = id_of(&s, &id)?;
     let Json(r) = body?;
     let sent = s.node.reply(&post, &r.text).await?;
     Ok((StatusCode::CREATED, Json(sent)))
-}
-
-/// A full post id, or the one stored post whose id starts with a prefix of at least 8
-/// hex characters.
-fn resolve_post(s: &AppState, v: &str) -> Result<aidmesh_proto::PostId, ApiError> {
-    if v.len() == 64 {
-        return id_of(v);
-    }
-    let prefix = v.to_ascii_lowercase();
-    if prefix.len() < 8 || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ApiError::field(
-            "id",
-            "a post id is 64 hex characters, or a unique prefix of at least 8",
-        ));
-    }
-    let mut found = None;
-    for p in s.node.store().all() {
-        let p = p.map_err(crate::node::Error::from)?;
-        if p.post().id.to_string().starts_with(&prefix) {
-            if found.is_some() {
-                return Err(ApiError::field(
-                    "id",
-                    format!("several posts start with {v}"),
-                ));
-            }
-            found = Some(p.post().id);
-        }
-    }
-    found.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no post with id {v}"),
-        )
-    })
 }
 
 pub(super) async fn list(State(s): State<AppState>) -> ApiResult<Inbox> {

@@ -186,6 +186,7 @@ fn router(state: AppState) -> Router {
         .route("/posts/{id}", get(get_post).put(edit_post))
         .route("/posts/{id}/withdraw", post(withdraw_post))
         .route("/posts/{id}/fulfil", post(fulfil_post))
+        .route("/posts/{id}/reopen", post(reopen_post))
         .route("/events", get(events::events))
         .route("/blocks", get(list_blocks).post(add_block))
         .route("/blocks/{author}", delete(remove_block))
@@ -287,6 +288,28 @@ impl From<node::Error> for ApiError {
             E::Closed => Self::new(StatusCode::SERVICE_UNAVAILABLE, "closed", e.to_string()),
             E::Messages(m) => messages::error(m, e.to_string()),
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        }
+    }
+}
+
+impl From<crate::ids::Error> for ApiError {
+    fn from(e: crate::ids::Error) -> Self {
+        use crate::ids::Error as E;
+        match &e {
+            E::NoSuchPost(_) => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            E::Ambiguous { .. } => Self::new(StatusCode::CONFLICT, "ambiguous", e.to_string()),
+            _ => Self::field("id", e.to_string()),
+        }
+    }
+}
+
+impl From<crate::listing::Error> for ApiError {
+    fn from(e: crate::listing::Error) -> Self {
+        use crate::listing::Error as E;
+        match e {
+            E::Store(s) => node::Error::from(s).into(),
+            E::Radius(_) => Self::field("within_km", e.to_string()),
+            E::Around(_) => Self::field("near", e.to_string()),
         }
     }
 }
@@ -456,23 +479,69 @@ fn author_of(field: &str, v: &str) -> Result<AuthorKey, ApiError> {
     peer_id_author(&peer).ok_or_else(|| ApiError::field(field, "not an ed25519 peer id"))
 }
 
-fn id_of(v: &str) -> Result<PostId, ApiError> {
-    parse("id", v)
+/// A post id from a path: the whole id or a unique prefix of at least 8 characters
+/// (see [`crate::ids`]).
+fn id_of(s: &AppState, v: &str) -> Result<PostId, ApiError> {
+    Ok(crate::ids::resolve_post(s.node.store(), v)?)
+}
+
+/// An author from a peer id or a unique prefix of one among the authors this node
+/// stores, has blocked or is connected to.
+async fn author_prefix(s: &AppState, v: &str) -> Result<AuthorKey, ApiError> {
+    let mut known = s.node.store().authors();
+    if let Ok(peers) = s.node.peers().await {
+        known.extend(peers.iter().filter_map(|p| peer_id_author(&p.peer_id)));
+    }
+    crate::ids::resolve_author(v, known).map_err(|e| ApiError::field("author", e.to_string()))
 }
 
 async fn list_posts(
     State(s): State<AppState>,
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> ApiResult<Vec<PostJson>> {
-    let q = query_from(&params)?;
-    let posts = s.node.query(&q)?;
+    let listing = listing_from(params)?;
+    let posts = crate::listing::list(s.node.store(), &listing, crate::clock::now_ms())?;
     Ok(Json(
         posts.iter().map(|p| PostJson::from(p.post())).collect(),
     ))
 }
 
+/// A listing from URL parameters: those of [`query_from`], `tag` as a comma-separated
+/// list (every tag must be present) and `within_km` (with `near`: a distance from the
+/// centre of that cell instead of an area).
+fn listing_from(mut params: HashMap<String, String>) -> Result<crate::listing::Listing, ApiError> {
+    let within = params
+        .remove("within_km")
+        .map(|v| parse::<f64>("within_km", &v))
+        .transpose()?;
+    let mut more_tags = Vec::new();
+    if let Some(tags) = params.remove("tag") {
+        let mut tags = tags.split(',').map(|t| t.trim().to_string());
+        if let Some(first) = tags.next() {
+            params.insert("tag".into(), first);
+        }
+        more_tags = tags.collect();
+    }
+    let mut query = query_from(&params)?;
+    let within = match (within, query.near.take()) {
+        (Some(km), Some(around)) => Some(crate::listing::Within { around, km }),
+        (Some(_), None) => return Err(ApiError::field("within_km", "within_km: needs near")),
+        (None, near) => {
+            query.near = near;
+            None
+        }
+    };
+    let listing = crate::listing::Listing {
+        query,
+        more_tags,
+        within,
+    };
+    listing.validate()?;
+    Ok(listing)
+}
+
 async fn get_post(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<PostJson> {
-    let id = id_of(&id)?;
+    let id = id_of(&s, &id)?;
     let p = s.node.get(&id)?.ok_or(node::Error::NotFound(id))?;
     Ok(Json(PostJson::from(p.post())))
 }
@@ -521,8 +590,19 @@ async fn edit_post(
     Path(id): Path<String>,
     body: Result<Json<EditJson>, JsonRejection>,
 ) -> ApiResult<PostJson> {
-    let id = id_of(&id)?;
+    let id = id_of(&s, &id)?;
     let Json(e) = body?;
+    let cleared = |f: &str| e.clear.iter().any(|c| c == f);
+    for c in &e.clear {
+        if !["location", "quantity", "contact"].contains(&c.as_str()) {
+            return Err(ApiError::field(
+                "clear",
+                format!("clear: {c:?} cannot be cleared (location, quantity or contact can)"),
+            ));
+        }
+    }
+    let (clear_location, clear_quantity, clear_contact) =
+        (cleared("location"), cleared("quantity"), cleared("contact"));
     let edit = Edit {
         category: e
             .category
@@ -541,18 +621,26 @@ async fn edit_post(
             .map(json::parse_duration_secs)
             .transpose()
             .map_err(|m| ApiError::field("expires_in", m))?,
+        clear_location,
+        clear_quantity,
+        clear_contact,
     };
     let post = s.node.edit(&id, edit).await?;
     Ok(Json(PostJson::from(&post)))
 }
 
 async fn withdraw_post(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<PostJson> {
-    let post = s.node.withdraw(&id_of(&id)?).await?;
+    let post = s.node.withdraw(&id_of(&s, &id)?).await?;
     Ok(Json(PostJson::from(&post)))
 }
 
 async fn fulfil_post(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<PostJson> {
-    let post = s.node.fulfil(&id_of(&id)?).await?;
+    let post = s.node.fulfil(&id_of(&s, &id)?).await?;
+    Ok(Json(PostJson::from(&post)))
+}
+
+async fn reopen_post(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<PostJson> {
+    let post = s.node.reopen(&id_of(&s, &id)?).await?;
     Ok(Json(PostJson::from(&post)))
 }
 
@@ -575,10 +663,17 @@ async fn add_block(
     body: Result<Json<BlockJson>, JsonRejection>,
 ) -> ApiResult<serde_json::Value> {
     let Json(b) = body?;
-    let author = author_of("author", &b.author)?;
+    let author = author_prefix(&s, &b.author).await?;
+    if author == s.node.identity().author() {
+        return Err(ApiError::field(
+            "author",
+            "author: that is this node's own peer id; a node cannot block itself",
+        ));
+    }
     let removed = s.node.block(&author)?;
+    let shown = author_peer_id(&author).map_or(b.author, |p| p.to_string());
     Ok(Json(
-        serde_json::json!({ "author": b.author, "removed_posts": removed }),
+        serde_json::json!({ "author": shown, "removed_posts": removed }),
     ))
 }
 
@@ -586,7 +681,12 @@ async fn remove_block(
     State(s): State<AppState>,
     Path(author): Path<String>,
 ) -> ApiResult<serde_json::Value> {
-    let key = author_of("author", &author)?;
+    let key = crate::ids::resolve_author(
+        &author,
+        s.node.store().blocked().map_err(node::Error::from)?,
+    )
+    .map_err(|e| ApiError::field("author", e.to_string()))?;
+    let author = author_peer_id(&key).map_or(author, |p| p.to_string());
     let was = s.node.unblock(&key)?;
     if !was {
         return Err(ApiError::new(
@@ -605,13 +705,7 @@ async fn export(State(s): State<AppState>) -> Result<Response, ApiError> {
     let mut out = String::new();
     for p in s.node.store().all() {
         let p = p.map_err(node::Error::from)?;
-        let wire = p.signed().encode().map_err(node::Error::from)?;
-        let line = json::ExportLine {
-            signed_post: hex::encode(wire),
-        };
-        out.push_str(&serde_json::to_string(&line).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?);
+        out.push_str(&crate::transfer::export_line(&p).map_err(node::Error::from)?);
         out.push('\n');
     }
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
@@ -621,25 +715,35 @@ async fn export(State(s): State<AppState>) -> Result<Response, ApiError> {
 /// one from the network.
 async fn import(State(s): State<AppState>, body: String) -> ApiResult<json::ImportReport> {
     let mut report = json::ImportReport::default();
+    let refuse = |report: &mut json::ImportReport, line: usize, reason: String| {
+        report.invalid += 1;
+        if report.refused.len() < json::MAX_REFUSED_LINES {
+            report.refused.push(json::RefusedLine { line, reason });
+        }
+    };
     let mut batch = Vec::new();
-    for line in body.lines().filter(|l| !l.trim().is_empty()) {
-        let signed = serde_json::from_str::<json::ExportLine>(line)
-            .ok()
-            .and_then(|l| hex::decode(l.signed_post).ok())
-            .and_then(|w| aidmesh_proto::SignedPost::decode(&w).ok());
-        match signed {
-            Some(sp) => batch.push(sp),
-            None => report.invalid += 1,
+    let mut lines = Vec::new();
+    for (n, line) in body.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match crate::transfer::read_export_line(line) {
+            Ok(sp) => {
+                batch.push(sp);
+                lines.push(n + 1);
+            }
+            Err(reason) => refuse(&mut report, n + 1, reason),
         }
     }
     let results = s.node.import(batch).await?;
-    for r in results {
+    for (r, line) in results.into_iter().zip(lines) {
         match r {
             Ok(o) if o.changed() => report.new += 1,
             Ok(_) => report.old += 1,
-            Err(_) => report.invalid += 1,
+            Err(e) => refuse(&mut report, line, e.to_string()),
         }
     }
+    report.refused.sort_by_key(|r| r.line);
     Ok(Json(report))
 }
 
@@ -750,7 +854,7 @@ async fn post_matches(
     Path(id): Path<String>,
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> ApiResult<Vec<json::MatchJson>> {
-    let id = id_of(&id)?;
+    let id = id_of(&s, &id)?;
     let limit = match_limit(&params, 2 * DEFAULT_MATCHES)?;
     let found = s.node.matches_for(&id, limit)?;
     Ok(Json(found.iter().map(json::MatchJson::from).collect()))

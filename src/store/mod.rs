@@ -47,8 +47,10 @@ use aidmesh_proto::riblt::Item;
 use aidmesh_proto::{AuthorKey, ContentHash, PostId, SignedPost, VerifiedPost};
 use sled::Tree;
 
+use crate::words::{Analysis, Lang};
 use index::{Index, Pos, Seq};
 pub use query::{Query, QueryError, StatusFilter, DEFAULT_LIMIT, MAX_LIMIT};
+use text::Terms;
 
 /// How often sled writes buffered changes to disk on its own.
 pub const FLUSH_EVERY_MS: u64 = 500;
@@ -65,8 +67,6 @@ pub const BATCH_TX: usize = 512;
 const SWEEP_TX: usize = 4096;
 /// Most threads [`Store::insert_batch`] verifies signatures on.
 pub const VERIFY_THREADS: usize = 4;
-/// Candidates a text search loads per look at the indexes.
-const TEXT_CHUNK: usize = 256;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +152,35 @@ impl Inserted {
     /// Whether the store changed.
     pub fn changed(self) -> bool {
         matches!(self, Inserted::New | Inserted::Updated { .. })
+    }
+}
+
+/// A post with its words as the text index holds them, for the matcher.
+#[derive(Clone, Debug)]
+pub struct Stemmed {
+    /// The post.
+    pub post: VerifiedPost,
+    /// The language its stems are in.
+    pub lang: Lang,
+    /// [`crate::words::hash`] of each stem of its title and body, sorted.
+    pub stems: Vec<u64>,
+    /// The same of its title alone.
+    pub title: Vec<u64>,
+}
+
+impl Stemmed {
+    /// The language and sorted stem hashes (all, and the title's) of an analysis.
+    pub fn hashes(words: &Analysis) -> (Lang, (Vec<u64>, Vec<u64>)) {
+        let mut all: Vec<u64> = words.texts().map(crate::words::hash).collect();
+        let mut title: Vec<u64> = words
+            .stems
+            .iter()
+            .filter(|s| s.title)
+            .map(|s| crate::words::hash(&s.text))
+            .collect();
+        all.sort_unstable();
+        title.sort_unstable();
+        (words.lang, (all, title))
     }
 }
 
@@ -396,10 +425,15 @@ impl Store {
                 .map_err(|e| Error::Corrupt(format!("re-encoding a verified post: {e}")))?;
             batch.insert(&keys::seq_key(c.seq), wire);
         }
+        // Analysed before the indexes are locked: readers never wait for it.
+        let words: Vec<Analysis> = changes
+            .iter()
+            .map(|c| text::analyse(c.post.post()))
+            .collect();
         self.inner.records.apply_batch(batch)?;
         let mut index = self.index_mut();
-        for c in &changes {
-            index.insert(c.seq, c.post.post(), c.post.hash());
+        for (c, words) in changes.iter().zip(&words) {
+            index.insert(c.seq, c.post.post(), c.post.hash(), words);
         }
         drop(index);
         self.inner.generation.fetch_add(1, Ordering::Release);
@@ -414,6 +448,11 @@ impl Store {
         }
     }
 
+    /// Whether a revision of the post `id` is stored (tombstones included).
+    pub fn contains(&self, id: &PostId) -> bool {
+        self.index().by_id(id).is_some()
+    }
+
     /// The stored revision of a post, tombstones and expired-but-unswept included.
     pub fn get(&self, id: &PostId) -> Result<Option<VerifiedPost>, Error> {
         let seq = self.index().by_id(id).map(|(seq, _)| seq);
@@ -423,6 +462,24 @@ impl Store {
         }
     }
 
+    /// Whether a post just loaded from record `seq` passes every filter of `query`
+    /// (text as `terms`) at `now`. The text filter was decided from the indexes; it
+    /// still holds if the record is the revision they describe, and is checked on
+    /// the post itself otherwise (it changed in between).
+    fn still_admits(
+        &self,
+        query: &Query,
+        terms: &Terms,
+        seq: Seq,
+        post: &VerifiedPost,
+        now: u64,
+    ) -> bool {
+        query.admits(post.post(), now, &Terms::default())
+            && (terms.is_empty()
+                || self.index().holds(seq, &post.hash())
+                || text::matches(post.post(), terms))
+    }
+
     /// Posts matching `query` at time `now`, newest first.
     pub fn query(&self, query: &Query, now: u64) -> Result<Vec<VerifiedPost>, Error> {
         query.validate()?;
@@ -430,30 +487,31 @@ impl Store {
         let want = query.offset.saturating_add(query.limit);
         let mut found = Vec::new();
         let mut matched = 0usize;
-        // Without text, the indexes check every filter: the posts skipped by the
+        // The indexes check every filter, text included: the posts skipped by the
         // offset need not be loaded.
-        let index_decides = terms.is_empty();
-        // Takes one candidate; true once there are enough.
         let mut consider = |pos: &Pos| -> Result<bool, Error> {
-            if index_decides && matched < query.offset {
+            if matched < query.offset {
                 matched += 1;
                 return Ok(false);
             }
             let Some(p) = self.load(pos.seq)? else {
                 return Ok(false);
             };
-            if query.admits(p.post(), now, &terms) {
+            if self.still_admits(query, &terms, pos.seq, &p, now) {
                 matched += 1;
-                if matched > query.offset {
-                    found.push(p);
-                }
+                found.push(p);
             }
             Ok(matched >= want)
         };
 
-        // An area is a range of geohashes: take it whole, then order by time.
-        if let Some(near) = &query.near {
-            let candidates = self.index().area_candidates(query, near, now);
+        // An area is a range of geohashes: take it whole, then order by time. A rare
+        // search term: its posts, then order by time.
+        let whole = match &query.near {
+            Some(near) => Some(self.index().area_candidates(query, &terms, near, now)),
+            None if !terms.is_empty() => self.index().text_candidates(query, &terms, now, want),
+            None => None,
+        };
+        if let Some(candidates) = whole {
             for pos in &candidates {
                 if consider(pos)? {
                     break;
@@ -464,10 +522,10 @@ impl Store {
         // Otherwise stream the most selective time-ordered index and stop at the
         // limit, looking at the indexes a chunk at a time so that loading posts never
         // holds them.
-        let chunk = if index_decides { want } else { TEXT_CHUNK };
+        let chunk = want.max(1);
         let mut after = None;
         loop {
-            let candidates = self.index().candidates(query, now, after, chunk);
+            let candidates = self.index().candidates(query, &terms, now, after, chunk);
             for pos in &candidates {
                 if consider(pos)? {
                     return Ok(found);
@@ -482,30 +540,104 @@ impl Store {
 
     /// Like [`Store::query`], but bounded for callers that want good candidates fast
     /// (the matcher), not complete answers: it considers at most `max_scanned` posts
-    /// that pass every filter but text (newest first; for an area, the first ones in
-    /// geohash order), loads only those, and stops at the limit. Offset is ignored.
+    /// that pass every filter (newest first; for an area, the first ones in geohash
+    /// order), loads only those, and stops at the limit. Offset is ignored.
     pub fn scan(
         &self,
         query: &Query,
         now: u64,
         max_scanned: usize,
     ) -> Result<Vec<VerifiedPost>, Error> {
+        Ok(self
+            .scan_with_stems(query, now, max_scanned)?
+            .into_iter()
+            .map(|s| s.post)
+            .collect())
+    }
+
+    /// [`Store::scan`], each post with the hashes of its word stems
+    /// ([`crate::words::hash`], sorted) as the text index holds them, so that the
+    /// matcher need not analyse them again.
+    pub fn scan_with_stems(
+        &self,
+        query: &Query,
+        now: u64,
+        max_scanned: usize,
+    ) -> Result<Vec<Stemmed>, Error> {
         query.validate()?;
         let terms = query.terms();
-        let candidates = match &query.near {
-            Some(near) => self.index().area_sample(query, near, now, max_scanned),
-            None => self.index().candidates(query, now, None, max_scanned),
+        let candidates: Vec<Seq> = {
+            let index = self.index();
+            match &query.near {
+                Some(near) => index.area_sample(query, &terms, near, now, max_scanned),
+                None => index.candidates(query, &terms, now, None, max_scanned),
+            }
+            .into_iter()
+            .map(|pos| pos.seq)
+            .collect()
         };
+        self.load_with_stems(query, &terms, &candidates, now, query.limit)
+    }
+
+    /// For each of `stems`, up to `per_stem` of the newest posts that have exactly
+    /// that stem and pass every filter of `query` but text, each with its stem
+    /// hashes; at most `scan` posts looked at per stem. The matcher's candidates
+    /// that share a word with a post, whatever their category.
+    pub fn with_stems(
+        &self,
+        query: &Query,
+        stems: &[&str],
+        now: u64,
+        per_stem: usize,
+        scan: usize,
+    ) -> Result<Vec<Stemmed>, Error> {
+        query.validate()?;
+        let mut seqs = self
+            .index()
+            .with_stems(query, stems.iter().copied(), now, per_stem, scan);
+        seqs.sort_unstable();
+        seqs.dedup();
+        self.load_with_stems(query, &Terms::default(), &seqs, now, usize::MAX)
+    }
+
+    /// How many stored posts have exactly each of `stems`, and how many posts are
+    /// stored: what tells a rare word from a common one.
+    pub fn stem_frequencies(&self, stems: &[&str]) -> (Vec<usize>, usize) {
+        self.index().stem_frequencies(stems.iter().copied())
+    }
+
+    /// Loads the records `seqs` that still pass `query` (text as `terms`), at most
+    /// `limit`, each with its stem hashes.
+    fn load_with_stems(
+        &self,
+        query: &Query,
+        terms: &Terms,
+        seqs: &[Seq],
+        now: u64,
+        limit: usize,
+    ) -> Result<Vec<Stemmed>, Error> {
         let mut found = Vec::new();
-        for pos in candidates.iter().take(max_scanned) {
-            let Some(p) = self.load(pos.seq)? else {
+        for &seq in seqs {
+            let Some(p) = self.load(seq)? else {
                 continue;
             };
-            if query.admits(p.post(), now, &terms) {
-                found.push(p);
-                if found.len() >= query.limit {
-                    break;
-                }
+            if !self.still_admits(query, terms, seq, &p, now) {
+                continue;
+            }
+            let indexed = {
+                let index = self.index();
+                index.holds(seq, &p.hash()).then(|| index.stem_hashes(seq))
+            };
+            let (lang, (stems, title)) =
+                indexed.unwrap_or_else(|| Stemmed::hashes(&text::analyse(p.post())));
+            found.push(Stemmed {
+                post: p,
+                lang,
+                stems,
+                title,
+            });
+            if found.len() >= limit {
+                break;
             }
         }
         Ok(found)
@@ -534,6 +666,17 @@ impl Store {
     /// Read from the indexes, without loading posts.
     pub fn sync_items(&self, circle: &str, now: u64) -> Result<Vec<Item>, Error> {
         Ok(self.index().sync_items(circle, now))
+    }
+
+    /// Up to `max` stored post ids whose hex form starts with `hex` (lowercase hex
+    /// digits), in id order: for resolving ids people type (see [`crate::ids`]).
+    pub fn ids_with_prefix(&self, hex: &str, max: usize) -> Vec<PostId> {
+        self.index().ids_with_prefix(hex, max)
+    }
+
+    /// Every author this store knows: those with a stored post and those blocked.
+    pub fn authors(&self) -> Vec<AuthorKey> {
+        self.index().authors().into_iter().collect()
     }
 
     /// The stored post whose content hash starts with `prefix`, if any.
@@ -572,23 +715,7 @@ impl Store {
     /// Number of posts matching `query`'s filters (ignoring limit and offset).
     pub fn count(&self, query: &Query, now: u64) -> Result<u64, Error> {
         query.validate()?;
-        if query.terms().is_empty() {
-            return Ok(self.index().count(query, now));
-        }
-        let mut n = 0u64;
-        let mut page = Query {
-            limit: MAX_LIMIT,
-            offset: 0,
-            ..query.clone()
-        };
-        loop {
-            let got = self.query(&page, now)?.len();
-            n += got as u64;
-            if got < page.limit {
-                return Ok(n);
-            }
-            page.offset += got;
-        }
+        Ok(self.index().count(query, &query.terms(), now))
     }
 
     /// Removes every post that has expired by `now`, with its index entries. Returns
@@ -794,7 +921,7 @@ fn rebuild(records: &Tree, blocked: &Tree) -> Result<Index, Error> {
                 continue;
             }
         }
-        index.insert(seq, post, p.hash());
+        index.insert(seq, post, p.hash(), &text::analyse(post));
     }
     if !doomed.is_empty() {
         tracing::warn!(

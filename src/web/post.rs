@@ -245,6 +245,7 @@ mod tests {
             post: other.post().clone(),
             scored: Scored {
                 score: 0.8,
+                relevance: 0.0,
                 reasons: vec![
                     Reason::Category(Category::Goods),
                     Reason::Tags(2),
