@@ -42,7 +42,6 @@ pub async fn show(
     reply_error: Option<&str>,
     draft: &str,
 ) -> Response {
-    let ctx = ctx;
     let Some(session) = ctx.session.clone() else {
         return super::login::needed(ctx).into_response();
     };
