@@ -2,7 +2,7 @@
 //! (withdraw, fulfil). Pure functions of their inputs and `now`; the node signs and
 //! stores the result.
 
-use aidmesh_proto::rules::{self, DEFAULT_CIRCLE, MAX_LIFETIME_MS};
+use aidmesh_proto::rules::{self, normalize_text, DEFAULT_CIRCLE, MAX_LIFETIME_MS};
 use aidmesh_proto::{AuthorKey, Category, Kind, Nonce, Post, PostId, Status, ValidationError};
 use serde::{Deserialize, Serialize};
 
@@ -71,12 +71,12 @@ impl Draft {
             kind: self.kind,
             status: Status::Open,
             category: self.category,
-            title: self.title.trim().to_string(),
-            body: self.body,
+            title: normalize_text(self.title.trim()),
+            body: normalize_text(&self.body),
             tags: self.tags,
             location: self.location,
             quantity: self.quantity,
-            contact: self.contact,
+            contact: self.contact.as_deref().map(normalize_text),
             created_at: now,
             updated_at: now,
             expires_at: expiry(now, self.expires_in_secs),
@@ -157,10 +157,10 @@ pub fn edit(old: &Post, edit: Edit, now: u64) -> Result<Post, EditError> {
         post.category = c;
     }
     if let Some(t) = edit.title {
-        post.title = t.trim().to_string();
+        post.title = normalize_text(t.trim());
     }
     if let Some(b) = edit.body {
-        post.body = b;
+        post.body = normalize_text(&b);
     }
     if let Some(t) = edit.tags {
         post.tags = t;
@@ -172,7 +172,7 @@ pub fn edit(old: &Post, edit: Edit, now: u64) -> Result<Post, EditError> {
         post.quantity = Some(q);
     }
     if let Some(c) = edit.contact {
-        post.contact = Some(c);
+        post.contact = Some(normalize_text(&c));
     }
     if let Some(secs) = edit.expires_in_secs {
         post.expires_at = expiry(post.updated_at, Some(secs));

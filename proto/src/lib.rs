@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`post`]: [`Post`] and its ids and enums — the data model.
 //! - [`rules`]: every rule a post obeys, checked by [`rules::validate`].
+//! - [`limits`]: what a node stores of each author and circle (quota, budget),
+//!   the same rules on every node (`proto/LIMITS.md`).
 //! - [`signed`]: [`SignedPost`] (bytes + signature), signing, verification and batch
 //!   verification into [`VerifiedPost`].
 //! - [`message`]: private messages about a post: signed, padded, sealed to the
@@ -17,6 +19,7 @@
 mod bytes;
 pub mod codec;
 pub mod invite;
+pub mod limits;
 pub mod message;
 pub mod post;
 pub mod riblt;

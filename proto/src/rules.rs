@@ -109,6 +109,10 @@ pub enum Problem {
     TooFarAhead,
     /// Already expired.
     Expired,
+    /// Text that is not in Unicode normalization form C.
+    NotNormalized,
+    /// Made only of characters that show nothing.
+    Invisible,
 }
 
 impl Problem {
@@ -127,6 +131,8 @@ impl Problem {
             Problem::OutOfOrder(_) => "out_of_order",
             Problem::TooFarAhead => "too_far_ahead",
             Problem::Expired => "expired",
+            Problem::NotNormalized => "not_nfc",
+            Problem::Invisible => "invisible",
         }
     }
 }
@@ -154,6 +160,8 @@ impl std::fmt::Display for Problem {
                 MAX_LIFETIME_MS / 86_400_000
             ),
             Problem::Expired => f.write_str("is in the past: the post has expired"),
+            Problem::NotNormalized => f.write_str("is not in Unicode normalization form C (NFC)"),
+            Problem::Invisible => f.write_str("has no visible character"),
         }
     }
 }
@@ -216,14 +224,70 @@ pub fn check_geohash(field: Field, value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// Control characters make text that rewrites a terminal or hides content; free text
-/// may keep line breaks and tabs, one-line fields nothing.
+/// Whether `c` is a bidirectional embedding, override or isolate (U+202A–U+202E,
+/// U+2066–U+2069): they make text display in another order than it is stored
+/// ("Trojan Source"), so a title can show one thing and say another.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Whether `c` shows nothing on its own: whitespace, and Unicode's default-ignorable
+/// code points (format characters, joiners, fillers, variation selectors, tags),
+/// plus the blank braille pattern that is often used as an invisible letter.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFF8}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
+}
+
+/// Free text is refused when it hides or disguises what it says: control characters
+/// (which rewrite a terminal; free text may keep line breaks and tabs, one-line fields
+/// nothing), bidi overrides and isolates, and text not in Unicode normalization form
+/// C (two encodings of the same words would look alike and hash apart; authors'
+/// nodes normalise, see `normalize_text`).
 fn check_text(field: Field, value: &str, multiline: bool) -> Result<(), ValidationError> {
     let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
-    match value.chars().find(|c| c.is_control() && !allowed(*c)) {
-        Some(c) => fail(field, Problem::BadCharacter(c)),
-        None => Ok(()),
+    if let Some(c) = value
+        .chars()
+        .find(|c| (c.is_control() && !allowed(*c)) || is_bidi_control(*c))
+    {
+        return fail(field, Problem::BadCharacter(c));
     }
+    if !unicode_normalization::is_nfc(value) {
+        return fail(field, Problem::NotNormalized);
+    }
+    Ok(())
+}
+
+/// `value` in Unicode normalization form C, the form [`validate`] requires of free
+/// text (titles, bodies, contacts). Authors' nodes apply it before signing.
+pub fn normalize_text(value: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    if unicode_normalization::is_nfc(value) {
+        return value.to_owned();
+    }
+    value.nfc().collect()
 }
 
 /// Checks every rule of a post at time `now` (ms since the epoch), in a fixed order so
@@ -248,6 +312,9 @@ pub fn validate(post: &Post, now: u64) -> Result<(), ValidationError> {
         );
     }
     check_text(Field::Title, &post.title, false)?;
+    if post.title.chars().all(is_invisible) {
+        return fail(Field::Title, Problem::Invisible);
+    }
 
     if post.body.len() > MAX_BODY_BYTES {
         return fail(

@@ -4,6 +4,14 @@
 //! The signature covers `SIGNING_DOMAIN ‖ bytes`, where `bytes` is the post's encoding
 //! exactly as it travels, so nothing is re-encoded before verification. Verification
 //! runs the cheap checks first (size, decoding, every rule) and the ed25519 check last.
+//!
+//! One signature rule on every path: [`SignedPost::verify`] and [`verify_batch`] accept
+//! exactly the same signatures, those `verify_strict` accepts. ed25519 batch
+//! verification alone is weaker: it checks a random combination of the equations
+//! (cofactorless) and does not reject a small-order or non-canonically encoded `R`,
+//! so a signature whose nonce was ground to the identity passes a batch and fails
+//! `verify_strict`. Such an `R` (and a small-order or non-canonical key) is refused
+//! before any batch, so a post a batch accepted is one every peer accepts.
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -145,11 +153,14 @@ impl SignedPost {
         rules::validate(&post, now)?;
         let key = VerifyingKey::from_bytes(&post.author.0)
             .ok()
-            .filter(|k| !k.is_weak())
+            .filter(|k| !k.is_weak() && canonical_point(&post.author.0).is_some())
             .ok_or(ValidationError {
                 field: Field::Author,
                 problem: Problem::BadKey,
             })?;
+        if !strict_nonce(&self.signature) {
+            return Err(Error::BadSignature);
+        }
         let signature = ed25519_dalek::Signature::from_bytes(&self.signature.0);
         Ok(Prepared {
             post,
@@ -167,6 +178,21 @@ impl SignedPost {
             .map_err(|_| Error::BadSignature)?;
         Ok(VerifiedPost::new(p.post, self))
     }
+}
+
+/// The point `bytes` encode, if they are its one canonical encoding.
+fn canonical_point(bytes: &[u8; 32]) -> Option<curve25519_dalek::EdwardsPoint> {
+    let point = curve25519_dalek::edwards::CompressedEdwardsY(*bytes).decompress()?;
+    (point.compress().to_bytes() == *bytes).then_some(point)
+}
+
+/// Whether the signature's `R` is what `verify_strict` demands: a canonical encoding
+/// of a point that is not of small order. Checked before batching (see the module
+/// docs); costs a point decompression, a few µs.
+fn strict_nonce(signature: &Signature) -> bool {
+    let mut r = [0u8; 32];
+    r.copy_from_slice(&signature.0[..32]);
+    canonical_point(&r).is_some_and(|p| !p.is_small_order())
 }
 
 /// Verifies many posts at once, with ed25519 batch verification in groups of

@@ -133,6 +133,117 @@ proptest! {
 }
 
 #[test]
+fn batch_never_accepts_what_strict_refuses() {
+    let now = T0 + DAY;
+    let evil = sign_with_identity_r(&minimal(200));
+    // The construction is what the issue describes: plain batch verification takes it.
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&author().0).unwrap();
+    let mut msg = aidmesh_proto::SIGNING_DOMAIN.to_vec();
+    msg.extend_from_slice(&evil.bytes);
+    let sig = ed25519_dalek::Signature::from_bytes(&evil.signature.0);
+    assert!(ed25519_dalek::verify_batch(&[&msg], &[sig], &[vk]).is_ok());
+    assert!(vk.verify_strict(&msg, &sig).is_err());
+    // aidmesh refuses it on both paths, alone and inside a full batch of good posts.
+    assert_eq!(
+        evil.clone().verify(now),
+        Err(aidmesh_proto::Error::BadSignature)
+    );
+    let mut posts: Vec<SignedPost> = (0..63u8)
+        .map(|i| minimal(i).sign(&key()).unwrap())
+        .collect();
+    posts.insert(17, evil);
+    let results = verify_batch(posts, now);
+    assert_eq!(results.len(), 64);
+    for (i, r) in results.iter().enumerate() {
+        if i == 17 {
+            assert_eq!(r, &Err(aidmesh_proto::Error::BadSignature));
+        } else {
+            assert!(r.is_ok(), "good post {i} refused");
+        }
+    }
+}
+
+#[test]
+fn text_that_lies_about_itself_is_refused_naming_the_field() {
+    use aidmesh_proto::rules::{self, Field, Problem};
+    let now = T0 + DAY;
+    let cases: Vec<(Post, Field, Problem)> = vec![
+        (
+            Post {
+                title: "a\u{202D}b".into(),
+                ..minimal(1)
+            },
+            Field::Title,
+            Problem::BadCharacter('\u{202D}'),
+        ),
+        (
+            Post {
+                body: "x\u{2066}y".into(),
+                ..minimal(1)
+            },
+            Field::Body,
+            Problem::BadCharacter('\u{2066}'),
+        ),
+        (
+            Post {
+                contact: Some("call \u{2068}me".into()),
+                ..minimal(1)
+            },
+            Field::Contact,
+            Problem::BadCharacter('\u{2068}'),
+        ),
+        (
+            Post {
+                title: "\u{FEFF}\u{200D} \u{E0041}".into(),
+                ..minimal(1)
+            },
+            Field::Title,
+            Problem::Invisible,
+        ),
+        (
+            Post {
+                title: "Cafe\u{301}".into(),
+                ..minimal(1)
+            },
+            Field::Title,
+            Problem::NotNormalized,
+        ),
+        (
+            Post {
+                contact: Some("A\u{30A}sa".into()),
+                ..minimal(1)
+            },
+            Field::Contact,
+            Problem::NotNormalized,
+        ),
+    ];
+    for (post, field, problem) in cases {
+        let err = rules::validate(&post, now).unwrap_err();
+        assert_eq!(
+            (err.field, err.problem.clone()),
+            (field, problem),
+            "{post:?}"
+        );
+        assert!(err.to_string().starts_with(field.as_str()));
+    }
+    // Normalised, the same words pass; visible text with a joiner passes.
+    let fixed = Post {
+        title: rules::normalize_text("Cafe\u{301}"),
+        ..minimal(1)
+    };
+    assert_eq!(fixed.title, "Caf\u{e9}");
+    rules::validate(&fixed, now).unwrap();
+    rules::validate(
+        &Post {
+            title: "Family\u{200D}meal \u{1F35C}".into(),
+            ..minimal(1)
+        },
+        now,
+    )
+    .unwrap();
+}
+
+#[test]
 fn sign_refuses_a_key_that_is_not_the_author() {
     let mut post = minimal(1);
     post.author = AuthorKey([9u8; 32]);

@@ -184,6 +184,44 @@ fn generate() -> Vectors {
                 "codec.malformed",
             ),
             invalid("trailing_byte", trailing, "codec.trailing_bytes"),
+            invalid(
+                "bidi_override_title",
+                signed_wire(&Post {
+                    title: "Free \u{202E}gnissim eb ot\u{202C} soup".into(),
+                    ..minimal(1)
+                }),
+                "title.bad_character",
+            ),
+            invalid(
+                "bidi_isolate_body",
+                signed_wire(&Post {
+                    body: "Pick up at \u{2067}the shop\u{2069}".into(),
+                    ..minimal(1)
+                }),
+                "body.bad_character",
+            ),
+            invalid(
+                "invisible_title",
+                signed_wire(&Post {
+                    title: "\u{200B}\u{2800}\u{3164}".into(),
+                    ..minimal(1)
+                }),
+                "title.invisible",
+            ),
+            invalid(
+                "not_nfc_body",
+                signed_wire(&Post {
+                    // "é" as e + combining acute: NFC is the single U+00E9.
+                    body: "Cafe\u{301} open".into(),
+                    ..minimal(1)
+                }),
+                "body.not_nfc",
+            ),
+            invalid(
+                "r_is_identity",
+                sign_with_identity_r(&minimal(1)).encode().unwrap(),
+                "signature",
+            ),
             invalid("empty", vec![], "codec.malformed"),
             invalid(
                 "oversize_message",

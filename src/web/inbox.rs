@@ -106,11 +106,25 @@ pub async fn page(ctx: Ctx, State(state): State<WebState>) -> Response {
             }
         }
     };
-    layout::page_live(&ctx, t.inbox_title, Nav::Inbox, Some("/live?view=inbox"), body).into_response()
+    layout::page_live(
+        &ctx,
+        t.inbox_title,
+        Nav::Inbox,
+        Some("/live?view=inbox"),
+        body,
+    )
+    .into_response()
 }
 
 /// The conversation page's content.
-pub fn render(t: &Catalogue, csrf: &str, c: &ConversationView, messages: &[MessageView], error: Option<&str>, draft: &str) -> Markup {
+pub fn render(
+    t: &Catalogue,
+    csrf: &str,
+    c: &ConversationView,
+    messages: &[MessageView],
+    error: Option<&str>,
+    draft: &str,
+) -> Markup {
     let action = format!("/conversations/{}", c.id);
     let author = c.role == "author";
     html! {
@@ -176,9 +190,26 @@ async fn show(ctx: &Ctx, state: &WebState, id: &str, error: Option<&str>, draft:
         Ok(t) => t,
         Err(e) => return super::status::unavailable(ctx, &e),
     };
-    let live = format!("/live?view=conversation&conversation={}", thread.conversation.id);
-    let body = render(ctx.t, &s.csrf, &thread.conversation, &thread.messages, error, draft);
-    let mut r = layout::page_live(ctx, &thread.conversation.title, Nav::Inbox, Some(&live), body).into_response();
+    let live = format!(
+        "/live?view=conversation&conversation={}",
+        thread.conversation.id
+    );
+    let body = render(
+        ctx.t,
+        &s.csrf,
+        &thread.conversation,
+        &thread.messages,
+        error,
+        draft,
+    );
+    let mut r = layout::page_live(
+        ctx,
+        &thread.conversation.title,
+        Nav::Inbox,
+        Some(&live),
+        body,
+    )
+    .into_response();
     if error.is_some() {
         *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
@@ -186,7 +217,11 @@ async fn show(ctx: &Ctx, state: &WebState, id: &str, error: Option<&str>, draft:
 }
 
 /// `GET /conversations/{id}` (marks the other side's messages read).
-pub async fn conversation(ctx: Ctx, State(state): State<WebState>, Path(id): Path<String>) -> Response {
+pub async fn conversation(
+    ctx: Ctx,
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+) -> Response {
     show(&ctx, &state, &id, None, "").await
 }
 
@@ -213,7 +248,12 @@ fn message_error(t: &Catalogue, e: &crate::node::Error) -> String {
 }
 
 /// `POST /conversations/{id}`: writes (or promises, declines, marks done).
-pub async fn send(ctx: Ctx, State(state): State<WebState>, Path(id): Path<String>, Form(form): Form<MessageForm>) -> Response {
+pub async fn send(
+    ctx: Ctx,
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Form(form): Form<MessageForm>,
+) -> Response {
     if let Err(r) = ctx.require() {
         return r;
     }
@@ -225,13 +265,30 @@ pub async fn send(ctx: Ctx, State(state): State<WebState>, Path(id): Path<String
         return super::post::missing(&ctx);
     };
     match node.send_message(&cid, kind, form.text.trim()).await {
-        Ok(sent) => super::see_other(&format!("/conversations/{}?notice=sent", sent.conversation.id)),
-        Err(e) => show(&ctx, &state, &id, Some(&message_error(ctx.t, &e)), &form.text).await,
+        Ok(sent) => super::see_other(&format!(
+            "/conversations/{}?notice=sent",
+            sent.conversation.id
+        )),
+        Err(e) => {
+            show(
+                &ctx,
+                &state,
+                &id,
+                Some(&message_error(ctx.t, &e)),
+                &form.text,
+            )
+            .await
+        }
     }
 }
 
 /// `POST /posts/{id}/reply`: the first private message about someone else's post.
-pub async fn reply(ctx: Ctx, State(state): State<WebState>, Path(id): Path<String>, Form(form): Form<MessageForm>) -> Response {
+pub async fn reply(
+    ctx: Ctx,
+    State(state): State<WebState>,
+    Path(id): Path<String>,
+    Form(form): Form<MessageForm>,
+) -> Response {
     if let Err(r) = ctx.require() {
         return r;
     }
@@ -239,10 +296,19 @@ pub async fn reply(ctx: Ctx, State(state): State<WebState>, Path(id): Path<Strin
         return super::post::missing(&ctx);
     };
     match state.node().reply(&post, form.text.trim()).await {
-        Ok(sent) => super::see_other(&format!("/conversations/{}?notice=sent", sent.conversation.id)),
-        Err(e) => super::see_other(&format!(
-            "/posts/{post}?reply_error={}",
-            form_urlencoded::byte_serialize(message_error(ctx.t, &e).as_bytes()).collect::<String>()
+        Ok(sent) => super::see_other(&format!(
+            "/conversations/{}?notice=sent",
+            sent.conversation.id
         )),
+        Err(e) => {
+            super::post::show(
+                &ctx,
+                &state,
+                &id,
+                Some(&message_error(ctx.t, &e)),
+                &form.text,
+            )
+            .await
+        }
     }
 }

@@ -42,6 +42,8 @@ const BUFFER: usize = 64;
 pub struct LiveQuery {
     /// `board` or `alerts`.
     pub view: String,
+    /// The conversation (for `conversation`).
+    pub conversation: String,
     /// The board's filters (for `board`).
     #[serde(flatten)]
     pub filters: FilterForm,
@@ -58,6 +60,10 @@ pub enum View {
     },
     /// The alerts page.
     Alerts,
+    /// The inbox.
+    Inbox,
+    /// One conversation (hex id).
+    Conversation(String),
 }
 
 /// The SSE event (name, JSON data) an event becomes for a page, if any.
@@ -70,6 +76,29 @@ pub async fn translate(
     now: u64,
 ) -> Option<(&'static str, String)> {
     match (view, e) {
+        (
+            View::Conversation(id),
+            Event::Message {
+                conversation,
+                message,
+            },
+        ) if conversation == id => {
+            let html = super::inbox::message(t, message).into_string();
+            Some((
+                "message",
+                serde_json::json!({ "message": html }).to_string(),
+            ))
+        }
+        (View::Inbox, Event::Message { conversation, .. }) => {
+            let inbox = node.inbox().await.ok()?;
+            let c = inbox
+                .conversations
+                .iter()
+                .chain(&inbox.requests)
+                .find(|c| c.id == *conversation)?;
+            let html = super::inbox::row(t, c).into_string();
+            Some(("message", serde_json::json!({ "row": html }).to_string()))
+        }
         (
             View::Board { filters, circles },
             Event::PostAdded { post, .. } | Event::PostUpdated { post, .. },
@@ -172,6 +201,8 @@ pub async fn stream(
             View::Board { filters, circles }
         }
         "alerts" => View::Alerts,
+        "inbox" => View::Inbox,
+        "conversation" if !q.conversation.is_empty() => View::Conversation(q.conversation.clone()),
         _ => return (StatusCode::BAD_REQUEST, t.bad_choice).into_response(),
     };
     let node = state.node().clone();

@@ -59,3 +59,31 @@ pub fn full() -> Post {
         ..minimal(2)
     }
 }
+
+/// `post` signed with a nonce ground to `r = 0`: `R` is the identity (a small-order
+/// point) and `s = H(R ‖ A ‖ M)·a`, so `[s]B = R + [H]A` holds and a cofactorless
+/// batch accepts it, while `verify_strict` refuses the small-order `R`.
+pub fn sign_with_identity_r(post: &Post) -> aidmesh_proto::SignedPost {
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::Digest;
+    let good = post.sign(&key()).unwrap();
+    let mut r = [0u8; 32];
+    r[0] = 1; // the identity (0, 1), compressed
+    let mut msg = aidmesh_proto::SIGNING_DOMAIN.to_vec();
+    msg.extend_from_slice(&good.bytes);
+    let h = sha2::Sha512::new()
+        .chain_update(r)
+        .chain_update(author().0)
+        .chain_update(&msg)
+        .finalize();
+    let mut wide = [0u8; 64];
+    wide.copy_from_slice(&h);
+    let s = Scalar::from_bytes_mod_order_wide(&wide) * key().to_scalar();
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(&r);
+    sig[32..].copy_from_slice(&s.to_bytes());
+    aidmesh_proto::SignedPost {
+        bytes: good.bytes,
+        signature: aidmesh_proto::Signature(sig),
+    }
+}
