@@ -8,6 +8,12 @@
 //!   verification, store insert, and the live-matching check against 100 standing
 //!   alerts and 10 own open posts; `match_overhead_pct` is the check's mean cost
 //!   relative to verify + insert (`_store_only`: relative to the insert alone).
+//! - `recall_at1`/`recall_at3`: how often the intended offer of the labelled set
+//!   (`tests/data/matching_pairs.json`) ranks first / in the first three, in a store
+//!   of the set alone and (`_in_store`) with the set added to the 100,000 posts.
+
+#[path = "../tests/pairs/mod.rs"]
+mod pairs;
 
 use std::time::{Duration, Instant};
 
@@ -115,6 +121,22 @@ fn random_alert(rng: &mut StdRng) -> AlertFilter {
         _ => f.search = Some(WORDS[rng.gen_range(0..WORDS.len())].into()),
     }
     f
+}
+
+/// Recall of the labelled set, alone in a store and then in `big`.
+fn recall(big: &Store, now: u64) {
+    let set = pairs::set();
+    let posts = pairs::posts(&set, now);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let alone = Store::open(&dir.path().join("db")).expect("store opens");
+    pairs::store_all(&alone, &posts, now);
+    let r = pairs::recall(&alone, &posts, now);
+    emit("recall_at1", r.r1(), "fraction");
+    emit("recall_at3", r.r3(), "fraction");
+    pairs::store_all(big, &posts, now);
+    let r = pairs::recall(big, &posts, now);
+    emit("recall_at1_in_store", r.r1(), "fraction");
+    emit("recall_at3_in_store", r.r3(), "fraction");
 }
 
 fn main() {
@@ -233,4 +255,5 @@ fn main() {
     emit("match_events_per_post", events as f64 / 2000.0, "events");
     emit("match_overhead", 100.0 * c / (v + i), "pct");
     emit("match_overhead_store_only", 100.0 * c / i, "pct");
+    recall(&store, now);
 }

@@ -3,7 +3,8 @@
 //! Run: `cargo bench --bench store` (optionally `-- 20000` for fewer posts).
 //! Figures: sign, verify (single and batch), encode, decode, network ingest
 //! (decode + batch verify + store), local insert with a flush each, query latency for
-//! a tag filter and a text search, on-disk bytes per post, the time to reopen the
+//! a tag filter and text searches (`search_common`, `search_rare`, `search_absent`,
+//! `search_plural` p50/p99, with a goal of 5 ms), on-disk bytes per post, the time to reopen the
 //! store, the memory the store holds after ingest, and peak RSS: `peak_rss_setup` while
 //! the benchmark makes its posts, `peak_rss` from the first store open to the end (the
 //! stores plus the wire bytes the benchmark holds for ingest, about 55 MB at 100,000).
@@ -84,6 +85,14 @@ fn emit(metric: &str, value: f64, unit: &str) {
     );
 }
 
+/// A figure with the goal it is held to (lower is better).
+fn emit_goal(metric: &str, value: f64, unit: &str, goal: f64) {
+    println!(
+        r#"{{"bench": "store", "metric": "{metric}", "value": {value:.2}, "unit": "{unit}", "goal": {goal:.2}, "goal_met": {}}}"#,
+        value <= goal
+    );
+}
+
 fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
@@ -138,7 +147,15 @@ fn main() {
     let posts: Vec<(usize, Post)> = (0..n)
         .map(|i| {
             let a = i % authors.len();
-            (a, make_post(&mut rng, &authors[a], now))
+            let mut p = make_post(&mut rng, &authors[a], now);
+            // Rare words for the search figures: in one post of 5,000 each.
+            if i % 5000 == 17 {
+                p.body.push_str(" sourdough starter");
+            }
+            if i % 5000 == 2500 {
+                p.title.push_str(" accordion");
+            }
+            (a, p)
         })
         .collect();
     emit("posts", n as f64, "count");
@@ -295,6 +312,44 @@ fn main() {
         )),
         ..Query::default()
     });
+    // Text search through the stem index: a common word, a rare one (in a few
+    // posts: the bench's words never include it, so it is planted), one nobody used,
+    // and a plural that must find the singular. Goal: the worst case within a few ms.
+    let search_bench = |name: &str, terms: &[&str]| {
+        let mut times = Vec::new();
+        let mut results = 0usize;
+        for i in 0..1000 {
+            let q = Query {
+                text: Some(terms[i % terms.len()].into()),
+                ..Query::default()
+            };
+            let t = Instant::now();
+            results += store.query(&q, now).unwrap().len();
+            times.push(t.elapsed());
+        }
+        times.sort();
+        emit_goal(
+            &format!("search_{name}_p50"),
+            percentile(&times, 0.5),
+            "us",
+            5000.0,
+        );
+        emit_goal(
+            &format!("search_{name}_p99"),
+            percentile(&times, 0.99),
+            "us",
+            5000.0,
+        );
+        emit(
+            &format!("search_{name}_results_mean"),
+            results as f64 / 1000.0,
+            "posts",
+        );
+    };
+    search_bench("common", &["bread", "ladder", "winter", "garden"]);
+    search_bench("rare", &["sourdough", "accordion"]);
+    search_bench("absent", &["xylophone", "zeppelin", "quokka"]);
+    search_bench("plural", &["rides", "coats", "chairs"]);
     query_bench("near4_category_limit50", &mut |rng| {
         let a = aidmesh::proto::rules::GEOHASH_ALPHABET.as_bytes();
         Query {

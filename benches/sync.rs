@@ -271,7 +271,10 @@ fn respond_items(items: &[Item], mine: Fingerprint, request: Request) -> (Respon
                 (Response::InSync, None)
             } else {
                 // The real responder also snapshots `items` for this peer's session here.
-                (symbols(items, 0, first.clamp(1, MAX_SYMBOLS)), None)
+                (
+                    symbols(items, 0, first.clamp(1, aidmesh::sync::MAX_FIRST_SYMBOLS)),
+                    None,
+                )
             }
         }
         Request::Estimate {

@@ -15,6 +15,7 @@ use std::sync::{Arc, RwLock};
 use aidmesh_proto::{Category, Kind, Post, PostId};
 use serde::{Deserialize, Serialize};
 
+use crate::store::text::{self, Terms};
 use crate::store::{Query, QueryError, StatusFilter};
 
 const TREE_ALERTS: &str = "alerts";
@@ -193,7 +194,7 @@ impl Target {
 struct Compiled {
     alert: Alert,
     query: Query,
-    terms: Vec<String>,
+    terms: Terms,
 }
 
 /// The node's alerts: on disk, and in memory for checking. Cheap to clone.
@@ -291,9 +292,18 @@ impl Alerts {
     /// The alerts `post` fits at `now`, each with what it had in common with it.
     pub fn matching(&self, post: &Post, now: u64) -> Vec<(AlertId, Vec<String>)> {
         let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        // The post's words are worked out once, and only if an alert searches text.
+        let mut words = None;
         cache
             .iter()
-            .filter(|c| c.query.admits_with(post, now, &c.terms))
+            .filter(|c| {
+                if !c.query.admits_with(post, now, &Terms::default()) {
+                    return false;
+                }
+                c.terms.is_empty()
+                    || c.terms
+                        .match_analysis(words.get_or_insert_with(|| text::analyse(post)))
+            })
             .map(|c| (c.alert.id, c.alert.filter.reasons()))
             .collect()
     }

@@ -119,6 +119,40 @@ impl ApiClient {
             .await
     }
 
+    /// `POST posts/{id}/replies`: answers a post privately; the answer names the
+    /// conversation.
+    pub async fn reply(&self, post: &str, text: &str) -> Result<serde_json::Value, Error> {
+        self.post_json(
+            &format!("/posts/{post}/replies"),
+            &serde_json::json!({ "text": text }),
+        )
+        .await
+    }
+
+    /// `GET conversations`: conversations and requests.
+    pub async fn inbox(&self) -> Result<serde_json::Value, Error> {
+        self.get("/conversations", &[]).await
+    }
+
+    /// `GET conversations/{id}`: a conversation and its messages (marks them read).
+    pub async fn thread(&self, id: &str) -> Result<serde_json::Value, Error> {
+        self.get(&format!("/conversations/{id}"), &[]).await
+    }
+
+    /// `POST conversations/{id}/messages`: writes in a conversation.
+    pub async fn send_message(
+        &self,
+        id: &str,
+        kind: &str,
+        text: &str,
+    ) -> Result<serde_json::Value, Error> {
+        self.post_json(
+            &format!("/conversations/{id}/messages"),
+            &serde_json::json!({ "kind": kind, "text": text }),
+        )
+        .await
+    }
+
     /// `GET status`.
     pub async fn status(&self) -> Result<serde_json::Value, Error> {
         self.get("/status", &[]).await
@@ -162,6 +196,11 @@ impl ApiClient {
     /// `POST posts/{id}/fulfil`.
     pub async fn fulfil(&self, id: &str) -> Result<PostJson, Error> {
         self.post_json(&format!("/posts/{id}/fulfil"), &()).await
+    }
+
+    /// `POST posts/{id}/reopen`.
+    pub async fn reopen(&self, id: &str) -> Result<PostJson, Error> {
+        self.post_json(&format!("/posts/{id}/reopen"), &()).await
     }
 
     /// `POST blocks`.

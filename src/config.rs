@@ -57,6 +57,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// Circuit relay service for nodes behind NAT (`[relay]`).
     pub relay: RelayConfig,
+    /// `[messages]`: what strangers and holding may cost this node.
+    pub messages: crate::messages::limits::Config,
 }
 
 /// Peer-to-peer settings (`[network]`).

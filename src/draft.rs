@@ -114,6 +114,12 @@ pub struct Edit {
     pub contact: Option<String>,
     /// New lifetime, in seconds from now (still at most 90 days after creation).
     pub expires_in_secs: Option<u64>,
+    /// Remove the location.
+    pub clear_location: bool,
+    /// Remove the quantity.
+    pub clear_quantity: bool,
+    /// Remove the contact.
+    pub clear_contact: bool,
 }
 
 /// What an edit cannot do.
@@ -175,8 +181,69 @@ pub fn edit(old: &Post, edit: Edit, now: u64) -> Result<Post, EditError> {
         // Keep a post that is edited late in its life alive a little longer.
         post.expires_at = post.updated_at + 1;
     }
+    // Clearing wins over a value given in the same edit: it is the explicit ask.
+    if edit.clear_location {
+        post.location = None;
+    }
+    if edit.clear_quantity {
+        post.quantity = None;
+    }
+    if edit.clear_contact {
+        post.contact = None;
+    }
     rules::validate(&post, now)?;
     Ok(post)
+}
+
+/// Whether `new` says exactly what `old` says (revision and update time aside): an
+/// edit that would publish it changes nothing, so no new revision is made.
+pub fn same_content(old: &Post, new: &Post) -> bool {
+    let aligned = Post {
+        revision: old.revision,
+        updated_at: old.updated_at,
+        ..new.clone()
+    };
+    &aligned == old
+}
+
+/// A tag as the rules want it, from what a person typed: lowercase ASCII letters and
+/// digits, accents dropped (`é` → `e`), every run of anything else one `-`
+/// (`"Warm Clothes"` → `warm-clothes`), at most [`rules::MAX_TAG_CHARS`]
+/// characters. Letters with no ASCII form are dropped, so the result may be empty.
+pub fn normalise_tag(text: &str) -> String {
+    use unicode_normalization::char::is_combining_mark;
+    use unicode_normalization::UnicodeNormalization;
+    let mut out = String::with_capacity(text.len());
+    for c in text.nfd() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+            continue;
+        }
+        if is_combining_mark(c) {
+            continue;
+        }
+        // Letters that decomposition leaves alone.
+        let spelled = match c {
+            'ß' => "ss",
+            'æ' | 'Æ' => "ae",
+            'œ' | 'Œ' => "oe",
+            'ø' | 'Ø' => "o",
+            'đ' | 'Đ' => "d",
+            'ł' | 'Ł' => "l",
+            'þ' | 'Þ' => "th",
+            _ => "-",
+        };
+        if spelled == "-" && (out.is_empty() || out.ends_with('-')) {
+            continue;
+        }
+        out.push_str(spelled);
+    }
+    let mut out = out.trim_end_matches('-').to_string();
+    if out.len() > rules::MAX_TAG_CHARS {
+        out.truncate(rules::MAX_TAG_CHARS);
+        out = out.trim_end_matches('-').to_string();
+    }
+    out
 }
 
 /// The next revision of `old` with a new status. Withdrawing drops the body and the
@@ -257,5 +324,64 @@ mod tests {
             set_status(&w, Status::Open, NOW + 7),
             Err(EditError::Withdrawn)
         );
+    }
+
+    #[test]
+    fn clearing_fields_and_noop_edits() {
+        let p = Draft {
+            location: Some("u33dc".into()),
+            quantity: Some(3),
+            contact: Some("door 3".into()),
+            ..Draft::new(Kind::Offer, Category::Food, "Soup")
+        }
+        .into_post(author(), NOW)
+        .unwrap();
+        let cleared = edit(
+            &p,
+            Edit {
+                clear_location: true,
+                clear_quantity: true,
+                clear_contact: true,
+                ..Edit::default()
+            },
+            NOW + 5,
+        )
+        .unwrap();
+        assert_eq!(
+            (cleared.location, cleared.quantity, cleared.contact),
+            (None, None, None)
+        );
+        let same = edit(
+            &p,
+            Edit {
+                title: Some("Soup ".into()),
+                quantity: Some(3),
+                ..Edit::default()
+            },
+            NOW + 5,
+        )
+        .unwrap();
+        assert!(same_content(&p, &same));
+        let changed = edit(
+            &p,
+            Edit {
+                quantity: Some(4),
+                ..Edit::default()
+            },
+            NOW + 5,
+        )
+        .unwrap();
+        assert!(!same_content(&p, &changed));
+    }
+
+    #[test]
+    fn tags_are_normalised() {
+        assert_eq!(normalise_tag("Warm Clothes"), "warm-clothes");
+        assert_eq!(normalise_tag("  Kinder_Gärten!! "), "kinder-garten");
+        assert_eq!(normalise_tag("Straße"), "strasse");
+        assert_eq!(normalise_tag("ok-tag"), "ok-tag");
+        assert_eq!(normalise_tag("мебель"), "");
+        assert_eq!(normalise_tag(&"ab ".repeat(40)).len(), 32);
+        assert!(!normalise_tag(&"ab ".repeat(40)).ends_with('-'));
     }
 }

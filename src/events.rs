@@ -86,6 +86,13 @@ pub enum Event {
         /// Why, for people: `category food`, `2 tags`, `~3 km`, `tag bike`, ...
         reasons: Vec<String>,
     },
+    /// A private message arrived, was sent, or moved on (`sent`, `delivered`, `read`).
+    Message {
+        /// The conversation (hex id).
+        conversation: String,
+        /// The message as it is now.
+        message: crate::messages::MessageView,
+    },
 }
 
 /// Where a node's events go: the broadcast every subscriber hears (a subscriber that

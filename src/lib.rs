@@ -17,8 +17,16 @@
 //! - [`events`]: what subscribers hear about.
 //! - [`matcher`]: ranking offers against requests, and live matching of arriving posts
 //!   against [`alerts`] (standing filters) and the node's own posts.
+//! - [`messages`]: private replies about a post: sealing, delivery (direct or held by
+//!   peers of the circle), receipts, the handover (`promise`, `decline`, `done`).
 //! - [`web`]: the node's own web page at `/` on the API address (server-rendered,
 //!   logged in through `aidmesh ui`).
+//! - [`ids`], [`places`], [`listing`]: what people type — id prefixes, geohashes and
+//!   `LAT,LON`, listings by several tags and by distance.
+//! - [`transfer`]: export lines and CSV files of drafts, read line by line.
+//! - [`lock`]: one running node per data dir.
+//! - [`words`]: text to word stems in the post's language, shared by the matcher and
+//!   text search.
 //! - [`config`]: settings from defaults, `config.toml` and flags.
 //! - [`identity`], [`data_dir`], [`clock`]: the key, the files, the time.
 #![deny(missing_docs)]
@@ -32,13 +40,20 @@ pub mod data_dir;
 pub mod draft;
 pub mod events;
 pub mod identity;
+pub mod ids;
 pub mod invite;
+pub mod listing;
+pub mod lock;
 pub mod matcher;
+pub mod messages;
 pub mod net;
 pub mod node;
+pub mod places;
 pub mod store;
 pub mod sync;
+pub mod transfer;
 pub mod web;
+pub mod words;
 
 pub use aidmesh_proto as proto;
 pub use config::Config;

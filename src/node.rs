@@ -16,9 +16,11 @@ use crate::config::Config;
 use crate::draft::{self, Draft, Edit, EditError};
 use crate::events::{Bus, Event, Origin};
 use crate::matcher::{self, live::Watcher, Match};
+use crate::messages::{self, ConversationView, Inbox, MessageView, Messages, Thread};
 use crate::net::{self, Command, NetConfig, PeerInfo};
 use crate::store::{self, Query, Store};
 use crate::{data_dir, identity, DataDir, Identity};
+use aidmesh_proto::message::{ConversationId, MessageKind};
 
 /// Capacity of the event broadcast; a subscriber that falls further behind misses
 /// events (and is told so by `RecvError::Lagged`).
@@ -74,6 +76,9 @@ pub enum Error {
     /// Ranking matches failed.
     #[error(transparent)]
     Matcher(#[from] matcher::Error),
+    /// A private message could not be sent, or a conversation is unknown.
+    #[error(transparent)]
+    Messages(#[from] messages::Error),
 }
 
 impl Error {
@@ -125,6 +130,22 @@ pub struct NodeStatus {
     pub syncs: Vec<net::SyncStatus>,
     /// Whether and how others can reach this node, and whether they see its posts.
     pub reachability: net::Reachability,
+    /// Limits at work, repairs, and the clock as peers see it.
+    pub health: net::NetHealth,
+}
+
+/// Raises the soft limit on open files to the hard limit (often 1,024 soft against
+/// far more hard): every connection, the store and the local API each need
+/// descriptors, and the connection limits are sized for the raised limit.
+fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) if n < 4096 => tracing::warn!(
+            limit = n,
+            "the open-file limit is low; raise it (e.g. LimitNOFILE in the systemd unit) for a busy node"
+        ),
+        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
 }
 
 /// Starts nodes.
@@ -136,6 +157,7 @@ impl Node {
     /// address or a store already opened by another node is an error here.
     pub async fn start(config: NodeConfig) -> Result<NodeHandle, Error> {
         config.config.validate()?;
+        raise_fd_limit();
         let dir = config.data_dir;
         dir.create()?;
         let identity = Identity::load_or_create(&dir.identity_key())?;
@@ -148,6 +170,7 @@ impl Node {
         let (events, arriving) = Bus::new(EVENT_CAPACITY);
         let (alerts, matcher) = start_matcher(&store, &identity, &events, arriving)?;
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let messages = Messages::open(identity.clone(), store.clone(), &config.config.messages)?;
         let n = &config.config.network;
         let net_config = NetConfig {
             keypair: identity.keypair().clone(),
@@ -167,6 +190,7 @@ impl Node {
                 .relay
                 .serve
                 .then(|| config.config.relay.clone()),
+            messages: messages.clone(),
         };
         let network =
             net::Network::start(net_config, store.clone(), events.clone(), commands_rx).await?;
@@ -181,6 +205,7 @@ impl Node {
                 task: Mutex::new(Some(task)),
                 alerts,
                 matcher: Mutex::new(Some(matcher)),
+                messages,
             }),
         })
     }
@@ -203,6 +228,8 @@ struct Inner {
     alerts: Alerts,
     /// The live-matching task, stopped by `shutdown` (it holds the store open).
     matcher: Mutex<Option<JoinHandle<()>>>,
+    /// Conversations, outbox, envelopes held for others.
+    messages: Messages,
 }
 
 /// Opens the alerts and starts the task that matches arriving posts; it reads the
@@ -260,6 +287,10 @@ impl NodeHandle {
     pub async fn edit(&self, id: &PostId, edit: Edit) -> Result<Post, Error> {
         let old = self.own(id)?;
         let post = draft::edit(&old, edit, now_ms()).map_err(Error::from_edit)?;
+        if draft::same_content(&old, &post) {
+            // Nothing changed: no revision for peers to fetch and store.
+            return Ok(old);
+        }
         self.commit(post).await
     }
 
@@ -274,8 +305,17 @@ impl NodeHandle {
         self.set_status(id, Status::Fulfilled).await
     }
 
+    /// Opens one of this node's fulfilled posts again.
+    pub async fn reopen(&self, id: &PostId) -> Result<Post, Error> {
+        self.set_status(id, Status::Open).await
+    }
+
     async fn set_status(&self, id: &PostId, status: Status) -> Result<Post, Error> {
         let old = self.own(id)?;
+        if old.status == status {
+            // Already so (fulfilling twice): no new revision.
+            return Ok(old);
+        }
         let post = draft::set_status(&old, status, now_ms()).map_err(Error::from_edit)?;
         self.commit(post).await
     }
@@ -353,6 +393,7 @@ impl NodeHandle {
             bytes_received: net.bytes_received,
             syncs: net.syncs,
             reachability: net.reachability,
+            health: net.health,
         })
     }
 
@@ -531,6 +572,120 @@ impl NodeHandle {
             task.abort();
             let _ = task.await;
         }
+    }
+}
+
+/// A message this node just wrote, and its conversation.
+#[derive(Clone, Debug, Serialize)]
+pub struct Sent {
+    /// The conversation as it is now.
+    pub conversation: ConversationView,
+    /// The message (state `queued`: stored here, on its way).
+    pub message: MessageView,
+}
+
+/// Private replies.
+impl NodeHandle {
+    /// The messages side of the node (conversations, outbox, held envelopes).
+    pub fn messages(&self) -> &Messages {
+        &self.inner.messages
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Messages) -> Result<T, messages::Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let m = self.inner.messages.clone();
+        Ok(tokio::task::spawn_blocking(move || f(m))
+            .await
+            .map_err(|_| Error::Closed)??)
+    }
+
+    async fn deliver(&self, ids: Vec<aidmesh_proto::message::MessageId>) -> Result<(), Error> {
+        for id in ids {
+            self.inner
+                .commands
+                .send(Command::MessageQueued(id))
+                .await
+                .map_err(|_| Error::Closed)?;
+        }
+        Ok(())
+    }
+
+    async fn sent(
+        &self,
+        (conv, message, id): (
+            messages::Conversation,
+            MessageView,
+            aidmesh_proto::message::MessageId,
+        ),
+    ) -> Result<Sent, Error> {
+        let conversation = self
+            .blocking(move |m| m.thread(&conv.id, false, now_ms()))
+            .await?
+            .0
+            .conversation;
+        self.inner.events.send(Event::Message {
+            conversation: conversation.id.clone(),
+            message: message.clone(),
+        });
+        self.deliver(vec![id]).await?;
+        Ok(Sent {
+            conversation,
+            message,
+        })
+    }
+
+    /// Answers someone else's post privately: starts (or continues) the conversation
+    /// with its author. The message is stored and flushed before this returns, and
+    /// delivered directly or through peers of the post's circle.
+    pub async fn reply(&self, post: &PostId, text: &str) -> Result<Sent, Error> {
+        let (post, text) = (*post, text.to_string());
+        let written = self
+            .blocking(move |m| m.reply(&post, &text, now_ms()))
+            .await?;
+        self.sent(written).await
+    }
+
+    /// Writes in a conversation. On the post author's node, `promise` marks the post
+    /// promised, `decline` (of the promised person) opens it again and `done` marks it
+    /// fulfilled — the new revision is gossiped before the message goes out.
+    pub async fn send_message(
+        &self,
+        conversation: &ConversationId,
+        kind: MessageKind,
+        text: &str,
+    ) -> Result<Sent, Error> {
+        let (id, text) = (*conversation, text.to_string());
+        if let Some((post, status)) = self.blocking(move |m| m.status_change(&id, kind)).await? {
+            self.set_status(&post, status).await?;
+        }
+        let written = self
+            .blocking(move |m| m.send(&id, kind, &text, now_ms()))
+            .await?;
+        self.sent(written).await
+    }
+
+    /// Conversations, and requests from strangers apart.
+    pub async fn inbox(&self) -> Result<Inbox, Error> {
+        self.blocking(|m| m.inbox()).await
+    }
+
+    /// The conversation whose id starts with `prefix` (at least 8 hex characters).
+    pub async fn resolve_conversation(&self, prefix: &str) -> Result<ConversationId, Error> {
+        let prefix = prefix.to_string();
+        self.blocking(move |m| m.resolve(&prefix)).await
+    }
+
+    /// A conversation's messages, oldest first. With `read`, the other side's messages
+    /// are marked seen and read receipts go out.
+    pub async fn thread(&self, conversation: &ConversationId, read: bool) -> Result<Thread, Error> {
+        let id = *conversation;
+        let (thread, receipts) = self
+            .blocking(move |m| m.thread(&id, read, now_ms()))
+            .await?;
+        self.deliver(receipts).await?;
+        Ok(thread)
     }
 }
 

@@ -10,10 +10,11 @@
 //!
 //! This module holds the protocol logic without I/O: [`Session`] (the initiator's
 //! state machine), [`respond`] (the responder), the item cache, and the byte codec
-//! for libp2p request-response. The network task drives them.
+//! for libp2p request-response. The network's sync driver (`net::sync_driver`)
+//! schedules sessions and runs the responder off the swarm task.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aidmesh_proto::riblt::{self, Decoder, Fingerprint, Item, Strata, ITEM_HASH_BYTES};
@@ -29,7 +30,21 @@ use crate::store::{self, Store};
 /// The libp2p protocol.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new(aidmesh_proto::sync::PROTOCOL);
 /// Most reconciliation requests in one session before the peer counts as lying.
-const MAX_ROUNDS: u32 = 40;
+pub const MAX_ROUNDS: u32 = 40;
+/// Most coded symbols one session holds, whatever `set_size` the peer claims: about
+/// 32 MB of decoder state, enough for a difference of ~500,000 posts (1.35-1.7
+/// symbols per item), more than two full circles' budgets apart.
+pub const MAX_SESSION_SYMBOLS: usize = 800_000;
+/// Most posts one session fetches (16-byte prefixes, 4 MB); the rest wait for the next
+/// session, which finds them again.
+pub const MAX_SESSION_FETCH: usize = 262_144;
+/// How long one session may run in all before it is abandoned (no blame), so a peer
+/// that answers slowly cannot hold it for days.
+pub const SESSION_DEADLINE: Duration = Duration::from_secs(600);
+/// Fetches in a row answered with no post before the session ends (no blame: the
+/// posts may have been replaced, but a peer that keeps offering what it never serves
+/// is not waited for).
+const MAX_EMPTY_FETCHES: u32 = 3;
 /// How long cached item lists of a circle stay valid when the store has not changed
 /// (items also leave the set by expiring).
 const CACHE_TTL: Duration = Duration::from_secs(10);
@@ -64,6 +79,13 @@ pub struct Summary {
     pub fetched: usize,
     /// Fetched posts that changed the store (new posts or newer revisions).
     pub stored: usize,
+    /// Items the peer had that were not fetched because this node already refused or
+    /// set them aside (future-dated), or because the session's fetch cap was reached.
+    pub skipped: usize,
+    /// Whether the difference was fully known (decoded, or the sets were equal). A
+    /// light session that gave up on a large difference has not decoded: it says
+    /// nothing about what the peer holds.
+    pub decoded: bool,
 }
 
 /// The initiator's side of one sync with one peer for one circle.
@@ -77,6 +99,10 @@ pub struct Session {
     remote_count: Option<u64>,
     to_fetch: Vec<[u8; ITEM_HASH_BYTES]>,
     awaiting: HashSet<[u8; ITEM_HASH_BYTES]>,
+    /// Items not to fetch (refused or set aside here already).
+    skip: Option<Skip>,
+    /// Fetches in a row that brought nothing.
+    empty_fetches: u32,
     /// Over a relayed connection (limited in bytes and time): only the first round of
     /// symbols, so only small differences (up to about a dozen posts, a few KB) are
     /// fetched; larger ones wait for a direct connection.
@@ -86,6 +112,9 @@ pub struct Session {
     /// When it started.
     pub started: Instant,
 }
+
+/// Decides which decoded items not to fetch.
+type Skip = Box<dyn Fn(&Item) -> bool + Send>;
 
 /// What the network task does after a response.
 #[derive(Debug)]
@@ -126,6 +155,8 @@ impl Session {
             remote_count: None,
             to_fetch: Vec::new(),
             awaiting: HashSet::new(),
+            skip: None,
+            empty_fetches: 0,
             light,
             summary: Summary {
                 round_trips: 1,
@@ -136,10 +167,24 @@ impl Session {
         (session, request)
     }
 
+    /// Which items this session must not fetch: posts the node refused or holds
+    /// aside already. Fetching them again would only be refused again.
+    pub fn skip(&mut self, skip: impl Fn(&Item) -> bool + Send + 'static) {
+        self.skip = Some(Box::new(skip));
+    }
+
+    /// Whether the session has run past [`SESSION_DEADLINE`].
+    pub fn is_overdue(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.started) > SESSION_DEADLINE
+    }
+
     /// Handles the peer's answer to the last request.
     pub fn on_response(&mut self, response: Response) -> Result<Next, Failure> {
         match response {
-            Response::InSync if self.decoder.received() == 0 => Ok(Next::Done),
+            Response::InSync if self.decoder.received() == 0 => {
+                self.summary.decoded = true;
+                Ok(Next::Done)
+            }
             Response::Symbols {
                 set_size,
                 from,
@@ -169,26 +214,52 @@ impl Session {
         if *self.remote_count.get_or_insert(set_size) != set_size {
             return Err(Failure::Lie("set size changed within a session".into()));
         }
+        // Every bound below is a constant or our own set's size, never a number the
+        // peer chose: `set_size` only lowers the limit.
+        let limit = (self
+            .local_count
+            .saturating_add(set_size.min(MAX_SESSION_SYMBOLS as u64) as usize))
+        .saturating_mul(2)
+        .saturating_add(1024)
+        .min(MAX_SESSION_SYMBOLS);
+        // No responder sends more than MAX_SYMBOLS at once, so a session holds at most
+        // `limit + MAX_SYMBOLS` symbols.
+        if symbols.len() > MAX_SYMBOLS as usize {
+            return Err(Failure::Lie(format!(
+                "{} symbols in one response, over {MAX_SYMBOLS}",
+                symbols.len()
+            )));
+        }
         self.summary.symbols += symbols.len();
         self.decoder.add(&symbols);
         if self.decoder.is_failed() {
             return Err(Failure::Lie("coded symbols contradict each other".into()));
         }
-        // An honest responder's symbols decode well before this many.
-        let limit = 2 * (self.local_count + set_size as usize) + 1024;
         if self.decoder.is_complete() {
+            self.summary.decoded = true;
             self.summary.missing = self.decoder.remote_only().len();
             self.summary.extra = self.decoder.local_only().len();
-            self.to_fetch = self.decoder.remote_only().iter().map(|i| i.hash).collect();
+            let mut wanted: Vec<Item> = self
+                .decoder
+                .remote_only()
+                .iter()
+                .filter(|i| !self.skip.as_ref().is_some_and(|skip| skip(i)))
+                .copied()
+                .collect();
+            // Newest first when the cap cuts: fetches go from the end of the list.
+            wanted.sort();
+            let cut = wanted.len().saturating_sub(MAX_SESSION_FETCH);
+            self.to_fetch = wanted[cut..].iter().map(|i| i.hash).collect();
+            self.summary.skipped = self.summary.missing - self.to_fetch.len();
             return Ok(self.next_fetch());
         }
         if self.light {
             // Too different for a relayed connection: stop without blame.
             return Ok(Next::Done);
         }
-        if self.decoder.received() > limit || self.summary.round_trips >= MAX_ROUNDS {
+        if self.decoder.received() >= limit || self.summary.round_trips >= MAX_ROUNDS {
             return Err(Failure::Lie(format!(
-                "symbols do not converge after {} symbols in {} round trips",
+                "symbols do not converge after {} symbols in {} round trips (the peer claims {set_size} items)",
                 self.decoder.received(),
                 self.summary.round_trips
             )));
@@ -237,6 +308,16 @@ impl Session {
         }
         self.awaiting.clear();
         self.summary.fetched += posts.len();
+        if posts.is_empty() {
+            self.empty_fetches += 1;
+            if self.empty_fetches >= MAX_EMPTY_FETCHES {
+                return Err(Failure::Declined(format!(
+                    "{MAX_EMPTY_FETCHES} fetches in a row served nothing"
+                )));
+            }
+        } else {
+            self.empty_fetches = 0;
+        }
         Ok(Next::Store(posts))
     }
 
@@ -257,19 +338,29 @@ const MAX_CACHED_CIRCLES: usize = 64;
 /// How long the responder answers a session from the snapshot its `Hello` saw, so
 /// that a write arriving mid-session does not make its symbols inconsistent.
 const SNAPSHOT_TTL: Duration = Duration::from_secs(120);
-/// Most sessions the responder keeps snapshots for.
-const MAX_SNAPSHOTS: usize = 1024;
+/// Most peers the responder keeps a snapshot for. One per peer (an initiator runs one
+/// session at a time), and the oldest gives way, so no peer can fill the table and
+/// make honest peers' sessions change sets mid-way.
+pub const MAX_SNAPSHOTS: usize = 1024;
+/// Most symbols a `Hello` is answered with: aidmesh asks for 32; more is what
+/// `Estimate` and `More` are for.
+pub const MAX_FIRST_SYMBOLS: u32 = 1024;
 
 /// Per-circle item lists, reused while the store has not changed, and per-session
-/// snapshots for the responder.
+/// snapshots for the responder. Shared between responder jobs behind a mutex that is
+/// held only to look up or insert, never while encoding.
 #[derive(Default)]
 pub struct ItemCache {
     circles: HashMap<String, Cached>,
-    snapshots: HashMap<(libp2p::PeerId, String), Snapshot>,
+    snapshots: HashMap<libp2p::PeerId, Snapshot>,
 }
 
-/// The item set a responder's session started from, and when.
-type Snapshot = (Instant, Arc<Vec<Item>>);
+/// The item set a responder's session started from: its circle, when, and the items.
+struct Snapshot {
+    circle: String,
+    at: Instant,
+    items: Arc<Vec<Item>>,
+}
 
 struct Cached {
     generation: u64,
@@ -308,18 +399,29 @@ impl ItemCache {
         );
         Ok((items, fingerprint))
     }
-}
 
-impl ItemCache {
-    /// Remembers the set a session's `Hello` was answered from.
+    /// Remembers the set a session's `Hello` was answered from, replacing the peer's
+    /// previous one.
     fn snapshot(&mut self, peer: libp2p::PeerId, circle: &str, items: Arc<Vec<Item>>) {
-        self.snapshots
-            .retain(|_, (at, _)| at.elapsed() < SNAPSHOT_TTL);
-        if self.snapshots.len() >= MAX_SNAPSHOTS {
-            return;
+        self.snapshots.retain(|_, s| s.at.elapsed() < SNAPSHOT_TTL);
+        if self.snapshots.len() >= MAX_SNAPSHOTS && !self.snapshots.contains_key(&peer) {
+            if let Some(oldest) = self
+                .snapshots
+                .iter()
+                .min_by_key(|(_, s)| s.at)
+                .map(|(p, _)| *p)
+            {
+                self.snapshots.remove(&oldest);
+            }
         }
-        self.snapshots
-            .insert((peer, circle.to_string()), (Instant::now(), items));
+        self.snapshots.insert(
+            peer,
+            Snapshot {
+                circle: circle.to_string(),
+                at: Instant::now(),
+                items,
+            },
+        );
     }
 
     /// The set this peer's session started from, or the current one.
@@ -330,17 +432,30 @@ impl ItemCache {
         circle: &str,
         now: u64,
     ) -> Result<Arc<Vec<Item>>, store::Error> {
-        match self.snapshots.get(&(peer, circle.to_string())) {
-            Some((at, items)) if at.elapsed() < SNAPSHOT_TTL => Ok(items.clone()),
+        match self.snapshots.get(&peer) {
+            Some(s) if s.circle == circle && s.at.elapsed() < SNAPSHOT_TTL => Ok(s.items.clone()),
             _ => Ok(self.get(store, circle, now)?.0),
         }
     }
+
+    /// Snapshots held (for tests and status).
+    pub fn snapshots(&self) -> usize {
+        self.snapshots.len()
+    }
 }
 
-/// The responder: answers one request of `peer` from the store.
+fn lock(cache: &Mutex<ItemCache>) -> std::sync::MutexGuard<'_, ItemCache> {
+    // A panic while holding the lock leaves only a cache behind: keep using it.
+    cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The responder: answers one request of `peer` from the store. Runs off the swarm
+/// task (it may encode up to [`MAX_SYMBOLS`] symbols over a whole circle).
 pub fn respond(
     store: &Store,
-    cache: &mut ItemCache,
+    cache: &Mutex<ItemCache>,
     peer: libp2p::PeerId,
     request: Request,
     now: u64,
@@ -353,12 +468,12 @@ pub fn respond(
                 fingerprint,
                 first,
             } => {
-                let (items, mine) = cache.get(store, &circle, now)?;
+                let (items, mine) = lock(cache).get(store, &circle, now)?;
                 if mine == fingerprint {
                     Response::InSync
                 } else {
-                    cache.snapshot(peer, &circle, items.clone());
-                    symbols(&items, 0, first.clamp(1, MAX_SYMBOLS))
+                    lock(cache).snapshot(peer, &circle, items.clone());
+                    symbols(&items, 0, first.clamp(1, MAX_FIRST_SYMBOLS))
                 }
             }
             Request::Estimate {
@@ -366,7 +481,7 @@ pub fn respond(
                 strata,
                 from,
             } => {
-                let items = cache.session_items(store, peer, &circle, now)?;
+                let items = lock(cache).session_items(store, peer, &circle, now)?;
                 let Some(d) = Strata::of(&items).estimate_difference(&strata) else {
                     return Ok(refuse("malformed estimator".into()));
                 };
@@ -379,7 +494,7 @@ pub fn respond(
                 if to <= from || to - from > MAX_SYMBOLS {
                     return Ok(refuse(format!("bad symbol range {from}..{to}")));
                 }
-                let items = cache.session_items(store, peer, &circle, now)?;
+                let items = lock(cache).session_items(store, peer, &circle, now)?;
                 symbols(&items, from, to)
             }
             Request::Fetch { hashes } => {
@@ -525,10 +640,22 @@ mod tests {
         let shared = items(0..500);
         let mut remote = shared.clone();
         remote.extend(items(500..700));
-        assert!(matches!(
-            light_after_first_symbols(shared.clone(), &remote),
-            Next::Done
-        ));
+        let (mut light, hello) = Session::start_light("commons".into(), Arc::new(shared.clone()));
+        let Request::Hello { first, .. } = hello else {
+            panic!("a session starts with Hello");
+        };
+        let mut sorted = remote.clone();
+        sorted.sort();
+        let next = light
+            .on_response(Response::Symbols {
+                set_size: remote.len() as u64,
+                from: 0,
+                symbols: riblt::encode(&sorted, 0, first as usize),
+            })
+            .unwrap();
+        assert!(matches!(next, Next::Done));
+        // It ends without blame, and without knowing what the peer holds.
+        assert!(!light.summary.decoded);
         // A full session asks for an estimate instead.
         let (mut full, _) = Session::start("commons".into(), Arc::new(shared));
         let mut sorted = remote.clone();
@@ -541,5 +668,130 @@ mod tests {
             })
             .unwrap();
         assert!(matches!(next, Next::Send(Request::Estimate { .. })));
+    }
+
+    fn junk(n: usize) -> Vec<riblt::Symbol> {
+        vec![
+            riblt::Symbol {
+                checksum: 7,
+                count: 3,
+                ..Default::default()
+            };
+            n
+        ]
+    }
+
+    #[test]
+    fn a_huge_claimed_set_cannot_make_a_session_hold_more_than_the_cap() {
+        for set_size in [1u64 << 40, u64::MAX] {
+            let (mut session, _) = Session::start("commons".into(), Arc::new(items(0..100)));
+            let mut received = 0u32;
+            let mut rounds = 0;
+            let failure = loop {
+                rounds += 1;
+                assert!(rounds <= MAX_ROUNDS + 1, "the session never ends");
+                match session.on_response(Response::Symbols {
+                    set_size,
+                    from: received,
+                    symbols: junk(MAX_SYMBOLS as usize),
+                }) {
+                    Ok(Next::Send(_)) => received += MAX_SYMBOLS,
+                    Ok(other) => panic!("junk decoded: {other:?}"),
+                    Err(f) => break f,
+                }
+            };
+            assert!(matches!(failure, Failure::Lie(ref r) if r.contains("do not converge")));
+            assert!(session.summary.symbols <= MAX_SESSION_SYMBOLS + MAX_SYMBOLS as usize);
+        }
+    }
+
+    #[test]
+    fn an_honest_set_size_keeps_the_tighter_limit() {
+        // 2·(100 + 5) + 1024 = 1234 symbols for a peer claiming 5 items.
+        let (mut session, _) = Session::start("commons".into(), Arc::new(items(0..100)));
+        let failure = session
+            .on_response(Response::Symbols {
+                set_size: 5,
+                from: 0,
+                symbols: junk(2_000),
+            })
+            .unwrap_err();
+        assert!(matches!(failure, Failure::Lie(ref r) if r.contains("do not converge")));
+        // Nor may one response exceed what any responder sends at once.
+        let (mut session, _) = Session::start("commons".into(), Arc::new(items(0..100)));
+        let failure = session
+            .on_response(Response::Symbols {
+                set_size: 1 << 40,
+                from: 0,
+                symbols: junk(MAX_SYMBOLS as usize + 1),
+            })
+            .unwrap_err();
+        assert!(matches!(failure, Failure::Lie(_)));
+        assert_eq!(session.summary.symbols, 0, "refused before taking them in");
+    }
+
+    /// A full session of `local` against `remote`, up to its first fetch.
+    fn first_fetch(session: &mut Session, remote: &[Item]) -> Vec<[u8; ITEM_HASH_BYTES]> {
+        let mut sorted = remote.to_vec();
+        sorted.sort();
+        let mut from = 0u32;
+        let mut n = FIRST_SYMBOLS;
+        loop {
+            let next = session
+                .on_response(Response::Symbols {
+                    set_size: remote.len() as u64,
+                    from,
+                    symbols: riblt::encode(&sorted, from as usize, (from + n) as usize),
+                })
+                .unwrap();
+            match next {
+                Next::Send(Request::Fetch { hashes }) => return hashes,
+                Next::Send(_) => {
+                    from += n;
+                    n = 256;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn skipped_items_are_not_fetched() {
+        let shared = items(0..50);
+        let mut remote = shared.clone();
+        remote.extend(items(50..60));
+        let refused: HashSet<_> = items(50..55).iter().map(|i| i.hash).collect();
+        let (mut session, _) = Session::start("commons".into(), Arc::new(shared));
+        session.skip(move |i| refused.contains(&i.hash));
+        let hashes = first_fetch(&mut session, &remote);
+        assert_eq!(hashes.len(), 5);
+        assert_eq!(session.summary.missing, 10);
+        assert_eq!(session.summary.skipped, 5);
+    }
+
+    #[test]
+    fn a_peer_serving_nothing_cannot_hold_a_session() {
+        let shared = items(0..50);
+        let mut remote = shared.clone();
+        remote.extend(items(1_000..1_000 + 4 * MAX_FETCH as u64));
+        let (mut session, _) = Session::start("commons".into(), Arc::new(shared));
+        first_fetch(&mut session, &remote);
+        let mut ended = None;
+        for _ in 0..MAX_EMPTY_FETCHES {
+            match session.on_response(Response::Posts { posts: vec![] }) {
+                Ok(Next::Store(p)) => {
+                    assert!(p.is_empty());
+                    assert!(matches!(session.after_store(0, 0), Ok(Next::Send(_))));
+                }
+                Err(f) => {
+                    ended = Some(f);
+                    break;
+                }
+                Ok(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(matches!(ended, Some(Failure::Declined(_))), "{ended:?}");
+        assert!(!session.is_overdue(Instant::now()));
+        assert!(session.is_overdue(Instant::now() + SESSION_DEADLINE + Duration::from_secs(1)));
     }
 }

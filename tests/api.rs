@@ -285,8 +285,19 @@ fn export_then_import_restores_every_post_with_valid_signatures() {
         two.dir.path(),
         &["import", file.to_str().unwrap(), "--json"],
     );
-    assert_eq!(code, 0, "{err}");
+    // Refused lines make the import fail, each named with its reason.
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("2 line(s) refused (line 4, 5)"), "{err}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["refused"][0]["line"], 4);
+    assert!(
+        report["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not decode as a signed post"),
+        "{report}"
+    );
+    assert_eq!(report["refused"][1]["line"], 5);
     assert_eq!(
         (
             report["new"].as_u64(),
@@ -302,7 +313,7 @@ fn export_then_import_restores_every_post_with_valid_signatures() {
     titles.sort();
     assert_eq!(titles, ["Bread", "Rice", "Soup"]);
     let (_, out, _) = cli(two.dir.path(), &["import", file.to_str().unwrap()]);
-    assert!(out.contains("0 new, 3 already known, 2 invalid"), "{out}");
+    assert!(out.contains("0 new, 3 already known, 2 refused"), "{out}");
 }
 
 #[test]

@@ -45,16 +45,21 @@ fn reasons(m: &Match) -> Vec<String> {
 }
 
 #[test]
-fn only_open_unexpired_posts_of_the_opposite_kind_same_circle_and_category_match() {
+fn only_open_unexpired_posts_of_the_opposite_kind_same_circle_match_and_category_is_a_signal() {
     let (_d, store) = open();
     let (me, a, b) = (identity(1), identity(2), identity(3));
     let need = request(&me, 1, "Soup for a family", &["soup"], Some("u4pruy"));
     put(&store, &me, &need);
 
     let good = offer(&a, 1, "Good", &["soup"], Some("u4pruy"));
+    // Another category: a candidate when it shares a tag or word, ranked below.
     let housing = Post {
         category: Category::Housing,
         ..offer(&a, 2, "Housing", &["soup"], Some("u4pruy"))
+    };
+    let unrelated = Post {
+        category: Category::Housing,
+        ..offer(&a, 9, "A room", &["room"], Some("u4pruy"))
     };
     let other_circle = Post {
         circle: "elsewhere".into(),
@@ -80,7 +85,7 @@ fn only_open_unexpired_posts_of_the_opposite_kind_same_circle_and_category_match
         ..expired
     };
     let mine = offer(&me, 8, "My own offer", &["soup"], Some("u4pruy"));
-    for p in [&good, &housing, &other_circle] {
+    for p in [&good, &housing, &unrelated, &other_circle] {
         put(&store, &a, p);
     }
     for p in [&also_request, &withdrawn, &fulfilled] {
@@ -92,8 +97,9 @@ fn only_open_unexpired_posts_of_the_opposite_kind_same_circle_and_category_match
     put(&store, &me, &mine);
 
     let found = matcher::rank(&store, &need, NOW, 10).unwrap();
-    assert_eq!(titles(&found), ["Good"]);
+    assert_eq!(titles(&found), ["Good", "Housing"]);
     assert_eq!(found[0].scored.reasons[0].to_string(), "category food");
+    assert_eq!(reasons(&found[1])[0], "1 tag");
     // The ranking is the same from the offer's side.
     let mut back = titles(&matcher::rank(&store, &good, NOW, 10).unwrap())
         .into_iter()

@@ -7,6 +7,8 @@
 //!   the same rules on every node (`proto/LIMITS.md`).
 //! - [`signed`]: [`SignedPost`] (bytes + signature), signing, verification and batch
 //!   verification into [`VerifiedPost`].
+//! - [`message`]: private messages about a post: signed, padded, sealed to the
+//!   recipient ([`message::Envelope`]), and the delivery protocol's requests.
 //! - [`invite`]: invite codes (a circle and addresses to join through).
 //! - [`codec`]: the one place that encodes and decodes, always with a byte limit.
 //!
@@ -18,6 +20,7 @@ mod bytes;
 pub mod codec;
 pub mod invite;
 pub mod limits;
+pub mod message;
 pub mod post;
 pub mod riblt;
 pub mod rules;

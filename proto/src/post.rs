@@ -66,6 +66,17 @@ pub enum Status {
     Fulfilled,
     /// Taken back by its author; kept as a body-less tombstone until it expires.
     Withdrawn,
+    /// The author promised it to someone in a private conversation; still live (it can
+    /// be freed again), but others should not expect it. Appended after `Withdrawn`:
+    /// variant indexes are the wire format.
+    Promised,
+}
+
+impl Status {
+    /// Whether the post still stands: open, or promised but not yet handed over.
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Open | Status::Promised)
+    }
 }
 
 /// What a post is about.
@@ -128,7 +139,7 @@ macro_rules! names {
 }
 
 names!(Kind { Offer => "offer", Request => "request" });
-names!(Status { Open => "open", Fulfilled => "fulfilled", Withdrawn => "withdrawn" });
+names!(Status { Open => "open", Fulfilled => "fulfilled", Withdrawn => "withdrawn", Promised => "promised" });
 names!(Category {
     Food => "food",
     Housing => "housing",

@@ -277,7 +277,9 @@ impl Decoder {
             let c = item.checksum();
             // A pure symbol must be one the item maps to; and an item peels once. Either
             // failing means the symbols are not a coding of any set difference.
-            if !maps_to(c, i as u64) || !self.peeled.insert(item) {
+            // And no consistent input peels more items than there are symbols: the
+            // sums are n linear equations. This also bounds the lists by n.
+            if self.peeled.len() >= n || !maps_to(c, i as u64) || !self.peeled.insert(item) {
                 self.failed = true;
                 return;
             }

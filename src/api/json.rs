@@ -120,6 +120,8 @@ pub struct EditJson {
     pub contact: Option<String>,
     /// New lifetime from now, such as `3d`.
     pub expires_in: Option<String>,
+    /// Fields to remove: `location`, `quantity`, `contact`.
+    pub clear: Vec<String>,
 }
 
 /// An API error body: `{"error": {"code", "message", "field"}}`.
@@ -149,9 +151,16 @@ pub struct BlockJson {
 
 /// Parses a lifetime such as `3d`, `12h` or `90m` into seconds.
 pub fn parse_duration_secs(text: &str) -> Result<u64, String> {
-    humantime::parse_duration(text.trim())
+    let secs = humantime::parse_duration(text.trim())
         .map(|d| d.as_secs())
-        .map_err(|e| format!("bad duration {text:?} ({e}); use e.g. 3d, 12h, 90m"))
+        .map_err(|e| format!("bad duration {text:?} ({e}); use e.g. 3d, 12h, 90m"))?;
+    if secs == 0 {
+        // A lifetime is only ever an expiry: zero would expire the post at once.
+        return Err(format!(
+            "{text:?}: expiry must be in the future; use e.g. 3d, 12h, 90m"
+        ));
+    }
+    Ok(secs)
 }
 
 /// One line of an export: a signed post exactly as it travels, hex-encoded, so
@@ -172,6 +181,21 @@ pub struct ImportReport {
     /// Lines that are not valid signed posts (bad JSON, encoding, signature, rules,
     /// expired, blocked author).
     pub invalid: usize,
+    /// Why lines were refused, in line order (at most [`MAX_REFUSED_LINES`]).
+    #[serde(default)]
+    pub refused: Vec<RefusedLine>,
+}
+
+/// The most refused lines an import report names one by one.
+pub const MAX_REFUSED_LINES: usize = 1000;
+
+/// One line an import refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedLine {
+    /// The line number in the file (1-based).
+    pub line: usize,
+    /// Why, for people.
+    pub reason: String,
 }
 
 /// `POST ui/login`: a one-time login URL for the web page.

@@ -6,10 +6,13 @@
 //! exists means the API is ready. The CLI and [`crate::client::ApiClient`] find the
 //! node through them.
 
+mod events;
 pub mod json;
+mod messages;
+
+pub use events::{IDLE as EVENT_STREAM_IDLE, MAX_STREAMS as MAX_EVENT_STREAMS};
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -18,11 +21,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query as QueryParams, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use libp2p::futures::{Stream, StreamExt};
 use libp2p::PeerId;
 use tokio::sync::oneshot;
 
@@ -106,6 +107,8 @@ struct AppState {
     token: String,
     /// The web pages' logins: `POST ui/login` makes a one-time login URL.
     web: crate::web::WebState,
+    /// Slots for event streams (see [`MAX_EVENT_STREAMS`]).
+    streams: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Binds `addr`, writes the address and a fresh token to the data dir, and serves.
@@ -128,7 +131,12 @@ pub async fn serve(
     write_private(&data_dir.api_token(), token.as_bytes())?;
     write_private(&data_dir.api_addr(), bound.to_string().as_bytes())?;
     let web = crate::web::WebState::new(node.clone(), data_dir.clone(), bound);
-    let state = AppState { node, token, web };
+    let state = AppState {
+        node,
+        token,
+        web,
+        streams: events::slots(),
+    };
     let app = router(state);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -178,7 +186,8 @@ fn router(state: AppState) -> Router {
         .route("/posts/{id}", get(get_post).put(edit_post))
         .route("/posts/{id}/withdraw", post(withdraw_post))
         .route("/posts/{id}/fulfil", post(fulfil_post))
-        .route("/events", get(events))
+        .route("/posts/{id}/reopen", post(reopen_post))
+        .route("/events", get(events::events))
         .route("/blocks", get(list_blocks).post(add_block))
         .route("/blocks/{author}", delete(remove_block))
         .route("/export", get(export))
@@ -188,6 +197,10 @@ fn router(state: AppState) -> Router {
         .route("/posts/{id}/matches", get(post_matches))
         .route("/alerts", get(list_alerts).post(add_alert))
         .route("/alerts/{id}", delete(remove_alert))
+        .route("/posts/{id}/replies", post(messages::reply))
+        .route("/conversations", get(messages::list))
+        .route("/conversations/{id}", get(messages::get))
+        .route("/conversations/{id}/messages", post(messages::send))
         .route("/ui/login", post(ui_login))
         .route(
             "/import",
@@ -281,7 +294,30 @@ impl From<node::Error> for ApiError {
                 None => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
             },
             E::Closed => Self::new(StatusCode::SERVICE_UNAVAILABLE, "closed", e.to_string()),
+            E::Messages(m) => messages::error(m, e.to_string()),
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        }
+    }
+}
+
+impl From<crate::ids::Error> for ApiError {
+    fn from(e: crate::ids::Error) -> Self {
+        use crate::ids::Error as E;
+        match &e {
+            E::NoSuchPost(_) => Self::new(StatusCode::NOT_FOUND, "not_found", e.to_string()),
+            E::Ambiguous { .. } => Self::new(StatusCode::CONFLICT, "ambiguous", e.to_string()),
+            _ => Self::field("id", e.to_string()),
+        }
+    }
+}
+
+impl From<crate::listing::Error> for ApiError {
+    fn from(e: crate::listing::Error) -> Self {
+        use crate::listing::Error as E;
+        match e {
+            E::Store(s) => node::Error::from(s).into(),
+            E::Radius(_) => Self::field("within_km", e.to_string()),
+            E::Around(_) => Self::field("near", e.to_string()),
         }
     }
 }
@@ -451,23 +487,69 @@ fn author_of(field: &str, v: &str) -> Result<AuthorKey, ApiError> {
     peer_id_author(&peer).ok_or_else(|| ApiError::field(field, "not an ed25519 peer id"))
 }
 
-fn id_of(v: &str) -> Result<PostId, ApiError> {
-    parse("id", v)
+/// A post id from a path: the whole id or a unique prefix of at least 8 characters
+/// (see [`crate::ids`]).
+fn id_of(s: &AppState, v: &str) -> Result<PostId, ApiError> {
+    Ok(crate::ids::resolve_post(s.node.store(), v)?)
+}
+
+/// An author from a peer id or a unique prefix of one among the authors this node
+/// stores, has blocked or is connected to.
+async fn author_prefix(s: &AppState, v: &str) -> Result<AuthorKey, ApiError> {
+    let mut known = s.node.store().authors();
+    if let Ok(peers) = s.node.peers().await {
+        known.extend(peers.iter().filter_map(|p| peer_id_author(&p.peer_id)));
+    }
+    crate::ids::resolve_author(v, known).map_err(|e| ApiError::field("author", e.to_string()))
 }
 
 async fn list_posts(
     State(s): State<AppState>,
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> ApiResult<Vec<PostJson>> {
-    let q = query_from(&params)?;
-    let posts = s.node.query(&q)?;
+    let listing = listing_from(params)?;
+    let posts = crate::listing::list(s.node.store(), &listing, crate::clock::now_ms())?;
     Ok(Json(
         posts.iter().map(|p| PostJson::from(p.post())).collect(),
     ))
 }
 
+/// A listing from URL parameters: those of [`query_from`], `tag` as a comma-separated
+/// list (every tag must be present) and `within_km` (with `near`: a distance from the
+/// centre of that cell instead of an area).
+fn listing_from(mut params: HashMap<String, String>) -> Result<crate::listing::Listing, ApiError> {
+    let within = params
+        .remove("within_km")
+        .map(|v| parse::<f64>("within_km", &v))
+        .transpose()?;
+    let mut more_tags = Vec::new();
+    if let Some(tags) = params.remove("tag") {
+        let mut tags = tags.split(',').map(|t| t.trim().to_string());
+        if let Some(first) = tags.next() {
+            params.insert("tag".into(), first);
+        }
+        more_tags = tags.collect();
+    }
+    let mut query = query_from(&params)?;
+    let within = match (within, query.near.take()) {
+        (Some(km), Some(around)) => Some(crate::listing::Within { around, km }),
+        (Some(_), None) => return Err(ApiError::field("within_km", "within_km: needs near")),
+        (None, near) => {
+            query.near = near;
+            None
+        }
+    };
+    let listing = crate::listing::Listing {
+        query,
+        more_tags,
+        within,
+    };
+    listing.validate()?;
+    Ok(listing)
+}
+
 async fn get_post(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<PostJson> {
-    let id = id_of(&id)?;
+    let id = id_of(&s, &id)?;
     let p = s.node.get(&id)?.ok_or(node::Error::NotFound(id))?;
     Ok(Json(PostJson::from(p.post())))
 }
@@ -516,8 +598,19 @@ async fn edit_post(
     Path(id): Path<String>,
     body: Result<Json<EditJson>, JsonRejection>,
 ) -> ApiResult<PostJson> {
-    let id = id_of(&id)?;
+    let id = id_of(&s, &id)?;
     let Json(e) = body?;
+    let cleared = |f: &str| e.clear.iter().any(|c| c == f);
+    for c in &e.clear {
+        if !["location", "quantity", "contact"].contains(&c.as_str()) {
+            return Err(ApiError::field(
+                "clear",
+                format!("clear: {c:?} cannot be cleared (location, quantity or contact can)"),
+            ));
+        }
+    }
+    let (clear_location, clear_quantity, clear_contact) =
+        (cleared("location"), cleared("quantity"), cleared("contact"));
     let edit = Edit {
         category: e
             .category
@@ -536,18 +629,26 @@ async fn edit_post(
             .map(json::parse_duration_secs)
             .transpose()
             .map_err(|m| ApiError::field("expires_in", m))?,
+        clear_location,
+        clear_quantity,
+        clear_contact,
     };
     let post = s.node.edit(&id, edit).await?;
     Ok(Json(PostJson::from(&post)))
 }
 
 async fn withdraw_post(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<PostJson> {
-    let post = s.node.withdraw(&id_of(&id)?).await?;
+    let post = s.node.withdraw(&id_of(&s, &id)?).await?;
     Ok(Json(PostJson::from(&post)))
 }
 
 async fn fulfil_post(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<PostJson> {
-    let post = s.node.fulfil(&id_of(&id)?).await?;
+    let post = s.node.fulfil(&id_of(&s, &id)?).await?;
+    Ok(Json(PostJson::from(&post)))
+}
+
+async fn reopen_post(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<PostJson> {
+    let post = s.node.reopen(&id_of(&s, &id)?).await?;
     Ok(Json(PostJson::from(&post)))
 }
 
@@ -570,10 +671,17 @@ async fn add_block(
     body: Result<Json<BlockJson>, JsonRejection>,
 ) -> ApiResult<serde_json::Value> {
     let Json(b) = body?;
-    let author = author_of("author", &b.author)?;
+    let author = author_prefix(&s, &b.author).await?;
+    if author == s.node.identity().author() {
+        return Err(ApiError::field(
+            "author",
+            "author: that is this node's own peer id; a node cannot block itself",
+        ));
+    }
     let removed = s.node.block(&author)?;
+    let shown = author_peer_id(&author).map_or(b.author, |p| p.to_string());
     Ok(Json(
-        serde_json::json!({ "author": b.author, "removed_posts": removed }),
+        serde_json::json!({ "author": shown, "removed_posts": removed }),
     ))
 }
 
@@ -581,7 +689,12 @@ async fn remove_block(
     State(s): State<AppState>,
     Path(author): Path<String>,
 ) -> ApiResult<serde_json::Value> {
-    let key = author_of("author", &author)?;
+    let key = crate::ids::resolve_author(
+        &author,
+        s.node.store().blocked().map_err(node::Error::from)?,
+    )
+    .map_err(|e| ApiError::field("author", e.to_string()))?;
+    let author = author_peer_id(&key).map_or(author, |p| p.to_string());
     let was = s.node.unblock(&key)?;
     if !was {
         return Err(ApiError::new(
@@ -600,13 +713,7 @@ async fn export(State(s): State<AppState>) -> Result<Response, ApiError> {
     let mut out = String::new();
     for p in s.node.store().all() {
         let p = p.map_err(node::Error::from)?;
-        let wire = p.signed().encode().map_err(node::Error::from)?;
-        let line = json::ExportLine {
-            signed_post: hex::encode(wire),
-        };
-        out.push_str(&serde_json::to_string(&line).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?);
+        out.push_str(&crate::transfer::export_line(&p).map_err(node::Error::from)?);
         out.push('\n');
     }
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response())
@@ -616,25 +723,35 @@ async fn export(State(s): State<AppState>) -> Result<Response, ApiError> {
 /// one from the network.
 async fn import(State(s): State<AppState>, body: String) -> ApiResult<json::ImportReport> {
     let mut report = json::ImportReport::default();
+    let refuse = |report: &mut json::ImportReport, line: usize, reason: String| {
+        report.invalid += 1;
+        if report.refused.len() < json::MAX_REFUSED_LINES {
+            report.refused.push(json::RefusedLine { line, reason });
+        }
+    };
     let mut batch = Vec::new();
-    for line in body.lines().filter(|l| !l.trim().is_empty()) {
-        let signed = serde_json::from_str::<json::ExportLine>(line)
-            .ok()
-            .and_then(|l| hex::decode(l.signed_post).ok())
-            .and_then(|w| aidmesh_proto::SignedPost::decode(&w).ok());
-        match signed {
-            Some(sp) => batch.push(sp),
-            None => report.invalid += 1,
+    let mut lines = Vec::new();
+    for (n, line) in body.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match crate::transfer::read_export_line(line) {
+            Ok(sp) => {
+                batch.push(sp);
+                lines.push(n + 1);
+            }
+            Err(reason) => refuse(&mut report, n + 1, reason),
         }
     }
     let results = s.node.import(batch).await?;
-    for r in results {
+    for (r, line) in results.into_iter().zip(lines) {
         match r {
             Ok(o) if o.changed() => report.new += 1,
             Ok(_) => report.old += 1,
-            Err(_) => report.invalid += 1,
+            Err(e) => refuse(&mut report, line, e.to_string()),
         }
     }
+    report.refused.sort_by_key(|r| r.line);
     Ok(Json(report))
 }
 
@@ -684,19 +801,14 @@ pub fn sse_parts(e: &Event) -> (&'static str, serde_json::Value) {
             serde_json::json!({ "post": PostJson::from(post.as_ref()), "origin": origin,
                 "target": target, "score": score, "reasons": reasons }),
         ),
+        Event::Message {
+            conversation,
+            message,
+        } => (
+            "message",
+            serde_json::json!({ "conversation": conversation, "message": message }),
+        ),
     }
-}
-
-async fn events(
-    State(s): State<AppState>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let rx = s.node.subscribe();
-    let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|e| async move {
-        let e = e.ok()?;
-        let (name, data) = sse_parts(&e);
-        Some(Ok(SseEvent::default().event(name).data(data.to_string())))
-    });
-    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 /// Matches per post when the caller does not say.
@@ -750,7 +862,7 @@ async fn post_matches(
     Path(id): Path<String>,
     QueryParams(params): QueryParams<HashMap<String, String>>,
 ) -> ApiResult<Vec<json::MatchJson>> {
-    let id = id_of(&id)?;
+    let id = id_of(&s, &id)?;
     let limit = match_limit(&params, 2 * DEFAULT_MATCHES)?;
     let found = s.node.matches_for(&id, limit)?;
     Ok(Json(found.iter().map(json::MatchJson::from).collect()))

@@ -16,7 +16,7 @@ pub enum Command {
     List,
     /// Delete an alert.
     Remove {
-        /// The alert id.
+        /// The alert id, as `alert list` shows it (alert ids are short numbers).
         id: String,
     },
 }
@@ -51,21 +51,39 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
 }
 
 async fn add(ctx: &Ctx, f: FilterArgs) -> anyhow::Result<()> {
+    if f.kind.is_none()
+        && f.category.is_none()
+        && f.tags.is_empty()
+        && f.near.is_none()
+        && f.search.is_none()
+        && f.circle.is_none()
+    {
+        anyhow::bail!(
+            "an alert needs at least one filter: --kind, --category, --tag, --near, --search or --circle \
+             (e.g. `aidmesh alert add --kind offer --tag bike`)"
+        );
+    }
+    let mut tags = super::args::tags(f.tags)?;
+    if tags.len() > 1 {
+        anyhow::bail!("--tag: an alert takes one tag (save one alert per tag)");
+    }
+    // A place is an area for an alert: the posts whose geohash starts with it.
+    let near = f.near.map(|n| super::args::place("near", &n)).transpose()?;
     // Names are checked here so a typo never reaches the node; the rest (tag, near,
     // circle) by the node, with the same errors as `list`.
     let filter = aidmesh::alerts::AlertFilter {
         kind: f
             .kind
-            .map(|k| k.parse())
+            .map(|k| k.trim().to_ascii_lowercase().parse())
             .transpose()
             .map_err(|e| anyhow::anyhow!("--kind: {e}"))?,
         category: f
             .category
-            .map(|k| k.parse())
+            .map(|k| k.trim().to_ascii_lowercase().parse())
             .transpose()
             .map_err(|e| anyhow::anyhow!("--category: {e}"))?,
-        tag: f.tag,
-        near: f.near,
+        tag: tags.pop(),
+        near,
         search: f.search,
         circle: f.circle,
     };

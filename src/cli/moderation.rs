@@ -10,12 +10,12 @@ use super::Ctx;
 pub enum Command {
     /// Delete an author's posts and refuse them from now on.
     Block {
-        /// The author's peer id.
+        /// The author's peer id, or a unique prefix of it (as `list` shows).
         author: String,
     },
     /// Accept an author's posts again.
     Unblock {
-        /// The author's peer id.
+        /// The author's peer id, or a unique prefix of it among the blocked ones.
         author: String,
     },
 }
@@ -28,7 +28,8 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             if ctx.json {
                 print_json(&r)
             } else {
-                println!("blocked {author}; removed {} posts", r["removed_posts"]);
+                let who = r["author"].as_str().unwrap_or(&author);
+                println!("blocked {who}; removed {} posts", r["removed_posts"]);
                 Ok(())
             }
         }
@@ -37,7 +38,7 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
             if ctx.json {
                 print_json(&r)
             } else {
-                println!("unblocked {author}");
+                println!("unblocked {}", r["author"].as_str().unwrap_or(&author));
                 Ok(())
             }
         }

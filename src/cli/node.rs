@@ -40,10 +40,10 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Listen on this address (repeatable) [default: /ip4/0.0.0.0/tcp/7651 and /ip4/0.0.0.0/udp/7651/quic-v1]
-    #[arg(long, value_name = "MULTIADDR")]
+    #[arg(long, value_name = "MULTIADDR", value_parser = super::args::multiaddr)]
     listen: Vec<Multiaddr>,
     /// Join the network through this peer, e.g. /ip4/203.0.113.5/tcp/7651/p2p/12D3... (repeatable; added to config.toml's)
-    #[arg(long, value_name = "MULTIADDR")]
+    #[arg(long, value_name = "MULTIADDR", value_parser = super::args::multiaddr)]
     bootstrap: Vec<Multiaddr>,
     /// Do not look for peers on the local network
     #[arg(long)]
@@ -64,7 +64,7 @@ pub struct RunArgs {
     #[arg(long)]
     relay: bool,
     /// An address others reach this node on, e.g. /ip4/203.0.113.5/tcp/7651 (repeatable; for a VPS or a port forward)
-    #[arg(long, value_name = "MULTIADDR")]
+    #[arg(long, value_name = "MULTIADDR", value_parser = super::args::multiaddr)]
     external_address: Vec<Multiaddr>,
     /// Join the circle and peers of this invite code first (saved to config.toml)
     #[arg(long, value_name = "CODE")]
@@ -99,6 +99,9 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
 
 async fn run_command(ctx: &Ctx, args: RunArgs) -> anyhow::Result<()> {
     let data_dir = &ctx.data_dir;
+    data_dir.create()?;
+    // Held until the node has stopped: one node per data dir.
+    let _lock = aidmesh::lock::acquire(data_dir)?;
     if let Some(code) = &args.join {
         join_config(data_dir, code)?;
     }
@@ -122,10 +125,73 @@ async fn run_command(ctx: &Ctx, args: RunArgs) -> anyhow::Result<()> {
         config.config.relay.serve = true;
     }
     config.config.validate()?;
-    run_node(config, args.api, args.api_public).await
+    let default_dir = DataDir::platform_default().ok();
+    let dir_flag = if default_dir.as_ref() == Some(data_dir) {
+        String::new()
+    } else {
+        format!("--data-dir {} ", data_dir.path().display())
+    };
+    run_node(config, args.api, args.api_public, &dir_flag).await
 }
 
-async fn run_node(config: NodeConfig, api: SocketAddr, api_public: bool) -> anyhow::Result<()> {
+/// What to do when the API address is taken, in one sentence.
+fn api_error(e: aidmesh::api::Error) -> anyhow::Error {
+    match e {
+        aidmesh::api::Error::Bind { addr, source }
+            if source.kind() == std::io::ErrorKind::AddrInUse =>
+        {
+            anyhow::anyhow!(
+                "the API address {addr} is already in use (another aidmesh node, or another \
+                 program); give this node another one with --api, e.g. --api 127.0.0.1:0 for any free port"
+            )
+        }
+        other => other.into(),
+    }
+}
+
+/// The first lines `run` prints: where others reach this node and what to do next.
+async fn banner(node: &aidmesh::NodeHandle, api: SocketAddr, dir_flag: &str) {
+    // The listen addresses appear a moment after start: wait for one, briefly.
+    let mut status = node.status().await.ok();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    while status.as_ref().is_some_and(|s| s.listen_addrs.is_empty())
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        status = node.status().await.ok();
+    }
+    let Some(status) = status else { return };
+    let loopback = |a: &Multiaddr| {
+        a.iter().any(|p| match p {
+            libp2p::multiaddr::Protocol::Ip4(ip) => ip.is_loopback(),
+            libp2p::multiaddr::Protocol::Ip6(ip) => ip.is_loopback(),
+            _ => false,
+        })
+    };
+    let share = status
+        .listen_addrs
+        .iter()
+        .find(|a| !loopback(a))
+        .or(status.listen_addrs.first());
+    println!("aidmesh is running as {}", status.peer_id);
+    match share {
+        Some(a) => println!("  others on your network can connect to: {a}"),
+        None => println!("  not listening for peers yet"),
+    }
+    println!("  invite someone:     aidmesh {dir_flag}invite");
+    println!(
+        "  post an offer:      aidmesh {dir_flag}offer \"Spare bike\" --category goods --location <geohash or LAT,LON>"
+    );
+    println!("  see what is around: aidmesh {dir_flag}list    (local API on {api})");
+    println!("  stop with Ctrl-C");
+}
+
+async fn run_node(
+    config: NodeConfig,
+    api: SocketAddr,
+    api_public: bool,
+    dir_flag: &str,
+) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     // Listen for signals before saying "running": a SIGTERM sent the moment the node
     // says so must stop it cleanly, not kill it.
@@ -135,9 +201,10 @@ async fn run_node(config: NodeConfig, api: SocketAddr, api_public: bool) -> anyh
         Ok(s) => s,
         Err(e) => {
             node.shutdown().await?;
-            return Err(e.into());
+            return Err(api_error(e));
         }
     };
+    banner(&node, server.addr(), dir_flag).await;
     let status = node.status().await?;
     tracing::info!(peer_id = %status.peer_id, api = %server.addr(), circles = ?status.circles, posts = status.posts, "aidmesh is running; Ctrl-C to stop");
     stop.await?;

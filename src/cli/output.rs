@@ -37,26 +37,102 @@ pub fn print_post(p: &PostJson) {
     if let Some(c) = &p.contact {
         println!("  contact   {c}");
     }
-    println!("  updated   {}   expires {}", p.updated_at, p.expires_at);
+    let now = aidmesh::clock::now_ms();
+    println!("  created   {} ({} ago)", p.created_at, age(p, now));
+    println!("  updated   {}", p.updated_at);
+    println!("  expires   {} ({})", p.expires_at, expires(p, now));
 }
 
-/// Posts as a table, one line each, as `list` prints them.
-pub fn print_post_table(posts: &[PostJson]) {
+/// Characters of a peer id `list` shows: all ed25519 peer ids start `12D3KooW`, so
+/// 16 leave 8 that tell authors apart, and still make a prefix `block` takes.
+pub const SHORT_PEER: usize = 16;
+
+/// An author as `list` shows it: `you`, or the start of the peer id.
+pub fn who<'a>(author: &'a str, me: Option<&str>) -> &'a str {
+    if me == Some(author) {
+        "you"
+    } else {
+        author.get(..SHORT_PEER).unwrap_or(author)
+    }
+}
+
+/// Milliseconds since the epoch of an RFC 3339 time from the API.
+fn ms_of(rfc3339: &str) -> Option<u64> {
+    let t = humantime::parse_rfc3339(rfc3339).ok()?;
+    Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64)
+}
+
+/// A duration in ms, short: `45m`, `3h`, `12d`.
+pub fn span(ms: u64) -> String {
+    // To the nearest unit: a 14-day post made a second ago expires "in 14d".
+    let mins = (ms + 30_000) / 60_000;
+    match mins {
+        m if m < 60 => format!("{m}m"),
+        m if m < 60 * 24 => format!("{}h", (m + 30) / 60),
+        m => format!("{}d", (m + 12 * 60) / (60 * 24)),
+    }
+}
+
+/// How long ago a post was made: `3h`.
+pub fn age(p: &PostJson, now: u64) -> String {
+    ms_of(&p.created_at).map_or("?".into(), |t| span(now.saturating_sub(t)))
+}
+
+/// When a post expires: `in 5d`, or `expired`.
+pub fn expires(p: &PostJson, now: u64) -> String {
+    match ms_of(&p.expires_at) {
+        Some(t) if t > now => format!("in {}", span(t - now)),
+        Some(_) => "expired".into(),
+        None => "?".into(),
+    }
+}
+
+/// Posts as a table, one line each, as `list` prints them; `me` is this node's peer
+/// id (its posts show as `you`), `with_status` adds the status column.
+pub fn print_post_table(posts: &[PostJson], me: Option<&str>, with_status: bool) {
     if posts.is_empty() {
         println!("no posts");
         return;
     }
+    let now = aidmesh::clock::now_ms();
+    let whos: Vec<&str> = posts.iter().map(|p| who(&p.author, me)).collect();
+    let who_w = whos.iter().map(|w| w.len()).max().unwrap_or(3).max(3);
+    let circle_w = posts
+        .iter()
+        .map(|p| p.circle.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let status = |s: &str| {
+        if with_status {
+            format!("{s:<9}  ")
+        } else {
+            String::new()
+        }
+    };
     println!(
-        "{:<12}  {:<7}  {:<9}  {:<9}  {:<6}  TITLE",
-        "ID", "KIND", "CATEGORY", "STATUS", "WHERE"
+        "{:<12}  {:<7}  {:<9}  {}{:<who_w$}  {:<circle_w$}  {:<4}  {:<7}  {:<6}  TITLE",
+        "ID",
+        "KIND",
+        "CATEGORY",
+        status("STATUS"),
+        "WHO",
+        "CIRCLE",
+        "AGE",
+        "EXPIRES",
+        "WHERE"
     );
-    for p in posts {
+    for (p, w) in posts.iter().zip(whos) {
         println!(
-            "{:<12}  {:<7}  {:<9}  {:<9}  {:<6}  {}",
+            "{:<12}  {:<7}  {:<9}  {}{:<who_w$}  {:<circle_w$}  {:<4}  {:<7}  {:<6}  {}",
             short(&p.id),
             p.kind.as_str(),
             p.category.as_str(),
-            p.status.as_str(),
+            status(p.status.as_str()),
+            w,
+            p.circle,
+            age(p, now),
+            expires(p, now),
             p.location.as_deref().unwrap_or("-"),
             p.title
         );
@@ -75,33 +151,45 @@ pub fn print_match(m: &MatchJson) {
     );
 }
 
-/// A `match` event of the event stream, as one line.
-pub fn print_match_event(data: &serde_json::Value) {
-    let post = &data["post"];
-    let target = &data["target"];
-    let what = match target["type"].as_str() {
-        Some("alert") => format!("alert {}", target["id"]),
-        _ => format!(
-            "your post \"{}\" [{}]",
-            target["title"].as_str().unwrap_or("?"),
-            short(target["id"].as_str().unwrap_or("?"))
+/// The node's status, as `status` prints it.
+/// The `health` part of the status: the clock as peers see it, and what the limits
+/// shed (only what happened; a quiet node prints one line).
+fn print_health(h: &serde_json::Value) {
+    let n = |k: &str| h[k].as_u64().unwrap_or(0);
+    match h["clock_skew"]["peers_ahead_ms"].as_i64() {
+        Some(ms) if h["clock_skew"]["skewed"].as_bool() == Some(true) => println!(
+            "clock        peers' posts are {} {} our clock: check this machine's time",
+            humantime::format_duration(std::time::Duration::from_secs(ms.unsigned_abs() / 1000)),
+            if ms > 0 { "ahead of" } else { "behind" }
         ),
+        Some(_) => println!("clock        agrees with peers"),
+        None => println!("clock        not enough posts from peers to compare yet"),
+    }
+    let mut shed = Vec::new();
+    let mut note = |count: u64, what: &str| {
+        if count > 0 {
+            shed.push(format!("{count} {what}"));
+        }
     };
-    let reasons: Vec<&str> = data["reasons"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|r| r.as_str()).collect())
-        .unwrap_or_default();
-    println!(
-        "match for {what}: {} {} — {} [{}] ({})",
-        post["kind"].as_str().unwrap_or("?"),
-        post["category"].as_str().unwrap_or("?"),
-        post["title"].as_str().unwrap_or("?"),
-        short(post["id"].as_str().unwrap_or("?")),
-        reasons.join(", ")
+    note(n("gossip_over_peer_rate"), "messages over a peer's rate");
+    note(n("gossip_over_author_rate"), "posts over an author's rate");
+    note(
+        n("gossip_sends_dropped"),
+        "gossip sends dropped (queue full)",
     );
+    note(n("gossip_links_repaired"), "dead gossip links reconnected");
+    note(n("connections_refused"), "connections refused");
+    note(
+        n("held_future_posts"),
+        "future-dated posts held until their time",
+    );
+    if shed.is_empty() {
+        println!("limits       nothing refused");
+    } else {
+        println!("limits       {}", shed.join(", "));
+    }
 }
 
-/// The node's status, as `status` prints it.
 pub fn print_status(s: &serde_json::Value) {
     let strs = |v: &serde_json::Value| -> Vec<String> {
         v.as_array()
@@ -140,6 +228,7 @@ pub fn print_status(s: &serde_json::Value) {
         ),
         None => println!("posts seen   not yet confirmed by any peer"),
     }
+    print_health(&s["health"]);
     let direct = strs(&r["direct_addrs"]);
     let relayed = strs(&r["relayed_addrs"]);
     if direct.is_empty() && relayed.is_empty() {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use aidmesh_proto::{AuthorKey, Post, Status};
 use tokio::sync::{broadcast, mpsc};
 
-use super::{Probe, MATCH_THRESHOLD};
+use super::Probe;
 use crate::alerts::{self, Alerts, Target};
 use crate::events::{Event, Origin};
 use crate::store::{self, Store};
@@ -36,9 +36,11 @@ pub struct Watcher {
     /// This node's author key: its own posts are the ones to find matches for, and
     /// its own posts never alert.
     me: AuthorKey,
-    /// This node's own posts, read from the store when first needed after one of
-    /// them changed (see [`Watcher::own_changed`]), so a check decodes none.
-    own: Arc<Mutex<Option<Arc<Vec<Post>>>>>,
+    /// This node's own posts, read from the store and prepared for matching when
+    /// first needed after one of them changed (see [`Watcher::own_changed`]), so a
+    /// check decodes and analyses none of them. Their word weights are those of the
+    /// store at that moment.
+    own: Arc<Mutex<Option<Arc<Vec<Probe>>>>>,
 }
 
 impl Watcher {
@@ -57,16 +59,16 @@ impl Watcher {
         *self.own.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    fn own_posts(&self) -> Result<Arc<Vec<Post>>, Error> {
+    fn own_posts(&self) -> Result<Arc<Vec<Probe>>, Error> {
         let mut own = self.own.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(posts) = own.as_ref() {
             return Ok(posts.clone());
         }
-        let posts: Arc<Vec<Post>> = Arc::new(
+        let posts: Arc<Vec<Probe>> = Arc::new(
             self.store
                 .by_author(&self.me)?
                 .into_iter()
-                .map(|p| p.into_parts().0)
+                .map(|p| Probe::with_store(p.post(), &self.store))
                 .collect(),
         );
         *own = Some(posts.clone());
@@ -74,8 +76,8 @@ impl Watcher {
     }
 
     /// The match events `post` raises at `now`: one per alert it fits and per own
-    /// open post it matches with at least [`MATCH_THRESHOLD`], each only the first
-    /// time (recorded before this returns).
+    /// open post it is a match for ([`super::Scored::is_match`]), each only the
+    /// first time (recorded before this returns).
     pub fn check(&self, post: &Post, origin: Origin, now: u64) -> Result<Vec<Event>, Error> {
         let mut out = Vec::new();
         if post.author == self.me {
@@ -99,21 +101,24 @@ impl Watcher {
                 out.push(event(target, None, reasons));
             }
         }
-        for own in self.own_posts()?.iter() {
+        // The arriving post's words, worked out once and only if an own post may
+        // match it.
+        let mut words = None;
+        for probe in self.own_posts()?.iter() {
+            let own = probe.post();
             // The cheap tests first: most own posts are not about this post at all.
             if own.kind != post.kind.opposite()
-                || own.category != post.category
                 || own.circle != post.circle
                 || own.status != Status::Open
                 || own.is_expired(now)
             {
                 continue;
             }
-            let probe = Probe::new(own);
-            let Some(scored) = probe.score(post, now) else {
+            let words = words.get_or_insert_with(|| super::PostWords::of(post));
+            let Some(scored) = probe.score_stemmed(post, words, now) else {
                 continue;
             };
-            if scored.score < MATCH_THRESHOLD {
+            if !scored.is_match() {
                 continue;
             }
             let target = Target::Post {

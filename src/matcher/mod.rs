@@ -1,47 +1,67 @@
 //! Matching offers to requests: for one post, the open, unexpired posts of the
-//! opposite kind in the same circle and category, ranked by how well they answer it.
+//! opposite kind in the same circle, ranked by how well they answer it.
 //!
 //! # How a match is scored
 //! A candidate must be open, unexpired, of the opposite kind, in the same circle and
-//! the same category, and by another author. Its score is the sum of the parts below,
-//! weighted by [`WEIGHTS`] (the only place the weights live):
+//! by another author. The same category is a strong signal, not a wall: a post of
+//! another category is a candidate when its shared tags and words reach
+//! `cross_category` points ("Help moving boxes" under *skills* meets "Van for moving
+//! house" under *transport*). Its score is the sum of the parts below, weighted by
+//! [`WEIGHTS`] (the only place the weights live):
 //!
 //! | part | points | reason shown |
 //! |---|---|---|
-//! | same category | required, 0 points | `category food` |
-//! | shared tags | `tag` per tag, at most `max_tags` counted | `2 tags` |
+//! | same category | `category` | `category food` |
+//! | shared tags | `tag` per tag (`× weak` for a tag of weak words only), at most `max_tags` tags | `2 tags` |
+//! | shared words of title and body | `word` × the summed weights of the shared stems, at most `max_words` | `3 words` |
 //! | distance, both located | `distance / (1 + km / distance_scale_km)` | `~3 km` |
-//! | distance, either unlocated | `no_location` (what a post `unlocated_km` away scores) | `anywhere` |
-//! | shared words of title and body | `word` per stem, at most `max_words` counted | `3 words` |
+//! | distance, either unlocated | what a post `unlocated_km` away scores | `anywhere` |
 //! | quantity, both given | `quantity × min(1, offered / requested)` | `quantity fits`, `quantity 3 of 5` |
 //! | freshness of the candidate | `freshness × 0.5^(age / freshness_half_life_ms)` | `new` (under a day) |
+//!
+//! Words are stems in the candidate's language ([`crate::words`]): the post is
+//! stemmed again as if written in it, so "Busco ayuda con la mudanza" meets "Tengo
+//! furgoneta, ayudo con mudanzas" on `mudanz`. A shared stem weighs `1 + title`
+//! when it is in both titles, 1 otherwise, times its rarity,
+//! `min(1, ln(1 + n / df) / ln(1 + rare_ratio))` for a stem that `df` of the `n`
+//! stored posts have (`n` at least `min_posts`: a small store cannot tell a common
+//! word from a rare one), times `weak` if it comes from a weak word ("kids", "size",
+//! see [`crate::words::stop`]) — so nappies "for the kids" and kids' winter coats
+//! share little.
+//!
+//! An arriving post is a match for one of the node's own posts (and raises a `match`
+//! event) when its score reaches [`MATCH_THRESHOLD`] and its shared tags and words
+//! alone reach [`MIN_RELEVANCE`]: near and in the same category is not enough.
 //!
 //! Ties go to the newer candidate, then the smaller post id, so a ranking is
 //! deterministic for a given store and clock.
 //!
 //! # Cost
 //! Candidates come from the store's indexes with bounded scans ([`crate::Store::scan`]):
-//! the newest posts of the category, the newest posts of each shared tag and the
-//! posts of the surrounding geohash area. No ranking looks at more than
-//! [`Limits::max_loaded`] posts, whatever the store holds; the price is that an old,
-//! far, untagged match in a very busy category can be missed.
+//! the newest posts of the category, the newest posts of each shared tag, the posts
+//! of the surrounding geohash area and the newest posts that share one of the post's
+//! rarest words (any category). No ranking looks at more than
+//! [`Limits::max_loaded`] posts, whatever the store holds, and the candidates' words
+//! come from the store's text index, not from analysing them again; the price is
+//! that an old, far match that shares only common words can be missed.
 //!
 //! # Layout
-//! - [`words`]: normalisation, stop words and stemming.
 //! - [`geo`]: geohash centres and distances.
 //! - [`live`]: standing alerts and own posts checked against each arriving post.
+//! - Words and stems: [`crate::words`], shared with text search.
 
 pub mod geo;
 pub mod live;
-pub mod words;
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::OnceLock;
 
 use aidmesh_proto::{Category, Kind, Post, PostId, Status};
 use serde::{Serialize, Serializer};
 
-use crate::store::{self, Query, StatusFilter, Store};
+use crate::store::{self, text, Query, StatusFilter, Stemmed, Store};
+use crate::words::{self, Lang};
 
 /// Matcher failures.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +75,10 @@ pub enum Error {
 /// The weights of a match score; see the module docs for how each is used.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Weights {
+    /// Points for the same category.
+    pub category: f64,
+    /// Points (tags and words) a candidate of another category needs to be one.
+    pub cross_category: f64,
     /// Points per shared tag.
     pub tag: f64,
     /// Most shared tags counted.
@@ -66,10 +90,19 @@ pub struct Weights {
     /// Points when either post has no location: it matches anywhere, but scores like
     /// a post this far away, so any nearer located post ranks above it.
     pub unlocated_km: f64,
-    /// Points per shared word stem of title and body.
+    /// Points per shared word stem of full weight.
     pub word: f64,
-    /// Most shared stems counted.
-    pub max_words: usize,
+    /// Most summed stem weight counted.
+    pub max_words: f64,
+    /// Weight of a weak word or tag, against 1 for any other.
+    pub weak: f64,
+    /// Extra weight, as a share, of a stem of both titles: a title says what a post
+    /// is about.
+    pub title: f64,
+    /// A stem in at most one stored post in this many has full weight.
+    pub rare_ratio: f64,
+    /// The store size below which every word counts as rare.
+    pub min_posts: f64,
     /// Points when the offered quantity covers the requested one (scaled down when it
     /// covers part of it).
     pub quantity: f64,
@@ -81,22 +114,32 @@ pub struct Weights {
 
 /// The weights every ranking uses.
 pub const WEIGHTS: Weights = Weights {
+    category: 1.5,
+    cross_category: 1.5,
     tag: 2.0,
     max_tags: 4,
-    distance: 4.0,
+    distance: 3.0,
     distance_scale_km: 5.0,
     unlocated_km: 15.0,
-    word: 1.0,
-    max_words: 4,
+    word: 4.0,
+    max_words: 3.0,
+    weak: 0.25,
+    title: 0.5,
+    rare_ratio: 50.0,
+    min_posts: 100.0,
     quantity: 1.0,
     freshness: 1.0,
     freshness_half_life_ms: 7 * 86_400_000,
 };
 
 /// The score from which an arriving post counts as a match for one of this node's
-/// own open posts (and raises a `match` event). Same category and a few km apart, or
-/// a shared tag and a shared word, reach it; same category alone does not.
+/// own open posts (and raises a `match` event), if it also has [`MIN_RELEVANCE`].
 pub const MATCH_THRESHOLD: f64 = 4.0;
+
+/// The points from shared tags and words an arriving post needs to be a match for
+/// one of this node's own posts: one shared tag or one rare shared word; being near,
+/// in the same category, or sharing one weak word is not enough.
+pub const MIN_RELEVANCE: f64 = 2.0;
 
 /// Bounds on the candidates one ranking looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,14 +160,18 @@ pub struct Limits {
     pub area_scan: usize,
     /// Geohash characters that make the area (4: about 40 × 20 km).
     pub area_chars: usize,
-    /// Bytes of a body read for words.
-    pub body_bytes: usize,
+    /// Rarest words of the post looked up.
+    pub stems: usize,
+    /// Newest open posts kept per word.
+    pub by_stem: usize,
+    /// Posts with the word looked at for them.
+    pub stem_scan: usize,
 }
 
 impl Limits {
     /// The most posts one ranking loads from the store.
     pub const fn max_loaded(&self) -> usize {
-        self.category_scan + self.tags * self.tag_scan + self.area_scan
+        self.category_scan + self.tags * self.tag_scan + self.area_scan + self.stems * self.by_stem
     }
 }
 
@@ -138,14 +185,16 @@ pub const LIMITS: Limits = Limits {
     by_area: 12,
     area_scan: 32,
     area_chars: 4,
-    body_bytes: 1000,
+    stems: 6,
+    by_stem: 8,
+    stem_scan: 64,
 };
 
 /// Why a candidate scored what it did.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Reason {
-    /// Same category (always present: it is required).
+    /// Same category.
     Category(Category),
     /// This many shared tags.
     Tags(usize),
@@ -199,8 +248,19 @@ impl Serialize for Reason {
 pub struct Scored {
     /// The total, see the module docs.
     pub score: f64,
-    /// One entry per part that contributed (and the category).
+    /// The part of the total from shared tags and words.
+    #[serde(skip)]
+    pub relevance: f64,
+    /// One entry per part that contributed.
     pub reasons: Vec<Reason>,
+}
+
+impl Scored {
+    /// Whether this is a match worth telling the author about: see
+    /// [`MATCH_THRESHOLD`] and [`MIN_RELEVANCE`].
+    pub fn is_match(&self) -> bool {
+        self.score >= MATCH_THRESHOLD && self.relevance >= MIN_RELEVANCE
+    }
 }
 
 /// One ranked candidate.
@@ -213,76 +273,239 @@ pub struct Match {
     pub scored: Scored,
 }
 
-/// A post prepared for scoring many candidates against it: its words and place
-/// worked out once.
-#[derive(Clone, Debug)]
-pub struct Probe<'a> {
-    post: &'a Post,
-    stems: Vec<u64>,
+/// A stem of the post being matched and its weight (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Weighted {
+    hash: u64,
+    weight: f64,
+    /// Whether it is a stem of the post's title.
+    title: bool,
+}
+
+/// Number of languages a probe can be stemmed in: [`Lang::STEMMED`] and unknown.
+const LANGS: usize = Lang::STEMMED.len() + 1;
+
+/// A post prepared for scoring many candidates against it: its place worked out
+/// once, its words once per language the candidates are in.
+pub struct Probe {
+    post: Post,
+    /// The language of the post itself.
+    lang: Lang,
+    /// Where word frequencies come from; without a store every word is rare.
+    store: Option<Store>,
+    /// Per language, the post's stems as if written in it, sorted by hash.
+    stems: [OnceLock<Vec<Weighted>>; LANGS],
     place: Option<(f64, f64)>,
 }
 
-/// The stems of a post's title and the start of its body.
-fn post_stems(post: &Post) -> Vec<u64> {
-    let mut end = post.body.len().min(LIMITS.body_bytes);
-    while !post.body.is_char_boundary(end) {
-        end -= 1;
+impl fmt::Debug for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Probe")
+            .field("post", &self.post.id)
+            .field("lang", &self.lang)
+            .finish_non_exhaustive()
     }
-    let mut all = Vec::new();
-    words::stem_hashes(&post.title, &mut all);
-    words::stem_hashes(&post.body[..end], &mut all);
-    all.sort_unstable();
-    all.dedup();
-    all
 }
 
-impl<'a> Probe<'a> {
-    /// Prepares `post`.
-    pub fn new(post: &'a Post) -> Self {
+fn lang_slot(lang: Lang) -> usize {
+    Lang::STEMMED
+        .iter()
+        .position(|l| *l == lang)
+        .unwrap_or(LANGS - 1)
+}
+
+/// The weight of a stem in `df` of `n` stored posts (see the module docs).
+fn rarity(df: usize, n: usize) -> f64 {
+    let w = &WEIGHTS;
+    let n = (n as f64).max(w.min_posts);
+    let df = df.max(1) as f64;
+    ((1.0 + n / df).ln() / (1.0 + w.rare_ratio).ln()).min(1.0)
+}
+
+/// Whether every word of a tag is a weak word.
+fn weak_tag(tag: &str) -> bool {
+    tag.split('-').all(words::stop::is_weak)
+}
+
+/// How many of the sorted `stems` (of which `title` are the title's) the sorted
+/// `probe` stems share, and their summed weight (more for a stem of both titles).
+fn shared(probe: &[Weighted], stems: &[u64], title: &[u64]) -> (usize, f64) {
+    let (mut i, mut j, mut n, mut w) = (0, 0, 0, 0.0);
+    while i < probe.len() && j < stems.len() {
+        match probe[i].hash.cmp(&stems[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                n += 1;
+                let both_titles = probe[i].title && title.binary_search(&stems[j]).is_ok();
+                w += probe[i].weight
+                    * if both_titles {
+                        1.0 + WEIGHTS.title
+                    } else {
+                        1.0
+                    };
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    (n, w)
+}
+
+/// A post's words as the matcher compares them: its language and the sorted
+/// hashes ([`words::hash`]) of all its stems and of its title's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PostWords {
+    /// The language of the stems.
+    pub lang: Lang,
+    /// Every stem of title and body.
+    pub stems: Vec<u64>,
+    /// The title's stems.
+    pub title: Vec<u64>,
+}
+
+impl PostWords {
+    /// Analyses `post` (the store's text index holds the same for stored posts).
+    pub fn of(post: &Post) -> Self {
+        let (lang, (stems, title)) = Stemmed::hashes(&text::analyse(post));
+        Self { lang, stems, title }
+    }
+}
+
+impl Probe {
+    /// Prepares `post`, with every word counted as rare (no store to tell).
+    pub fn new(post: &Post) -> Self {
+        Self::prepare(post, None)
+    }
+
+    /// Prepares `post`, weighing its words by how many posts of `store` have them.
+    pub fn with_store(post: &Post, store: &Store) -> Self {
+        Self::prepare(post, Some(store.clone()))
+    }
+
+    fn prepare(post: &Post, store: Option<Store>) -> Self {
         Self {
-            post,
-            stems: post_stems(post),
+            lang: words::detect(&format!("{}\n{}", post.title, post.body)),
+            post: post.clone(),
+            store,
+            stems: Default::default(),
             place: post.location.as_deref().and_then(geo::decode),
         }
     }
 
     /// The post being matched.
     pub fn post(&self) -> &Post {
-        self.post
+        &self.post
     }
 
-    /// Whether `other` may match at all: open, unexpired, opposite kind, same circle
-    /// and category, another author.
+    /// The post's stems as if written in `lang`, weighted.
+    fn stems_in(&self, lang: Lang) -> &[Weighted] {
+        self.stems[lang_slot(lang)].get_or_init(|| {
+            let a = words::analyse_as(lang, self.lang, &[&self.post.title, &self.post.body]);
+            let texts: Vec<&str> = a.texts().collect();
+            let (df, n) = match &self.store {
+                Some(s) => s.stem_frequencies(&texts),
+                None => (vec![1; texts.len()], 0),
+            };
+            let mut out: Vec<Weighted> = a
+                .stems
+                .iter()
+                .zip(df)
+                .map(|(s, df)| Weighted {
+                    hash: words::hash(&s.text),
+                    weight: rarity(df, n) * if s.weak { WEIGHTS.weak } else { 1.0 },
+                    title: s.title,
+                })
+                .collect();
+            out.sort_unstable_by_key(|w| w.hash);
+            out
+        })
+    }
+
+    /// The post's own strong stems, rarest in the store first: where candidates
+    /// that share a word are looked for.
+    fn rarest_stems(&self) -> Vec<String> {
+        let a = words::analyse_as(self.lang, self.lang, &[&self.post.title, &self.post.body]);
+        let strong: Vec<&str> = a
+            .stems
+            .iter()
+            .filter(|s| !s.weak)
+            .map(|s| s.text.as_str())
+            .collect();
+        let (df, stored) = match &self.store {
+            Some(s) => (s.stem_frequencies(&strong).0, s.contains(&self.post.id)),
+            None => (vec![1; strong.len()], false),
+        };
+        // A stem only the post itself has leads nowhere.
+        let own = usize::from(stored);
+        let mut ranked: Vec<(usize, &str)> = df
+            .into_iter()
+            .zip(strong)
+            .filter(|(df, _)| *df > own)
+            .collect();
+        ranked.sort_unstable();
+        ranked
+            .into_iter()
+            .take(LIMITS.stems)
+            .map(|(_, s)| s.to_string())
+            .collect()
+    }
+
+    /// Whether `other` may be ranked at all: open, unexpired, opposite kind, same
+    /// circle, another author (the category and words decide the rest).
     pub fn eligible(&self, other: &Post, now: u64) -> bool {
-        let p = self.post;
+        let p = &self.post;
         other.status == Status::Open
             && !other.is_expired(now)
             && other.kind == p.kind.opposite()
             && other.circle == p.circle
-            && other.category == p.category
             && other.author != p.author
             && other.id != p.id
     }
 
     /// The score of `other` against this post at `now`, or `None` if it may not
-    /// match (see [`Probe::eligible`]).
+    /// match (see [`Probe::eligible`] and the module docs). Analyses `other`; see
+    /// [`Probe::score_stemmed`] for a post whose stems are known.
     pub fn score(&self, other: &Post, now: u64) -> Option<Scored> {
         if !self.eligible(other, now) {
             return None;
         }
-        let w = &WEIGHTS;
-        let mut score = 0.0;
-        let mut reasons = vec![Reason::Category(other.category)];
+        self.score_stemmed(other, &PostWords::of(other), now)
+    }
 
-        let tags = self
+    /// [`Probe::score`] for a post whose words are known.
+    pub fn score_stemmed(&self, other: &Post, words: &PostWords, now: u64) -> Option<Scored> {
+        if !self.eligible(other, now) {
+            return None;
+        }
+        let w = &WEIGHTS;
+        let mut reasons = Vec::new();
+
+        let shared_tags: Vec<&String> = self
             .post
             .tags
             .iter()
             .filter(|t| other.tags.contains(t))
-            .count();
-        if tags > 0 {
-            score += w.tag * tags.min(w.max_tags) as f64;
-            reasons.push(Reason::Tags(tags));
+            .collect();
+        let mut tag_points = 0.0;
+        for t in shared_tags.iter().take(w.max_tags) {
+            tag_points += w.tag * if weak_tag(t) { w.weak } else { 1.0 };
+        }
+        let (shared_words, weight) = shared(self.stems_in(words.lang), &words.stems, &words.title);
+        let word_points = w.word * weight.min(w.max_words);
+        let relevance = tag_points + word_points;
+
+        let same_category = other.category == self.post.category;
+        if !same_category && relevance < w.cross_category {
+            return None;
+        }
+        let mut score = relevance;
+        if same_category {
+            score += w.category;
+            reasons.push(Reason::Category(other.category));
+        }
+        if !shared_tags.is_empty() {
+            reasons.push(Reason::Tags(shared_tags.len()));
         }
 
         let there = other.location.as_deref().and_then(geo::decode);
@@ -298,15 +521,13 @@ impl<'a> Probe<'a> {
             }
         }
 
-        let shared = words::shared(&self.stems, &post_stems(other));
-        if shared > 0 {
-            score += w.word * shared.min(w.max_words) as f64;
-            reasons.push(Reason::Words(shared));
+        if shared_words > 0 {
+            reasons.push(Reason::Words(shared_words));
         }
 
         let (offer, request) = match self.post.kind {
-            Kind::Offer => (self.post, other),
-            Kind::Request => (other, self.post),
+            Kind::Offer => (&self.post, other),
+            Kind::Request => (other, &self.post),
         };
         if let (Some(offered), Some(requested)) = (offer.quantity, request.quantity) {
             if requested > 0 && offered < requested {
@@ -323,21 +544,32 @@ impl<'a> Probe<'a> {
         if age < 86_400_000 {
             reasons.push(Reason::New);
         }
-        Some(Scored { score, reasons })
+        Some(Scored {
+            score,
+            relevance,
+            reasons,
+        })
     }
 }
 
-/// The store queries that yield the candidates for `post` (see the module docs).
-fn candidate_queries(post: &Post) -> Vec<(Query, usize)> {
-    let base = Query {
+/// The filters every candidate of `post` must pass.
+fn base_query(post: &Post) -> Query {
+    Query {
         kind: Some(post.kind.opposite()),
         circle: Some(post.circle.clone()),
-        category: Some(post.category),
         status: StatusFilter::Open,
         ..Query::default()
-    };
+    }
+}
+
+/// The store queries that yield the candidates for `post` (see the module docs),
+/// each with how many index entries it may scan; the shared-word candidates come
+/// from [`Store::with_stems`] beside these.
+fn candidate_queries(post: &Post) -> Vec<(Query, usize)> {
+    let base = base_query(post);
     let mut out = vec![(
         Query {
+            category: Some(post.category),
             limit: LIMITS.by_category,
             ..base.clone()
         },
@@ -358,6 +590,7 @@ fn candidate_queries(post: &Post) -> Vec<(Query, usize)> {
         out.push((
             Query {
                 near: Some(area),
+                category: Some(post.category),
                 limit: LIMITS.by_area,
                 ..base
             },
@@ -370,25 +603,46 @@ fn candidate_queries(post: &Post) -> Vec<(Query, usize)> {
 /// The best `limit` matches for `post` among the stored posts at `now`, best first.
 /// `post` itself need not be stored.
 pub fn rank(store: &Store, post: &Post, now: u64, limit: usize) -> Result<Vec<Match>, Error> {
-    let probe = Probe::new(post);
-    let mut seen: HashSet<PostId> = HashSet::new();
     let mut found = Vec::new();
     if post.status != Status::Open || post.is_expired(now) {
         return Ok(found);
     }
-    for (query, max_scanned) in candidate_queries(post) {
-        for candidate in store.scan(&query, now, max_scanned)? {
-            let (other, _) = candidate.into_parts();
-            if !seen.insert(other.id) {
-                continue;
-            }
-            if let Some(scored) = probe.score(&other, now) {
-                found.push(Match {
-                    post: other,
-                    scored,
-                });
-            }
+    let probe = Probe::with_store(post, store);
+    let mut seen: HashSet<PostId> = HashSet::new();
+    let mut consider = |c: Stemmed| {
+        let Stemmed {
+            post,
+            lang,
+            stems,
+            title,
+        } = c;
+        let (other, _) = post.into_parts();
+        if !seen.insert(other.id) {
+            return;
         }
+        let words = PostWords { lang, stems, title };
+        if let Some(scored) = probe.score_stemmed(&other, &words, now) {
+            found.push(Match {
+                post: other,
+                scored,
+            });
+        }
+    };
+    for (query, max_scanned) in candidate_queries(post) {
+        for c in store.scan_with_stems(&query, now, max_scanned)? {
+            consider(c);
+        }
+    }
+    let rare = probe.rarest_stems();
+    let rare: Vec<&str> = rare.iter().map(String::as_str).collect();
+    for c in store.with_stems(
+        &base_query(post),
+        &rare,
+        now,
+        LIMITS.by_stem,
+        LIMITS.stem_scan,
+    )? {
+        consider(c);
     }
     sort(&mut found);
     found.truncate(limit);

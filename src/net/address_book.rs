@@ -77,6 +77,17 @@ impl AddressBook {
         Ok(())
     }
 
+    /// The addresses recorded for `peer` (none if unknown or unreadable).
+    pub fn addrs_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        self.tree
+            .get(peer.to_bytes())
+            .ok()
+            .flatten()
+            .and_then(|raw| codec::decode::<MAX_RECORD, Record>(&raw).ok())
+            .map(|r| r.addrs.iter().filter_map(|a| a.parse().ok()).collect())
+            .unwrap_or_default()
+    }
+
     /// The most recently seen peers first, at most `limit`, forgetting stale ones.
     /// Records that do not decode are dropped: the book is a cache.
     pub fn recent(&self, limit: usize, now: u64) -> Result<Vec<Entry>, Error> {

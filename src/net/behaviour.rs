@@ -6,7 +6,8 @@ use libp2p::identity::Keypair;
 use libp2p::kad::{self, store::MemoryStore};
 use libp2p::swarm::{behaviour::toggle::Toggle, NetworkBehaviour};
 use libp2p::{
-    autonat, dcutr, gossipsub, identify, mdns, ping, relay, request_response, StreamProtocol,
+    autonat, connection_limits, dcutr, gossipsub, identify, mdns, memory_connection_limits, ping,
+    relay, request_response, StreamProtocol,
 };
 
 use super::gossip;
@@ -19,16 +20,50 @@ pub const IDENTIFY_PROTOCOL: &str = "/aidmesh/1.0.0";
 
 /// How long one sync request may take before the session is abandoned.
 const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one message push or fetch may take.
+const MESSAGE_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Every protocol a node speaks.
+/// Incoming connections still in their handshake: a flood of raw TCP connections
+/// stops here (the rest are closed as soon as they are accepted), leaving file
+/// descriptors for the local API and for real peers.
+pub const MAX_PENDING_INCOMING: u32 = 64;
+/// Dials in progress at once.
+pub const MAX_PENDING_OUTGOING: u32 = 64;
+/// Established incoming connections.
+pub const MAX_ESTABLISHED_INCOMING: u32 = 256;
+/// Established connections in all.
+pub const MAX_ESTABLISHED: u32 = 384;
+/// Connections to one peer (a direct and a relayed one, and a spare while a dial
+/// races an incoming connection).
+pub const MAX_ESTABLISHED_PER_PEER: u32 = 4;
+/// New connections are refused while the process uses more than this share of the
+/// machine's memory.
+pub const MAX_MEMORY_SHARE: f64 = 0.8;
+
+/// The connection limits every node runs with.
+fn connection_limits() -> connection_limits::ConnectionLimits {
+    connection_limits::ConnectionLimits::default()
+        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+        .with_max_pending_outgoing(Some(MAX_PENDING_OUTGOING))
+        .with_max_established_incoming(Some(MAX_ESTABLISHED_INCOMING))
+        .with_max_established(Some(MAX_ESTABLISHED))
+        .with_max_established_per_peer(Some(MAX_ESTABLISHED_PER_PEER))
+}
+
+/// Every protocol a node speaks. The limits come first: a connection they refuse
+/// costs the other behaviours nothing.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    pub limits: connection_limits::Behaviour,
+    pub memory: memory_connection_limits::Behaviour,
     pub gossipsub: gossipsub::Behaviour,
     pub kad: Toggle<kad::Behaviour<MemoryStore>>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     pub sync: request_response::Behaviour<crate::sync::Codec>,
+    /// Private message delivery (`/aidmesh/msg/1`), driven by `messages::delivery`.
+    pub messages: request_response::Behaviour<crate::messages::protocol::Codec>,
     pub autonat: autonat::Behaviour,
     pub relay_client: relay::client::Behaviour,
     pub relay: Toggle<relay::Behaviour>,
@@ -114,6 +149,8 @@ impl Behaviour {
             None
         };
         Ok(Self {
+            limits: connection_limits::Behaviour::new(connection_limits()),
+            memory: memory_connection_limits::Behaviour::with_max_percentage(MAX_MEMORY_SHARE),
             gossipsub,
             kad: settings.kademlia.then_some(kad).into(),
             identify,
@@ -126,6 +163,14 @@ impl Behaviour {
                     request_response::ProtocolSupport::Full,
                 )],
                 request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
+            ),
+            messages: request_response::Behaviour::with_codec(
+                crate::messages::protocol::Codec,
+                [(
+                    crate::messages::protocol::PROTOCOL,
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default().with_request_timeout(MESSAGE_REQUEST_TIMEOUT),
             ),
             autonat: autonat::Behaviour::new(
                 peer_id,

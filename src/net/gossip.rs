@@ -111,7 +111,10 @@ pub enum Verdict {
     /// Malformed, badly signed, breaking a rule, or in the wrong circle: the sender
     /// relayed something no honest node would.
     Reject(String),
-    /// Not the sender's fault (expired, or ahead of our clock): drop without penalty.
+    /// Dated ahead of our clock by more than the rules allow, but valid otherwise as
+    /// far as decoding goes: not the sender's fault; kept aside until its time.
+    Ahead(Box<SignedPost>),
+    /// Not the sender's fault (expired meanwhile): drop without penalty.
     Ignore(String),
 }
 
@@ -127,18 +130,30 @@ pub fn is_not_senders_fault(e: &aidmesh_proto::Error) -> bool {
     )
 }
 
+/// Whether a refused post is only ahead of our clock (it may become valid).
+pub fn is_in_future(e: &aidmesh_proto::Error) -> bool {
+    matches!(
+        e,
+        aidmesh_proto::Error::Invalid(ValidationError {
+            field: Field::CreatedAt | Field::UpdatedAt,
+            problem: Problem::InFuture,
+        })
+    )
+}
+
 /// Decides what to do with `data` received on `circle`'s topic at `now`.
 pub fn judge(data: &[u8], circle: &str, now: u64) -> Verdict {
     let signed = match SignedPost::decode(data) {
         Ok(s) => s,
         Err(e) => return Verdict::Reject(e.to_string()),
     };
-    match signed.verify(now) {
+    match signed.clone().verify(now) {
         Ok(v) if v.post().circle == circle => Verdict::Valid(Box::new(v)),
         Ok(v) => Verdict::Reject(format!(
             "post for circle {:?} on the topic of {circle:?}",
             v.post().circle
         )),
+        Err(e) if is_in_future(&e) => Verdict::Ahead(Box::new(signed)),
         Err(e) if is_not_senders_fault(&e) => Verdict::Ignore(e.to_string()),
         Err(e) => Verdict::Reject(e.to_string()),
     }

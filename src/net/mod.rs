@@ -8,15 +8,21 @@
 pub mod address_book;
 mod behaviour;
 pub mod gossip;
+mod held;
+mod links;
+mod messages;
 mod nat;
+mod rate;
+mod relay_rate;
+mod skew;
+mod sync_driver;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAcceptance};
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{identify, kad, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
@@ -27,12 +33,13 @@ use tracing::{debug, info, warn};
 
 use crate::clock::now_ms;
 use crate::events::{Bus, Event, Origin};
-use crate::store::{Inserted, Refused, Store};
-use crate::sync::{self, Failure, Next};
+use crate::store::{Inserted, Store};
 use address_book::{without_p2p, AddressBook};
 use behaviour::{Behaviour, BehaviourEvent, Settings};
 pub use behaviour::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 pub use nat::{Reachability, Reachable, SeenBy};
+pub use skew::ClockSkew;
+use sync_driver::{Effect, SyncDriver};
 
 /// Peers this node dials on its own (from the DHT, mDNS and the address book) before
 /// it stops looking for more.
@@ -46,8 +53,9 @@ const REDIAL_MAX: Duration = Duration::from_secs(300);
 const MAX_PENDING: usize = 1024;
 /// How often each circle is reconciled with one random peer.
 const SYNC_INTERVAL: Duration = Duration::from_secs(60);
-/// How long a peer that broke the sync protocol is not synced with.
-const SYNC_BAN: Duration = Duration::from_secs(600);
+/// The gossip application score of a peer that broke the sync protocol (weighted
+/// 10×: far below the graylist threshold of −80).
+const LIAR_SCORE: f64 = -100.0;
 /// How long start-up waits for the listeners.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -92,6 +100,8 @@ pub(crate) enum Command {
     },
     Peers(oneshot::Sender<Vec<PeerInfo>>),
     Status(oneshot::Sender<NetStatus>),
+    /// A new outbox entry to deliver.
+    MessageQueued(aidmesh_proto::message::MessageId),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -130,6 +140,29 @@ pub struct NetStatus {
     pub syncs: Vec<SyncStatus>,
     /// Whether and how others can reach this node.
     pub reachability: nat::Reachability,
+    /// What the network shed or repaired, and the clock as peers see it.
+    pub health: NetHealth,
+}
+
+/// Limits at work and repairs, for `status`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NetHealth {
+    /// Peers' clocks as seen in their fresh posts, once enough authors were heard.
+    pub clock_skew: Option<ClockSkew>,
+    /// Posts dated ahead of our clock, held until their time.
+    pub held_future_posts: usize,
+    /// Gossip sends dropped because a peer's send queue was full.
+    pub gossip_sends_dropped: u64,
+    /// Gossip links found dead (send queue full for many heartbeats) and reconnected.
+    pub gossip_links_repaired: u64,
+    /// Gossip messages ignored because their sender was over its rate.
+    pub gossip_over_peer_rate: u64,
+    /// Gossip posts ignored because their author was over its relay rate.
+    pub gossip_over_author_rate: u64,
+    /// Incoming connections refused by the connection limits.
+    pub connections_refused: u64,
+    /// Catch-up sync sessions running now.
+    pub sync_sessions: usize,
 }
 
 /// The last catch-up sync with one peer.
@@ -164,6 +197,7 @@ pub(crate) struct NetConfig {
     pub autonat_only_global_ips: bool,
     pub reachability: crate::config::ReachabilityMode,
     pub relay: Option<crate::config::RelayConfig>,
+    pub messages: crate::messages::Messages,
 }
 
 /// Where a bootstrap peer is in its dial / redial cycle. `backoff` is the wait
@@ -194,21 +228,22 @@ pub(crate) struct Network {
     sweep_interval: Duration,
     /// Transport byte counters.
     metrics: libp2p::metrics::Registry,
-    sync: SyncState,
+    syncer: SyncDriver,
+    /// Peers that broke the sync protocol: their gossip score stays at
+    /// [`LIAR_SCORE`] whatever their relay-rate strikes say.
+    liars: HashSet<PeerId>,
+    relay_rate: relay_rate::RelayRate,
+    links: links::Links,
+    held: held::Held,
+    skew: skew::Skew,
+    connections_refused: u64,
+    /// Peers disconnected to repair their gossip link, to dial again once closed.
+    redial: HashMap<PeerId, Vec<Multiaddr>>,
     nat: nat::NatState,
     /// External addresses the operator set (never withdrawn by AutoNAT).
     operator_external: Vec<Multiaddr>,
-}
-
-/// Catch-up sync bookkeeping: at most one session per peer, the rest queued.
-#[derive(Default)]
-struct SyncState {
-    cache: sync::ItemCache,
-    sessions: HashMap<PeerId, sync::Session>,
-    queue: VecDeque<(PeerId, String)>,
-    requests: HashMap<OutboundRequestId, PeerId>,
-    log: HashMap<PeerId, SyncStatus>,
-    banned: HashMap<PeerId, Instant>,
+    /// Private message delivery.
+    messages: crate::messages::delivery::Driver,
 }
 
 fn setup<E: std::fmt::Display>(e: E) -> Error {
@@ -256,6 +291,9 @@ impl Network {
             .build();
         let book = AddressBook::open(store.db()).map_err(setup)?;
 
+        for addr in &config.listen {
+            refuse_port_in_use(addr)?;
+        }
         let mut waiting = HashMap::new();
         for addr in &config.listen {
             let id = swarm.listen_on(addr.clone()).map_err(|e| Error::Listen {
@@ -297,6 +335,11 @@ impl Network {
             }
         }
 
+        let syncer = SyncDriver::new(
+            store.clone(),
+            events.clone(),
+            crate::identity::peer_id_author(swarm.local_peer_id()),
+        );
         let mut net = Self {
             swarm,
             store,
@@ -310,13 +353,21 @@ impl Network {
             connected: HashMap::new(),
             sweep_interval: config.sweep_interval,
             metrics,
-            sync: SyncState::default(),
+            syncer,
+            liars: HashSet::new(),
+            relay_rate: relay_rate::RelayRate::default(),
+            links: links::Links::default(),
+            held: held::Held::default(),
+            skew: skew::Skew::default(),
+            connections_refused: 0,
+            redial: HashMap::new(),
             nat: nat::NatState::new(
                 config.relay.is_some(),
                 config.kademlia_server,
                 config.reachability,
             ),
             operator_external: config.external_addresses.clone(),
+            messages: crate::messages::delivery::Driver::new(config.messages),
         };
         for addr in &config.external_addresses {
             info!(address = %addr, "external address (from config)");
@@ -374,6 +425,9 @@ impl Network {
                     None => break,
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                Some(answered) = self.syncer.answered() => {
+                    self.with_sync(|sync, ctx| sync.on_answered(ctx, answered));
+                }
                 _ = tick.tick() => self.on_tick(),
                 _ = sweep.tick() => self.sweep(),
                 _ = resync.tick() => self.periodic_sync(),
@@ -402,6 +456,7 @@ impl Network {
             Ok(n) => info!(removed = n, "swept expired posts"),
             Err(e) => warn!(error = %e, "expiry sweep failed"),
         }
+        self.messages.sweep(now_ms());
     }
 
     fn full_addr(&self, addr: Multiaddr) -> Multiaddr {
@@ -469,6 +524,12 @@ impl Network {
         }
         self.confirm_due();
         self.seek_relays();
+        self.with_sync(|sync, ctx| sync.tick(ctx));
+        self.release_held();
+        for (peer, score) in self.relay_rate.decay(now) {
+            self.set_strike_score(peer, score);
+        }
+        self.poll_messages();
         if !self.pending.is_empty() {
             let circles: Vec<String> = self.pending.keys().cloned().collect();
             for c in circles {
@@ -552,10 +613,21 @@ impl Network {
                     circles,
                     bytes_sent,
                     bytes_received,
-                    syncs: self.sync.log.values().cloned().collect(),
+                    syncs: self.syncer.statuses(),
                     reachability: self.reachability(),
+                    health: NetHealth {
+                        clock_skew: self.skew.estimate(),
+                        held_future_posts: self.held.len(),
+                        gossip_sends_dropped: self.links.dropped,
+                        gossip_links_repaired: self.links.repaired,
+                        gossip_over_peer_rate: self.relay_rate.over_peer,
+                        gossip_over_author_rate: self.relay_rate.over_author,
+                        connections_refused: self.connections_refused,
+                        sync_sessions: self.syncer.running(),
+                    },
                 });
             }
+            Command::MessageQueued(id) => self.message_queued(id),
             Command::Shutdown(_) => {}
         }
     }
@@ -633,6 +705,7 @@ impl Network {
                 if num_established.get() == 1 {
                     debug!(peer = %peer_id, %address, relayed, "peer connected");
                     self.events.send(Event::PeerConnected { peer_id, address });
+                    self.message_peer_connected(peer_id);
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -651,10 +724,20 @@ impl Network {
             SwarmEvent::ConnectionClosed { peer_id, .. } => {
                 debug!(peer = %peer_id, "peer disconnected");
                 self.connected.remove(&peer_id);
-                self.sync.sessions.remove(&peer_id);
-                self.sync.queue.retain(|(p, _)| p != &peer_id);
-                self.sync.requests.retain(|_, p| p != &peer_id);
+                self.with_sync(|sync, ctx| sync.peer_gone(ctx, &peer_id));
+                self.relay_rate.forget(&peer_id);
+                if let Some(addrs) = self.redial.remove(&peer_id) {
+                    let opts = DialOpts::peer_id(peer_id)
+                        .addresses(addrs)
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    if let Err(e) = self.swarm.dial(opts) {
+                        warn!(peer = %peer_id, error = %e, "cannot reconnect to repair the gossip link");
+                    }
+                }
+                self.links.forget(&peer_id, Instant::now());
                 self.events.send(Event::PeerDisconnected { peer_id });
+                self.messages.on_disconnected(&peer_id);
                 for b in &mut self.bootstrap {
                     if matches!(b.state, Redial::Connected(p) if p == peer_id) {
                         info!(addr = %b.addr, "lost bootstrap peer; will redial");
@@ -687,6 +770,14 @@ impl Network {
                 if !bootstrap {
                     debug!(peer = ?peer_id, error = %error, "dial failed");
                 }
+            }
+            SwarmEvent::IncomingConnectionError {
+                error: libp2p::swarm::ListenError::Denied { cause },
+                send_back_addr,
+                ..
+            } => {
+                self.connections_refused += 1;
+                debug!(from = %send_back_addr, %cause, "incoming connection refused by the connection limits");
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event),
             _ => {}
@@ -754,7 +845,17 @@ impl Network {
                     .build();
                 let _ = self.swarm.dial(opts);
             }
-            BehaviourEvent::Sync(event) => self.on_sync_event(event),
+            BehaviourEvent::Messages(event) => self.on_message_event(event),
+            BehaviourEvent::Sync(event) => self.with_sync(|sync, ctx| sync.on_event(ctx, event)),
+            BehaviourEvent::Gossipsub(gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            }) => {
+                let failed = failed_messages.priority + failed_messages.non_priority;
+                if self.links.on_slow(peer_id, failed, Instant::now()) {
+                    self.repair_link(peer_id);
+                }
+            }
             BehaviourEvent::Autonat(event) => self.on_autonat(event),
             BehaviourEvent::RelayClient(event) => self.on_relay_client(event),
             BehaviourEvent::Relay(event) => self.on_relay_server(event),
@@ -807,294 +908,158 @@ impl Network {
     }
 
     fn queue_sync(&mut self, peer: PeerId, circle: String) {
-        if let Some(until) = self.sync.banned.get(&peer) {
-            if *until > Instant::now() {
+        self.with_sync(|sync, ctx| sync.queue(ctx, peer, circle));
+    }
+
+    /// Lends the sync driver what it needs for one call, then does what it asks.
+    fn with_sync<R>(
+        &mut self,
+        f: impl FnOnce(&mut SyncDriver, &mut sync_driver::Ctx<'_>) -> R,
+    ) -> R {
+        let held = &self.held;
+        let held_keys = |circle: &str| held.keys_of(circle);
+        let mut ctx = sync_driver::Ctx {
+            rr: &mut self.swarm.behaviour_mut().sync,
+            connected: &self.connected,
+            circles: &self.circles,
+            held: &held_keys,
+        };
+        let r = f(&mut self.syncer, &mut ctx);
+        self.apply_sync_effects();
+        r
+    }
+
+    fn apply_sync_effects(&mut self) {
+        loop {
+            let effects = self.syncer.take_effects();
+            if effects.is_empty() {
                 return;
             }
-            self.sync.banned.remove(&peer);
-        }
-        let running = self
-            .sync
-            .sessions
-            .get(&peer)
-            .is_some_and(|s| s.circle == circle);
-        if running
-            || self
-                .sync
-                .queue
-                .iter()
-                .any(|(p, c)| p == &peer && c == &circle)
-        {
-            return;
-        }
-        self.sync.queue.push_back((peer, circle));
-        self.start_sync(peer);
-    }
-
-    /// Starts the next queued sync with `peer`, unless one is running: never two
-    /// concurrent syncs with the same peer.
-    fn start_sync(&mut self, peer: PeerId) {
-        if self.sync.sessions.contains_key(&peer) {
-            return;
-        }
-        let Some(at) = self.sync.queue.iter().position(|(p, _)| p == &peer) else {
-            return;
-        };
-        let Some((_, circle)) = self.sync.queue.remove(at) else {
-            return;
-        };
-        let items = match self.sync.cache.get(&self.store, &circle, now_ms()) {
-            Ok((items, _)) => items,
-            Err(e) => {
-                warn!(error = %e, "cannot read sync items");
-                return self.start_sync(peer);
-            }
-        };
-        // Relayed connections carry little (circuit limits): only small differences
-        // there; the rest once hole punching (or a later dial) makes it direct.
-        let light = self.connected.get(&peer).is_some_and(|c| c.relayed);
-        debug!(%peer, circle, items = items.len(), light, "starting sync");
-        let (session, request) = if light {
-            sync::Session::start_light(circle, items)
-        } else {
-            sync::Session::start(circle, items)
-        };
-        self.sync.sessions.insert(peer, session);
-        self.send_sync(peer, request);
-    }
-
-    fn send_sync(&mut self, peer: PeerId, request: aidmesh_proto::sync::Request) {
-        match aidmesh_proto::sync::encode_request(&request) {
-            Ok(bytes) => {
-                let id = self.swarm.behaviour_mut().sync.send_request(&peer, bytes);
-                self.sync.requests.insert(id, peer);
-            }
-            Err(e) => self.end_sync(peer, Err(Failure::Local(e.to_string()))),
-        }
-    }
-
-    fn end_sync(&mut self, peer: PeerId, result: Result<(), Failure>) {
-        let Some(session) = self.sync.sessions.remove(&peer) else {
-            return;
-        };
-        let s = &session.summary;
-        match &result {
-            Ok(()) => info!(
-                %peer, circle = session.circle, missing = s.missing, extra = s.extra,
-                fetched = s.fetched, round_trips = s.round_trips, symbols = s.symbols,
-                elapsed = ?session.started.elapsed(), "sync finished"
-            ),
-            Err(Failure::Lie(reason)) => {
-                warn!(%peer, circle = session.circle, %reason, "sync peer broke the protocol; penalising it and not syncing with it for 10 minutes");
-                self.swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .set_application_score(&peer, -100.0);
-                self.sync.banned.insert(peer, Instant::now() + SYNC_BAN);
-                self.sync.queue.retain(|(p, _)| p != &peer);
-            }
-            Err(Failure::Local(reason)) | Err(Failure::Declined(reason)) => {
-                warn!(%peer, circle = session.circle, %reason, "sync failed")
-            }
-        }
-        let entry = self.sync.log.entry(peer).or_insert_with(|| SyncStatus {
-            peer_id: peer,
-            circle: session.circle.clone(),
-            at: 0,
-            ok: false,
-            fetched_total: 0,
-            round_trips: 0,
-        });
-        entry.circle = session.circle.clone();
-        entry.at = now_ms();
-        entry.ok = result.is_ok();
-        entry.fetched_total += s.fetched as u64;
-        entry.round_trips = s.round_trips;
-        if result.is_ok() && s.extra == 0 {
-            self.note_seen(peer, &session.circle);
-        }
-        if result.is_ok() && s.stored > 0 {
-            // New posts here may be new to our other peers too: offer them a sync,
-            // which makes them pull (see the responder's trigger).
-            self.sync_circle_with_all(&session.circle, Some(peer));
-        }
-        self.events.send(Event::SyncFinished {
-            peer_id: peer,
-            circle: session.circle.clone(),
-            missing: s.missing,
-            fetched: s.fetched,
-            round_trips: s.round_trips,
-            error: result.err().map(|e| e.to_string()),
-        });
-        self.start_sync(peer);
-    }
-
-    fn on_sync_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
-        match event {
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            } => {
-                let response = if self
-                    .sync
-                    .banned
-                    .get(&peer)
-                    .is_some_and(|t| *t > Instant::now())
-                {
-                    aidmesh_proto::sync::Response::Refused {
-                        reason: "banned after a protocol violation".into(),
-                    }
-                } else {
-                    match aidmesh_proto::sync::decode_request(&request) {
-                        Ok(req) => {
-                            let hello_circle = match &req {
-                                aidmesh_proto::sync::Request::Hello { circle, .. } => {
-                                    Some(circle.clone())
-                                }
-                                _ => None,
-                            };
-                            let response = sync::respond(
-                                &self.store,
-                                &mut self.sync.cache,
-                                peer,
-                                req,
-                                now_ms(),
-                            );
-                            self.note_served(peer, hello_circle.as_deref(), &response);
-                            // Sets differ: the peer pulls from us, and we pull from it.
-                            if let (Some(circle), aidmesh_proto::sync::Response::Symbols { .. }) =
-                                (hello_circle, &response)
-                            {
-                                if self.circles.contains(&circle) {
-                                    self.queue_sync(peer, circle);
-                                }
-                            }
-                            response
-                        }
-                        Err(e) => {
-                            warn!(%peer, error = %e, "malformed sync request");
-                            aidmesh_proto::sync::Response::Refused {
-                                reason: format!("malformed request: {e}"),
-                            }
-                        }
-                    }
-                };
-                match aidmesh_proto::sync::encode_response(&response) {
-                    Ok(bytes) => {
-                        let _ = self
-                            .swarm
+            for effect in effects {
+                match effect {
+                    Effect::Penalise(peer) => {
+                        self.liars.insert(peer);
+                        self.swarm
                             .behaviour_mut()
-                            .sync
-                            .send_response(channel, bytes);
+                            .gossipsub
+                            .set_application_score(&peer, LIAR_SCORE);
                     }
-                    Err(e) => warn!(error = %e, "cannot encode a sync response"),
-                }
-            }
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => {
-                if self.sync.requests.remove(&request_id).is_none() {
-                    return;
-                }
-                let Some(session) = self.sync.sessions.get_mut(&peer) else {
-                    return;
-                };
-                let next = match aidmesh_proto::sync::decode_response(&response) {
-                    Ok(r) => session.on_response(r),
-                    Err(e) => Err(Failure::Lie(format!("malformed response: {e}"))),
-                };
-                self.continue_sync(peer, next);
-            }
-            request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } if self.sync.requests.remove(&request_id).is_some() => {
-                self.end_sync(peer, Err(Failure::Local(error.to_string())));
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                debug!(%peer, %error, "inbound sync request failed");
-            }
-            _ => {}
-        }
-    }
-
-    fn continue_sync(&mut self, peer: PeerId, mut next: Result<Next, Failure>) {
-        loop {
-            match next {
-                Ok(Next::Send(request)) => return self.send_sync(peer, request),
-                Ok(Next::Done) => return self.end_sync(peer, Ok(())),
-                Err(f) => return self.end_sync(peer, Err(f)),
-                Ok(Next::Store(posts)) => {
-                    let Some(circle) = self.sync.sessions.get(&peer).map(|s| s.circle.clone())
-                    else {
-                        return;
-                    };
-                    let (invalid, stored) = match self.store_fetched(posts, &circle) {
-                        Ok(n) => n,
-                        Err(e) => return self.end_sync(peer, Err(Failure::Local(e.to_string()))),
-                    };
-                    let Some(session) = self.sync.sessions.get_mut(&peer) else {
-                        return;
-                    };
-                    next = session.after_store(invalid, stored);
+                    Effect::Seen { peer, circle } => self.note_seen(peer, &circle),
+                    Effect::FetchedOurs(peer) => self.mark_seen(peer),
+                    Effect::Cascade { circle, except } => {
+                        self.sync_circle_with_all(&circle, Some(except))
+                    }
+                    Effect::Future(posts) => {
+                        for p in posts {
+                            self.hold(p);
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// Verifies and stores fetched posts, announcing what changed. Returns how many
-    /// were invalid (undecodable, badly signed, breaking a rule, or of another
-    /// circle; expired ones, a race with the clock, and blocked authors do not count)
-    /// and how many changed the store.
-    fn store_fetched(
-        &mut self,
-        posts: Vec<aidmesh_proto::SignedPost>,
-        circle: &str,
-    ) -> Result<(usize, usize), crate::store::Error> {
-        let mut invalid = 0;
-        let mut stored = 0;
-        let mut keep = Vec::with_capacity(posts.len());
-        for signed in posts {
-            match signed.decode_post() {
-                Ok(p) if p.circle == circle => keep.push(signed),
-                _ => invalid += 1,
+    /// A peer's gossip link died (its send queue stayed full): close the connection
+    /// and dial it again, so both sides get fresh gossipsub streams; sync on connect
+    /// brings over what the dead link lost. Without an address to dial back, the
+    /// connection is left alone.
+    fn repair_link(&mut self, peer: PeerId) {
+        let mut addrs: Vec<Multiaddr> = self
+            .connected
+            .get(&peer)
+            .filter(|c| c.outbound && !c.relayed)
+            .map(|c| c.address.clone())
+            .into_iter()
+            .collect();
+        addrs.extend(self.book.addrs_of(&peer));
+        if addrs.is_empty() {
+            warn!(%peer, "gossip link to peer looks dead (send queue full), and there is no address to reconnect to");
+            return;
+        }
+        warn!(%peer, "gossip link to peer looks dead (send queue full for {} heartbeats); reconnecting", links::DEAD_AFTER);
+        self.redial.insert(peer, addrs);
+        let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    /// Keeps a post dated ahead of our clock aside until its time.
+    fn hold(&mut self, signed: aidmesh_proto::SignedPost) {
+        let now = now_ms();
+        let author = signed.decode_post().ok().map(|p| (p.author, p.updated_at));
+        match self.held.offer(signed, now) {
+            Ok(ahead) => {
+                debug!(
+                    ahead_ms = ahead,
+                    "holding a post dated ahead of our clock until its time"
+                );
+                if let Some((author, stamp)) = author {
+                    self.skew_sample(author, stamp, now);
+                }
             }
+            Err(held::NotHeld::Full) => {
+                debug!("too many future-dated posts held; dropping one")
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Stores the held posts whose time has come.
+    fn release_held(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let due = self.held.due(now);
+        if due.is_empty() {
+            return;
         }
         let decoded: Vec<Option<aidmesh_proto::Post>> =
-            keep.iter().map(|s| s.decode_post().ok()).collect();
-        let outcomes = self.store.insert_batch(keep, now_ms())?;
-        for (outcome, post) in outcomes.into_iter().zip(decoded) {
-            match outcome {
-                Ok(o) => {
-                    stored += usize::from(o.changed());
-                    if let Some(post) = post {
+            due.iter().map(|s| s.decode_post().ok()).collect();
+        match self.store.insert_batch(due, now) {
+            Ok(outcomes) => {
+                for (outcome, post) in outcomes.into_iter().zip(decoded) {
+                    if let (Ok(o), Some(post)) = (outcome, post) {
                         announce(&self.events, &post, o, Origin::Sync);
                     }
                 }
-                Err(Refused::Invalid(e)) if !gossip::is_not_senders_fault(&e) => invalid += 1,
-                // Blocked, over quota, circle full, newcomers: valid posts an honest
-                // peer may hold; the store remembers them so they are not fetched again.
-                Err(_) => {}
+            }
+            Err(e) => warn!(error = %e, "cannot store posts held until their time"),
+        }
+    }
+
+    fn skew_sample(&mut self, author: aidmesh_proto::AuthorKey, stamp: u64, now: u64) {
+        if let Some(e) = self.skew.sample(author, stamp, now) {
+            if e.skewed {
+                warn!(
+                    peers_ahead_ms = e.peers_ahead_ms,
+                    samples = e.samples,
+                    "peers' posts are consistently {} our clock by {}; check this machine's clock (posts more than 5 minutes ahead are held until their time)",
+                    if e.peers_ahead_ms > 0 { "ahead of" } else { "behind" },
+                    humantime::format_duration(Duration::from_secs(e.peers_ahead_ms.unsigned_abs() / 1000)),
+                );
+            } else {
+                info!(
+                    peers_ahead_ms = e.peers_ahead_ms,
+                    "peers' clocks agree with ours again"
+                );
             }
         }
-        Ok((invalid, stored))
+    }
+
+    /// Sets a peer's gossip application score for its relay-rate strikes (a peer that
+    /// broke the sync protocol keeps its harsher score).
+    fn set_strike_score(&mut self, peer: PeerId, score: f64) {
+        if !self.liars.contains(&peer) {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .set_application_score(&peer, score);
+        }
     }
 
     /// Judges a gossiped post: whether gossipsub may relay it, and the post to store
     /// when it is new here. Only valid posts that change the store (new, or a newer
-    /// revision, by an author not blocked here) are accepted and relayed.
+    /// revision, by an author not blocked here), within the sending peer's and the
+    /// author's relay rates, are accepted and relayed.
     fn on_gossip(
         &mut self,
         from: &PeerId,
@@ -1106,11 +1071,27 @@ impl Network {
         if !self.circles.contains(circle) {
             return (MessageAcceptance::Ignore, None);
         }
-        let verified = match gossip::judge(&message.data, circle, now_ms()) {
+        let at = Instant::now();
+        // The peer's rate first: it costs nothing, and a flood never reaches the
+        // signature check.
+        let verdict = self.relay_rate.peer(from, at);
+        if verdict != relay_rate::Verdict::Pass {
+            if let Some(score) = self.relay_rate.strike(*from, &verdict, at) {
+                debug!(peer = %from, score, "peer over its gossip rate; lowering its score");
+                self.set_strike_score(*from, score);
+            }
+            return (MessageAcceptance::Ignore, None);
+        }
+        let now = now_ms();
+        let verified = match gossip::judge(&message.data, circle, now) {
             gossip::Verdict::Valid(v) => v,
             gossip::Verdict::Reject(reason) => {
                 warn!(peer = %from, %reason, "rejected gossip message; penalising the sender");
                 return (MessageAcceptance::Reject, None);
+            }
+            gossip::Verdict::Ahead(signed) => {
+                self.hold(*signed);
+                return (MessageAcceptance::Ignore, None);
             }
             gossip::Verdict::Ignore(reason) => {
                 debug!(peer = %from, %reason, "ignored gossip message");
@@ -1118,7 +1099,20 @@ impl Network {
             }
         };
         match self.store.would_change(&verified) {
-            Ok(true) => (MessageAcceptance::Accept, Some(verified)),
+            Ok(true) => {
+                let post = verified.post();
+                let verdict = self.relay_rate.author(&post.author, at);
+                if verdict != relay_rate::Verdict::Pass {
+                    debug!(peer = %from, "author over its relay rate; not relaying");
+                    if let Some(score) = self.relay_rate.strike(*from, &verdict, at) {
+                        self.set_strike_score(*from, score);
+                    }
+                    return (MessageAcceptance::Ignore, None);
+                }
+                let (author, stamp) = (post.author, post.updated_at);
+                self.skew_sample(author, stamp, now);
+                (MessageAcceptance::Accept, Some(verified))
+            }
             Ok(false) => (MessageAcceptance::Ignore, None),
             Err(e) => {
                 warn!(error = %e, "cannot read the store for a gossiped post");
@@ -1189,6 +1183,48 @@ fn is_dialable(addr: &Multiaddr) -> bool {
         Protocol::Ip6(ip) => ip.is_unspecified(),
         _ => false,
     })
+}
+
+/// Fails if `addr` names a fixed port that another process listens on. libp2p sets
+/// `SO_REUSEPORT` on its listeners, so a second node on the same TCP port would start
+/// and share it (dials then reach either node at random); a plain bind, which the
+/// kernel refuses on a port in use, tells first.
+fn refuse_port_in_use(addr: &Multiaddr) -> Result<(), Error> {
+    let mut ip = None;
+    let mut port = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(n) => port = Some((n, true)),
+            Protocol::Udp(n) => port = Some((n, false)),
+            _ => {}
+        }
+    }
+    let (Some(ip), Some((port, tcp))) = (ip, port) else {
+        return Ok(());
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    let at = std::net::SocketAddr::new(ip, port);
+    let probe = if tcp {
+        std::net::TcpListener::bind(at).map(drop)
+    } else {
+        std::net::UdpSocket::bind(at).map(drop)
+    };
+    match probe {
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(Error::Listen {
+            addr: addr.clone(),
+            reason: format!(
+                "{} port {port} is already in use (another aidmesh node?); stop it or choose another port with --listen",
+                if tcp { "TCP" } else { "UDP" }
+            ),
+        }),
+        // Anything else (address not on this machine, no permission) is for the real
+        // listener to report.
+        _ => Ok(()),
+    }
 }
 
 fn listen_reason<E: std::error::Error>(e: &libp2p::TransportError<E>) -> String {

@@ -407,30 +407,6 @@ impl Network {
         }
     }
 
-    /// What a sync answer tells about `peer`: in sync means it has all we have in the
-    /// circle; a fetch of one of our posts means it has that one now.
-    pub(super) fn note_served(
-        &mut self,
-        peer: PeerId,
-        hello_circle: Option<&str>,
-        response: &aidmesh_proto::sync::Response,
-    ) {
-        use aidmesh_proto::sync::Response;
-        match (response, hello_circle) {
-            (Response::InSync, Some(circle)) => self.note_seen(peer, circle),
-            (Response::Posts { posts }, _) => {
-                let me = crate::identity::peer_id_author(self.swarm.local_peer_id());
-                let ours = posts
-                    .iter()
-                    .any(|p| p.decode_post().is_ok_and(|post| Some(post.author) == me));
-                if ours {
-                    self.mark_seen(peer);
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// `peer` just received a post of ours.
     pub(super) fn mark_seen(&mut self, peer: PeerId) {
         debug!(%peer, "a peer has our posts");

@@ -13,7 +13,9 @@
 //! - time-ordered sets of [`Pos`] (newest first) for every post, per category, per
 //!   circle and per tag;
 //! - geohash → seq for areas, expiry time → seq for the sweep, content hash → seq for
-//!   fetches by hash, and per circle the sync items.
+//!   fetches by hash, and per circle the sync items;
+//! - the word stems of every post's title and body, with the posts that have each
+//!   ([`super::text`]), for text search and the matcher.
 //!
 //! Nothing here is ever written to disk, so it can never disagree with the records
 //! after a crash: it is rebuilt from them at open.
@@ -27,9 +29,15 @@ use aidmesh_proto::{AuthorKey, Category, ContentHash, Kind, Post, PostId, Status
 use super::holdings::Holdings;
 use super::query::Query;
 use super::swept::SweptSet;
+use super::text::{PostText, Terms, TextIndex};
+use crate::words::{Analysis, Lang};
 
 /// A record number: the key of a post's record, stable across its revisions.
 pub(super) type Seq = u64;
+
+/// A text search goes straight to the posts of its rarest term when they are at
+/// most this many, or fewer than streaming would look at.
+const TEXT_DIRECT: usize = 64;
 
 /// Bytes of a geohash kept in the area index (the rules allow at most 6).
 const GEOHASH_BYTES: usize = 6;
@@ -85,10 +93,12 @@ pub(super) struct Entry {
     pub(super) kind: Kind,
     /// Status filter.
     pub(super) status: Status,
+    /// Text filter: the post's stems in the text index.
+    pub(super) text: PostText,
 }
 
 impl Entry {
-    fn of(post: &Post, hash: ContentHash, bytes: u32) -> Self {
+    fn of(post: &Post, hash: ContentHash, text: PostText, bytes: u32) -> Self {
         Self {
             id: post.id,
             hash,
@@ -104,6 +114,7 @@ impl Entry {
             category: post.category,
             kind: post.kind,
             status: post.status,
+            text,
         }
     }
 
@@ -176,6 +187,8 @@ pub(super) struct Index {
     pub(super) holdings: Holdings,
     /// Swept ids (a copy of the `swept` tree).
     pub(super) swept: SweptSet,
+    /// The word stems of every post.
+    text: TextIndex,
 }
 
 impl Index {
@@ -209,11 +222,20 @@ impl Index {
         }
     }
 
-    /// Indexes `post` (content hash `hash`, a record of `bytes` bytes) under `seq`,
-    /// replacing whatever was there.
-    pub(super) fn insert(&mut self, seq: Seq, post: &Post, hash: ContentHash, bytes: u32) {
+    /// Indexes `post` (content hash `hash`, title and body analysed as `words`, see
+    /// [`super::text::analyse`], a record of `bytes` bytes) under `seq`, replacing
+    /// whatever was there.
+    pub(super) fn insert(
+        &mut self,
+        seq: Seq,
+        post: &Post,
+        hash: ContentHash,
+        words: &Analysis,
+        bytes: u32,
+    ) {
         self.remove(seq);
-        let e = Entry::of(post, hash, bytes);
+        let text = self.text.insert(seq, words);
+        let e = Entry::of(post, hash, text, bytes);
         self.holdings.insert(seq, &e);
         let pos = e.pos(seq);
         self.all.insert(pos);
@@ -242,6 +264,7 @@ impl Index {
     pub(super) fn remove(&mut self, seq: Seq) -> Option<Entry> {
         let e = self.entries.remove(&seq)?;
         self.holdings.remove(seq, &e);
+        self.text.remove(seq, &e.text);
         let pos = e.pos(seq);
         self.all.remove(&pos);
         remove_from(&mut self.by_category, &e.category, &pos);
@@ -278,6 +301,39 @@ impl Index {
             .iter()
             .filter(|(_, e)| &e.author == author)
             .map(|(&seq, _)| seq)
+            .collect()
+    }
+
+    /// Up to `max` stored post ids whose hex form starts with `hex` (lowercase
+    /// hex digits), in id order. Looks at every id: for ids typed by people, not for
+    /// hot paths.
+    pub(super) fn ids_with_prefix(&self, hex: &str, max: usize) -> Vec<PostId> {
+        let nibbles: Option<Vec<u8>> = hex
+            .chars()
+            .map(|c| c.to_digit(16).map(|d| d as u8))
+            .collect();
+        let Some(nibbles) = nibbles.filter(|n| n.len() <= 64) else {
+            return Vec::new();
+        };
+        let starts = |id: &PostId| {
+            nibbles.iter().enumerate().all(|(i, &n)| {
+                let byte = id.0[i / 2];
+                let have = if i % 2 == 0 { byte >> 4 } else { byte & 0x0f };
+                have == n
+            })
+        };
+        let mut found: Vec<PostId> = self.ids.keys().filter(|id| starts(id)).copied().collect();
+        found.sort_unstable_by_key(|id| id.0);
+        found.truncate(max);
+        found
+    }
+
+    /// Every author with a stored post, and every blocked author.
+    pub(super) fn authors(&self) -> HashSet<AuthorKey> {
+        self.entries
+            .values()
+            .map(|e| e.author)
+            .chain(self.blocked.iter().copied())
             .collect()
     }
 
@@ -337,12 +393,19 @@ impl Index {
         }
     }
 
+    /// Whether the post known as `e` passes every filter of `query` at `now`, its
+    /// text filter as `terms`.
+    fn admits(&self, query: &Query, terms: &Terms, e: &Entry, now: u64) -> bool {
+        query.admits_entry(e, now) && (terms.is_empty() || self.text.matches(&e.text, terms))
+    }
+
     /// Up to `max` posts after `after` (or from the newest) that pass every filter of
-    /// `query` but text at `now`, newest first, from the most selective index.
-    /// Fewer than `max` means there are no more.
+    /// `query` (its text as `terms`) at `now`, newest first, from the most selective
+    /// index. Fewer than `max` means there are no more.
     pub(super) fn candidates(
         &self,
         query: &Query,
+        terms: &Terms,
         now: u64,
         after: Option<Pos>,
         max: usize,
@@ -355,22 +418,58 @@ impl Index {
             .filter(|pos| {
                 self.entries
                     .get(&pos.seq)
-                    .is_some_and(|e| query.admits_entry(e, now))
+                    .is_some_and(|e| self.admits(query, terms, e, now))
             })
             .take(max)
             .copied()
             .collect()
     }
 
-    /// Every post in the area `near` of `query` that passes every filter but text at
-    /// `now`, newest first.
-    pub(super) fn area_candidates(&self, query: &Query, near: &str, now: u64) -> Vec<Pos> {
+    /// Every post that passes every filter of `query` (text as `terms`) at `now`,
+    /// newest first, found from the posts of the rarest term, when that is cheaper
+    /// than streaming the newest posts until `want` are found; `None` when it is not
+    /// (every term is common).
+    pub(super) fn text_candidates(
+        &self,
+        query: &Query,
+        terms: &Terms,
+        now: u64,
+        want: usize,
+    ) -> Option<Vec<Pos>> {
+        let (term, n) = self.text.rarest(terms)?;
+        let streamed = self.set(self.source(query)).map_or(0, BTreeSet::len);
+        // Streaming looks at about `want × streamed / n` posts to find `want`.
+        if n > TEXT_DIRECT && n.saturating_mul(n) > want.saturating_mul(streamed) {
+            return None;
+        }
+        let mut found: Vec<Pos> = self
+            .text
+            .posts_of(term)
+            .into_iter()
+            .filter_map(|seq| {
+                let e = self.entries.get(&seq)?;
+                self.admits(query, terms, e, now).then(|| e.pos(seq))
+            })
+            .collect();
+        found.sort_unstable();
+        Some(found)
+    }
+
+    /// Every post in the area `near` of `query` that passes every filter (text as
+    /// `terms`) at `now`, newest first.
+    pub(super) fn area_candidates(
+        &self,
+        query: &Query,
+        terms: &Terms,
+        near: &str,
+        now: u64,
+    ) -> Vec<Pos> {
         let mut found: Vec<Pos> = self
             .by_place
             .range((geo(near, 0), 0)..=(geo(near, u8::MAX), Seq::MAX))
             .filter_map(|&(_, seq)| {
                 let e = self.entries.get(&seq)?;
-                query.admits_entry(e, now).then(|| e.pos(seq))
+                self.admits(query, terms, e, now).then(|| e.pos(seq))
             })
             .collect();
         found.sort_unstable();
@@ -379,13 +478,20 @@ impl Index {
 
     /// Like [`Index::area_candidates`], but only the first `max` in geohash order
     /// (then newest first): a bounded look at a dense area.
-    pub(super) fn area_sample(&self, query: &Query, near: &str, now: u64, max: usize) -> Vec<Pos> {
+    pub(super) fn area_sample(
+        &self,
+        query: &Query,
+        terms: &Terms,
+        near: &str,
+        now: u64,
+        max: usize,
+    ) -> Vec<Pos> {
         let mut found: Vec<Pos> = self
             .by_place
             .range((geo(near, 0), 0)..=(geo(near, u8::MAX), Seq::MAX))
             .filter_map(|&(_, seq)| {
                 let e = self.entries.get(&seq)?;
-                query.admits_entry(e, now).then(|| e.pos(seq))
+                self.admits(query, terms, e, now).then(|| e.pos(seq))
             })
             .take(max)
             .collect();
@@ -393,20 +499,76 @@ impl Index {
         found
     }
 
-    /// Number of posts that pass every filter of `query` but text at `now`.
-    pub(super) fn count(&self, query: &Query, now: u64) -> u64 {
-        match &query.near {
-            Some(near) => self.area_candidates(query, near, now).len() as u64,
-            None => self.set(self.source(query)).map_or(0, |set| {
-                set.iter()
-                    .filter(|pos| {
+    /// Number of posts that pass every filter of `query` (text as `terms`) at `now`.
+    pub(super) fn count(&self, query: &Query, terms: &Terms, now: u64) -> u64 {
+        if let Some(near) = &query.near {
+            return self.area_candidates(query, terms, near, now).len() as u64;
+        }
+        if let Some(found) = self.text_candidates(query, terms, now, usize::MAX) {
+            return found.len() as u64;
+        }
+        self.set(self.source(query)).map_or(0, |set| {
+            set.iter()
+                .filter(|pos| {
+                    self.entries
+                        .get(&pos.seq)
+                        .is_some_and(|e| self.admits(query, terms, e, now))
+                })
+                .count() as u64
+        })
+    }
+
+    /// Whether the post `seq` is stored with content hash `hash`: then the indexes
+    /// describe exactly that revision.
+    pub(super) fn holds(&self, seq: Seq, hash: &ContentHash) -> bool {
+        self.entries.get(&seq).is_some_and(|e| &e.hash == hash)
+    }
+
+    /// The language and stem hashes of the post `seq` ([`crate::words::hash`],
+    /// sorted): all of them and those of its title.
+    pub(super) fn stem_hashes(&self, seq: Seq) -> (Lang, (Vec<u64>, Vec<u64>)) {
+        self.entries.get(&seq).map_or_else(Default::default, |e| {
+            (e.text.lang, self.text.hashes(&e.text))
+        })
+    }
+
+    /// How many stored posts have each stem, and how many posts are stored.
+    pub(super) fn stem_frequencies<'a>(
+        &self,
+        stems: impl Iterator<Item = &'a str>,
+    ) -> (Vec<usize>, usize) {
+        (
+            stems.map(|s| self.text.frequency(s)).collect(),
+            self.entries.len(),
+        )
+    }
+
+    /// For each stem, up to `per_stem` of the newest posts that have it exactly and
+    /// pass every filter of `query` but text at `now`, looking at no more than
+    /// `scan` posts per stem.
+    pub(super) fn with_stems<'a>(
+        &self,
+        query: &Query,
+        stems: impl Iterator<Item = &'a str>,
+        now: u64,
+        per_stem: usize,
+        scan: usize,
+    ) -> Vec<Seq> {
+        let mut out = Vec::new();
+        for stem in stems {
+            out.extend(
+                self.text
+                    .posts_with(stem)
+                    .take(scan)
+                    .filter(|seq| {
                         self.entries
-                            .get(&pos.seq)
+                            .get(seq)
                             .is_some_and(|e| query.admits_entry(e, now))
                     })
-                    .count() as u64
-            }),
+                    .take(per_stem),
+            );
         }
+        out
     }
 }
 
@@ -469,6 +631,7 @@ mod tests {
                 && self.expiry.is_empty()
                 && self.sync.is_empty()
                 && self.holdings.is_empty()
+                && self.text.is_empty()
         }
     }
 
@@ -477,8 +640,20 @@ mod tests {
         let mut index = Index::default();
         let a = post(1, &["bread", "soup"], Some("u33dc0"));
         let b = post(2, &["bread"], None);
-        index.insert(5, &a, ContentHash([1; 32]), 300);
-        index.insert(6, &b, ContentHash([2; 32]), 200);
+        index.insert(
+            5,
+            &a,
+            ContentHash([1; 32]),
+            &super::super::text::analyse(&a),
+            300,
+        );
+        index.insert(
+            6,
+            &b,
+            ContentHash([2; 32]),
+            &super::super::text::analyse(&b),
+            200,
+        );
         // A new revision of `a` in place, with other tags, place and time.
         let a2 = Post {
             revision: 2,
@@ -487,7 +662,13 @@ mod tests {
             updated_at: 5000,
             ..a.clone()
         };
-        index.insert(5, &a2, ContentHash([3; 32]), 310);
+        index.insert(
+            5,
+            &a2,
+            ContentHash([3; 32]),
+            &super::super::text::analyse(&a2),
+            310,
+        );
         assert_eq!(index.len(), 2);
         assert!(!index.by_tag.contains_key("soup"));
         assert_eq!(index.by_tag["bread"].len(), 1);
@@ -497,10 +678,16 @@ mod tests {
             near: Some("gb".into()),
             ..Query::default()
         };
-        assert_eq!(index.area_candidates(&q, "gb", 0).len(), 1);
-        assert_eq!(index.area_candidates(&q, "u3", 0).len(), 0);
+        assert_eq!(
+            index.area_candidates(&q, &Terms::default(), "gb", 0).len(),
+            1
+        );
+        assert_eq!(
+            index.area_candidates(&q, &Terms::default(), "u3", 0).len(),
+            0
+        );
         let newest: Vec<Seq> = index
-            .candidates(&Query::default(), 0, None, 10)
+            .candidates(&Query::default(), &Terms::default(), 0, None, 10)
             .iter()
             .map(|p| p.seq)
             .collect();

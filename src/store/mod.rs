@@ -2,8 +2,11 @@
 //!
 //! Every post enters through one of the insert paths, which keep only the highest
 //! revision of each id (ties broken by the larger content hash, so every node picks
-//! the same winner) and refuse blocked authors. Queries use the indexes (see
-//! [`index`]) and stream newest first.
+//! the same winner), refuse blocked authors and apply the per-author quota and the
+//! circle budget (see [`admit`] and `proto/LIMITS.md`). What they refuse is
+//! remembered for a while ([`refused`]) so sync does not fetch it again, and so is
+//! the highest revision of every swept post ([`swept`]) so it cannot come back.
+//! Queries use the indexes (see [`index`]) and stream newest first.
 //!
 //! # Layout and consistency
 //! On disk a post is one sled record (`seq` → its signed wire bytes, see [`keys`]);
@@ -11,10 +14,12 @@
 //! A group of writes (one post, or up to [`BATCH_TX`] posts of a batch) is one
 //! `apply_batch` on the records tree, which sled applies and recovers after a crash
 //! all or nothing, and a record carries the whole post: there is nothing on disk that
-//! could point at a missing post or miss an index entry. The indexes are updated
-//! after the records under the writer lock; a query that runs in between may see an
-//! index entry whose record already changed, so every post a query loads is checked
-//! against the whole query again (a vanished record is skipped).
+//! could point at a missing post or miss an index entry. The indexes are updated as
+//! a group is decided (so that two posts of one group, and the evictions one makes,
+//! see each other), then the records are written; should that fail, the indexes are
+//! put back from the records. A query that runs in between may see an index entry
+//! whose record is not written yet or already changed, so every post a query loads
+//! is checked against the whole query again (a missing record is skipped).
 //!
 //! Open also repairs what an interrupted multi-step operation can leave behind:
 //! posts of an author blocked just before a crash are deleted then, and should two
@@ -29,9 +34,10 @@
 //!   (every [`FLUSH_EVERY_MS`] ms) and by [`Store::flush`]; a crash may lose the last
 //!   moments of them, which peers will serve again.
 //!
-//! Writes are serialised by one lock (reads never wait for it, except for the moment
-//! a write updates the in-memory indexes): a write decides from the indexes and then
-//! commits, and nothing may come between the two.
+//! Writes are serialised by one lock (reads never wait for it, except while a write
+//! decides a group against the in-memory indexes; the text analysis is done before):
+//! a write decides from the indexes and then commits, and nothing may come between
+//! the two.
 
 mod admit;
 mod holdings;
@@ -53,12 +59,14 @@ use aidmesh_proto::rules::{MAX_CLOCK_SKEW_MS, MAX_LIFETIME_MS};
 use aidmesh_proto::{AuthorKey, PostId, SignedPost, VerifiedPost};
 use sled::Tree;
 
+use crate::words::{Analysis, Lang};
 use admit::{Decision, Mode};
 use index::{Index, Pos, Seq};
 pub use query::{Query, QueryError, StatusFilter, DEFAULT_LIMIT, MAX_LIMIT};
 pub use refused::{RefusalReason, RefusedKey, MAX_REFUSED};
 use refused::{RefusedSet, Room};
 use swept::Swept;
+use text::Terms;
 
 /// How often sled writes buffered changes to disk on its own.
 pub const FLUSH_EVERY_MS: u64 = 500;
@@ -75,8 +83,6 @@ pub const BATCH_TX: usize = 512;
 const SWEEP_TX: usize = 4096;
 /// Most threads [`Store::insert_batch`] verifies signatures on.
 pub const VERIFY_THREADS: usize = 4;
-/// Candidates a text search loads per look at the indexes.
-const TEXT_CHUNK: usize = 256;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -294,6 +300,35 @@ impl Inserted {
     }
 }
 
+/// A post with its words as the text index holds them, for the matcher.
+#[derive(Clone, Debug)]
+pub struct Stemmed {
+    /// The post.
+    pub post: VerifiedPost,
+    /// The language its stems are in.
+    pub lang: Lang,
+    /// [`crate::words::hash`] of each stem of its title and body, sorted.
+    pub stems: Vec<u64>,
+    /// The same of its title alone.
+    pub title: Vec<u64>,
+}
+
+impl Stemmed {
+    /// The language and sorted stem hashes (all, and the title's) of an analysis.
+    pub fn hashes(words: &Analysis) -> (Lang, (Vec<u64>, Vec<u64>)) {
+        let mut all: Vec<u64> = words.texts().map(crate::words::hash).collect();
+        let mut title: Vec<u64> = words
+            .stems
+            .iter()
+            .filter(|s| s.title)
+            .map(|s| crate::words::hash(&s.text))
+            .collect();
+        all.sort_unstable();
+        title.sort_unstable();
+        (words.lang, (all, title))
+    }
+}
+
 /// A cheap-to-clone handle on the store.
 #[derive(Clone)]
 pub struct Store {
@@ -338,6 +373,9 @@ struct Written {
     /// Records touched, each with its bytes before the write (`None`: there was
     /// none), to undo a write whose flush failed.
     undo: Vec<(Seq, Option<sled::IVec>)>,
+    /// Records removed from the indexes to make room, to put back should the batch
+    /// fail.
+    evicted: Vec<Seq>,
 }
 
 impl Store {
@@ -609,9 +647,30 @@ impl Store {
         let mut freed: Vec<Room> = Vec::new();
         let remember = mode == Mode::Network;
         let mut wrote = false;
+        // The title and body are analysed for the text index before the indexes are
+        // locked for writing (readers never wait for it), and only for the posts the
+        // indexes as they stand would write: duplicates and refusals cost no
+        // analysis. A post that only a write earlier in this group lets in is
+        // analysed on the spot.
+        let mut words: Vec<Option<Analysis>> = {
+            let index = self.index();
+            posts
+                .iter()
+                .map(|v| {
+                    matches!(
+                        admit::decide(&index, v, record_len(v), &self.inner.limits, mode, now),
+                        Decision::Write { .. }
+                    )
+                })
+                .collect::<Vec<bool>>()
+        }
+        .into_iter()
+        .zip(posts)
+        .map(|(write, v)| write.then(|| text::analyse(v.post())))
+        .collect();
         {
             let mut index = self.index_mut();
-            for v in posts {
+            for (v, words) in posts.iter().zip(words.iter_mut()) {
                 let post = v.post();
                 let wire = v
                     .signed()
@@ -668,6 +727,7 @@ impl Store {
                                     .undo
                                     .push((victim, self.inner.records.get(keys::seq_key(victim))?));
                             }
+                            written.evicted.push(victim);
                             if let Some(e) = index.remove(victim) {
                                 tracing::debug!(post = %e.id, author = %e.author, circle = %e.circle, %reason, "evicting a post to make room");
                                 batch.remove(&keys::seq_key(victim));
@@ -697,7 +757,8 @@ impl Store {
                                 .push((seq, self.inner.records.get(keys::seq_key(seq))?));
                         }
                         batch.insert(&keys::seq_key(seq), wire);
-                        index.insert(seq, post, v.hash(), bytes);
+                        let words = words.take().unwrap_or_else(|| text::analyse(post));
+                        index.insert(seq, post, v.hash(), &words, bytes);
                         wrote = true;
                         outcomes.push(Ok(outcome));
                     }
@@ -726,6 +787,7 @@ impl Store {
     /// whose batch failed.
     fn resync_all_touched(&self, posts: &[VerifiedPost], written: &Written) {
         let mut seqs: Vec<Seq> = written.undo.iter().map(|(s, _)| *s).collect();
+        seqs.extend(&written.evicted);
         {
             let index = self.index();
             seqs.extend(
@@ -743,7 +805,10 @@ impl Store {
         for &seq in seqs {
             match self.inner.records.get(keys::seq_key(seq)) {
                 Ok(Some(raw)) => match decode_record(&raw) {
-                    Ok(p) => index.insert(seq, p.post(), p.hash(), raw.len() as u32),
+                    Ok(p) => {
+                        let words = text::analyse(p.post());
+                        index.insert(seq, p.post(), p.hash(), &words, raw.len() as u32)
+                    }
                     Err(_) => {
                         index.remove(seq);
                     }
@@ -873,6 +938,11 @@ impl Store {
         }
     }
 
+    /// Whether a revision of the post `id` is stored (tombstones included).
+    pub fn contains(&self, id: &PostId) -> bool {
+        self.index().by_id(id).is_some()
+    }
+
     /// The stored revision of a post, tombstones and expired-but-unswept included.
     pub fn get(&self, id: &PostId) -> Result<Option<VerifiedPost>, Error> {
         let seq = self.index().by_id(id).map(|(seq, _)| seq);
@@ -882,6 +952,24 @@ impl Store {
         }
     }
 
+    /// Whether a post just loaded from record `seq` passes every filter of `query`
+    /// (text as `terms`) at `now`. The text filter was decided from the indexes; it
+    /// still holds if the record is the revision they describe, and is checked on
+    /// the post itself otherwise (it changed in between).
+    fn still_admits(
+        &self,
+        query: &Query,
+        terms: &Terms,
+        seq: Seq,
+        post: &VerifiedPost,
+        now: u64,
+    ) -> bool {
+        query.admits(post.post(), now, &Terms::default())
+            && (terms.is_empty()
+                || self.index().holds(seq, &post.hash())
+                || text::matches(post.post(), terms))
+    }
+
     /// Posts matching `query` at time `now`, newest first.
     pub fn query(&self, query: &Query, now: u64) -> Result<Vec<VerifiedPost>, Error> {
         query.validate()?;
@@ -889,30 +977,31 @@ impl Store {
         let want = query.offset.saturating_add(query.limit);
         let mut found = Vec::new();
         let mut matched = 0usize;
-        // Without text, the indexes check every filter: the posts skipped by the
+        // The indexes check every filter, text included: the posts skipped by the
         // offset need not be loaded.
-        let index_decides = terms.is_empty();
-        // Takes one candidate; true once there are enough.
         let mut consider = |pos: &Pos| -> Result<bool, Error> {
-            if index_decides && matched < query.offset {
+            if matched < query.offset {
                 matched += 1;
                 return Ok(false);
             }
             let Some(p) = self.load(pos.seq)? else {
                 return Ok(false);
             };
-            if query.admits(p.post(), now, &terms) {
+            if self.still_admits(query, &terms, pos.seq, &p, now) {
                 matched += 1;
-                if matched > query.offset {
-                    found.push(p);
-                }
+                found.push(p);
             }
             Ok(matched >= want)
         };
 
-        // An area is a range of geohashes: take it whole, then order by time.
-        if let Some(near) = &query.near {
-            let candidates = self.index().area_candidates(query, near, now);
+        // An area is a range of geohashes: take it whole, then order by time. A rare
+        // search term: its posts, then order by time.
+        let whole = match &query.near {
+            Some(near) => Some(self.index().area_candidates(query, &terms, near, now)),
+            None if !terms.is_empty() => self.index().text_candidates(query, &terms, now, want),
+            None => None,
+        };
+        if let Some(candidates) = whole {
             for pos in &candidates {
                 if consider(pos)? {
                     break;
@@ -923,10 +1012,10 @@ impl Store {
         // Otherwise stream the most selective time-ordered index and stop at the
         // limit, looking at the indexes a chunk at a time so that loading posts never
         // holds them.
-        let chunk = if index_decides { want } else { TEXT_CHUNK };
+        let chunk = want.max(1);
         let mut after = None;
         loop {
-            let candidates = self.index().candidates(query, now, after, chunk);
+            let candidates = self.index().candidates(query, &terms, now, after, chunk);
             for pos in &candidates {
                 if consider(pos)? {
                     return Ok(found);
@@ -941,30 +1030,104 @@ impl Store {
 
     /// Like [`Store::query`], but bounded for callers that want good candidates fast
     /// (the matcher), not complete answers: it considers at most `max_scanned` posts
-    /// that pass every filter but text (newest first; for an area, the first ones in
-    /// geohash order), loads only those, and stops at the limit. Offset is ignored.
+    /// that pass every filter (newest first; for an area, the first ones in geohash
+    /// order), loads only those, and stops at the limit. Offset is ignored.
     pub fn scan(
         &self,
         query: &Query,
         now: u64,
         max_scanned: usize,
     ) -> Result<Vec<VerifiedPost>, Error> {
+        Ok(self
+            .scan_with_stems(query, now, max_scanned)?
+            .into_iter()
+            .map(|s| s.post)
+            .collect())
+    }
+
+    /// [`Store::scan`], each post with the hashes of its word stems
+    /// ([`crate::words::hash`], sorted) as the text index holds them, so that the
+    /// matcher need not analyse them again.
+    pub fn scan_with_stems(
+        &self,
+        query: &Query,
+        now: u64,
+        max_scanned: usize,
+    ) -> Result<Vec<Stemmed>, Error> {
         query.validate()?;
         let terms = query.terms();
-        let candidates = match &query.near {
-            Some(near) => self.index().area_sample(query, near, now, max_scanned),
-            None => self.index().candidates(query, now, None, max_scanned),
+        let candidates: Vec<Seq> = {
+            let index = self.index();
+            match &query.near {
+                Some(near) => index.area_sample(query, &terms, near, now, max_scanned),
+                None => index.candidates(query, &terms, now, None, max_scanned),
+            }
+            .into_iter()
+            .map(|pos| pos.seq)
+            .collect()
         };
+        self.load_with_stems(query, &terms, &candidates, now, query.limit)
+    }
+
+    /// For each of `stems`, up to `per_stem` of the newest posts that have exactly
+    /// that stem and pass every filter of `query` but text, each with its stem
+    /// hashes; at most `scan` posts looked at per stem. The matcher's candidates
+    /// that share a word with a post, whatever their category.
+    pub fn with_stems(
+        &self,
+        query: &Query,
+        stems: &[&str],
+        now: u64,
+        per_stem: usize,
+        scan: usize,
+    ) -> Result<Vec<Stemmed>, Error> {
+        query.validate()?;
+        let mut seqs = self
+            .index()
+            .with_stems(query, stems.iter().copied(), now, per_stem, scan);
+        seqs.sort_unstable();
+        seqs.dedup();
+        self.load_with_stems(query, &Terms::default(), &seqs, now, usize::MAX)
+    }
+
+    /// How many stored posts have exactly each of `stems`, and how many posts are
+    /// stored: what tells a rare word from a common one.
+    pub fn stem_frequencies(&self, stems: &[&str]) -> (Vec<usize>, usize) {
+        self.index().stem_frequencies(stems.iter().copied())
+    }
+
+    /// Loads the records `seqs` that still pass `query` (text as `terms`), at most
+    /// `limit`, each with its stem hashes.
+    fn load_with_stems(
+        &self,
+        query: &Query,
+        terms: &Terms,
+        seqs: &[Seq],
+        now: u64,
+        limit: usize,
+    ) -> Result<Vec<Stemmed>, Error> {
         let mut found = Vec::new();
-        for pos in candidates.iter().take(max_scanned) {
-            let Some(p) = self.load(pos.seq)? else {
+        for &seq in seqs {
+            let Some(p) = self.load(seq)? else {
                 continue;
             };
-            if query.admits(p.post(), now, &terms) {
-                found.push(p);
-                if found.len() >= query.limit {
-                    break;
-                }
+            if !self.still_admits(query, terms, seq, &p, now) {
+                continue;
+            }
+            let indexed = {
+                let index = self.index();
+                index.holds(seq, &p.hash()).then(|| index.stem_hashes(seq))
+            };
+            let (lang, (stems, title)) =
+                indexed.unwrap_or_else(|| Stemmed::hashes(&text::analyse(p.post())));
+            found.push(Stemmed {
+                post: p,
+                lang,
+                stems,
+                title,
+            });
+            if found.len() >= limit {
+                break;
             }
         }
         Ok(found)
@@ -993,6 +1156,17 @@ impl Store {
     /// Read from the indexes, without loading posts.
     pub fn sync_items(&self, circle: &str, now: u64) -> Result<Vec<Item>, Error> {
         Ok(self.index().sync_items(circle, now))
+    }
+
+    /// Up to `max` stored post ids whose hex form starts with `hex` (lowercase hex
+    /// digits), in id order: for resolving ids people type (see [`crate::ids`]).
+    pub fn ids_with_prefix(&self, hex: &str, max: usize) -> Vec<PostId> {
+        self.index().ids_with_prefix(hex, max)
+    }
+
+    /// Every author this store knows: those with a stored post and those blocked.
+    pub fn authors(&self) -> Vec<AuthorKey> {
+        self.index().authors().into_iter().collect()
     }
 
     /// The stored post whose content hash starts with `prefix`, if any.
@@ -1031,23 +1205,7 @@ impl Store {
     /// Number of posts matching `query`'s filters (ignoring limit and offset).
     pub fn count(&self, query: &Query, now: u64) -> Result<u64, Error> {
         query.validate()?;
-        if query.terms().is_empty() {
-            return Ok(self.index().count(query, now));
-        }
-        let mut n = 0u64;
-        let mut page = Query {
-            limit: MAX_LIMIT,
-            offset: 0,
-            ..query.clone()
-        };
-        loop {
-            let got = self.query(&page, now)?.len();
-            n += got as u64;
-            if got < page.limit {
-                return Ok(n);
-            }
-            page.offset += got;
-        }
+        Ok(self.index().count(query, &query.terms(), now))
     }
 
     /// Removes every post that has expired by `now`, with its index entries. Returns
@@ -1378,7 +1536,7 @@ fn rebuild(records: &Tree, blocked: &Tree, swept: &Tree) -> Result<Index, Error>
                 continue;
             }
         }
-        index.insert(seq, post, p.hash(), raw.len() as u32);
+        index.insert(seq, post, p.hash(), &text::analyse(post), raw.len() as u32);
     }
     if !doomed.is_empty() {
         tracing::warn!(

@@ -5,7 +5,7 @@ use aidmesh_proto::{AuthorKey, Category, Field, Kind, Post, Status, ValidationEr
 use serde::{Deserialize, Serialize};
 
 use super::index::Entry;
-use super::text;
+use super::text::{self, Terms};
 
 /// Results per query when the caller does not say.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -52,7 +52,9 @@ pub struct Query {
     pub status: StatusFilter,
     /// Posts whose geohash starts with this prefix (a shorter prefix is a wider area).
     pub near: Option<String>,
-    /// Every word of this text must start a word of the title or body, any case.
+    /// Every word of this text, stemmed in a post's language, must start a stem of
+    /// the post's title or body, whatever the case and accents ("rides" finds
+    /// "ride", "wheel" finds "wheelchair"); see [`super::text`].
     pub text: Option<String>,
     /// Posts by one author.
     pub author: Option<AuthorKey>,
@@ -123,7 +125,7 @@ impl Query {
     }
 
     /// The text filter split into terms.
-    pub(super) fn terms(&self) -> Vec<String> {
+    pub(super) fn terms(&self) -> Terms {
         self.text.as_deref().map(text::terms).unwrap_or_default()
     }
 
@@ -135,17 +137,17 @@ impl Query {
     }
 
     /// The text filter split into search terms, for [`Query::admits_with`].
-    pub fn text_terms(&self) -> Vec<String> {
+    pub fn text_terms(&self) -> Terms {
         self.terms()
     }
 
     /// [`Query::matches`] with the text terms already split.
-    pub fn admits_with(&self, post: &Post, now: u64, terms: &[String]) -> bool {
+    pub fn admits_with(&self, post: &Post, now: u64, terms: &Terms) -> bool {
         self.admits(post, now, terms)
     }
 
     /// Whether `post` passes every filter at time `now`.
-    pub(super) fn admits(&self, post: &Post, now: u64, terms: &[String]) -> bool {
+    pub(super) fn admits(&self, post: &Post, now: u64, terms: &Terms) -> bool {
         !post.is_expired(now)
             && self.status.admits(post.status)
             && self.kind.is_none_or(|k| post.kind == k)

@@ -147,6 +147,7 @@ impl PostForm {
             quantity: self.quantity(t)?,
             contact: None,
             expires_in_secs: self.expires_secs(t)?,
+            ..Edit::default()
         })
     }
 

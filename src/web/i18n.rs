@@ -406,10 +406,13 @@ catalogue! {
     reach_direct: "Others can reach you directly.", "Los demás pueden llegar a ti directamente.";
     reach_relay: "Others can reach you through a relay.", "Los demás pueden llegar a ti a través de un relé.";
     reach_not_yet: "Others cannot reach you from outside yet.", "Los demás todavía no pueden llegar a ti desde fuera.";
+    reach_not_yet_hint: "You can still post and read: your node connects out to its peers, and they pass your posts on.", "Aun así puedes publicar y leer: tu nodo se conecta a otros y ellos reparten tus publicaciones.";
     peers_connected: "Connected to {n} peers ({direct} directly, {relayed} through a relay).", "Conectado a {n} nodos ({direct} directamente, {relayed} a través de un relé).";
     last_seen: "Your posts were last seen by a peer", "Un nodo vio tus publicaciones por última vez";
     never_seen: "No peer has confirmed having your posts yet.", "Ningún nodo ha confirmado todavía que tiene tus publicaciones.";
     posts_stored: "{n} posts stored on this node.", "{n} publicaciones guardadas en este nodo.";
+    peers_connected_one: "Connected to 1 peer ({direct} directly, {relayed} through a relay).", "Conectado a 1 nodo ({direct} directamente, {relayed} a través de un relé).";
+    posts_stored_one: "1 post stored on this node.", "1 publicación guardada en este nodo.";
     relay_server: "This node relays for others.", "Este nodo hace de relé para otros.";
     peers_title: "Peers", "Nodos";
     peer: "Peer", "Nodo";
@@ -434,6 +437,43 @@ catalogue! {
     n_alert_added: "Alert added.", "Alerta añadida.";
     n_alert_removed: "Alert removed.", "Alerta quitada.";
     n_sent: "Sent.", "Enviado.";
+    nav_inbox: "Inbox", "Mensajes";
+    inbox_title: "Inbox", "Mensajes";
+    inbox_lead: "Private conversations about posts. Only you and the other person can read them.", "Conversaciones privadas sobre publicaciones. Solo tú y la otra persona podéis leerlas.";
+    conversations: "Conversations", "Conversaciones";
+    inbox_empty: "No conversations yet. Open a post and reply privately to start one.", "Todavía no hay conversaciones. Abre una publicación y responde en privado para empezar una.";
+    message_requests: "Message requests", "Solicitudes de mensaje";
+    message_requests_hint: "From people you have not talked with yet.", "De personas con las que aún no has hablado.";
+    n_unread: "{n} new", "{n} nuevos";
+    role_author: "about your post", "sobre tu publicación";
+    role_asker: "you asked", "preguntaste tú";
+    conversation_with: "Conversation with {peer}", "Conversación con {peer}";
+    them: "them", "la otra persona";
+    message_label: "Message", "Mensaje";
+    send_button: "Send", "Enviar";
+    reply_privately: "Reply privately", "Responder en privado";
+    reply_hint: "Only the author will see this.", "Solo lo verá quien publicó.";
+    send_privately: "Send privately", "Enviar en privado";
+    handover: "Handover", "Entrega";
+    promise_button: "Promise it to this person", "Prometérselo a esta persona";
+    done_button: "Mark handed over", "Marcar como entregado";
+    decline_button: "Call it off", "Cancelar";
+    msg_promise: "Promised it to you.", "Te lo ha prometido.";
+    msg_decline: "Called it off.", "Lo ha cancelado.";
+    msg_done: "Handed over: the post is fulfilled.", "Entregado: la publicación está cumplida.";
+    msg_promised_elsewhere: "The author promised this to someone else.", "Quien publicó se lo ha prometido a otra persona.";
+    st_queued: "waiting to be sent", "esperando para enviarse";
+    st_sent: "sent", "enviado";
+    st_delivered: "delivered", "entregado";
+    st_read: "read", "leído";
+    st_expired: "expired before delivery", "caducó sin entregarse";
+    st_unread: "new", "nuevo";
+    st_seen: "seen", "visto";
+    e_own_post: "This is your own post: people reply to you, and you answer in their conversation.", "Es tu propia publicación: la gente te responde y tú contestas en su conversación.";
+    e_not_live: "This post is closed; it cannot be replied to.", "Esta publicación está cerrada; no se puede responder.";
+    e_blocked: "You blocked this person; unblock them to write to them.", "Has bloqueado a esta persona; desbloquéala para escribirle.";
+    e_text: "Write a message (at most 2000 characters).", "Escribe un mensaje (como mucho 2000 caracteres).";
+    conversations_about: "Conversations about it", "Conversaciones sobre ella";
 }
 
 #[cfg(test)]

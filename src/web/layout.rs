@@ -18,6 +18,8 @@ pub enum Nav {
     New,
     /// My posts.
     Mine,
+    /// The inbox and conversations.
+    Inbox,
     /// Alerts.
     Alerts,
     /// Circles.
@@ -38,9 +40,10 @@ pub fn page(ctx: &Ctx, title: &str, nav: Nav, main: Markup) -> Markup {
 pub fn page_live(ctx: &Ctx, title: &str, nav: Nav, live: Option<&str>, main: Markup) -> Markup {
     let t = ctx.t;
     let logged_in = ctx.session.is_some();
-    let entries: [(Nav, &str, &str); 6] = [
+    let entries: [(Nav, &str, &str); 7] = [
         (Nav::Board, "/", t.nav_board),
         (Nav::New, "/new", t.nav_new),
+        (Nav::Inbox, "/inbox", t.nav_inbox),
         (Nav::Mine, "/mine", t.nav_mine),
         (Nav::Alerts, "/alerts", t.nav_alerts),
         (Nav::Circles, "/circles", t.nav_circles),
@@ -164,7 +167,7 @@ pub fn card(t: &Catalogue, post: &Post, me: &libp2p::PeerId) -> Markup {
     let id = post.id.to_string();
     let kind = post.kind.as_str();
     html! {
-        article class={"card k-" (kind)} id={"p-" (id)} data-id=(id) {
+        article class={"card k-" (kind)} id={"p-" (id)} {
             h3 { a href={"/posts/" (id)} { (post.title) } }
             p.meta {
                 span class={"kind k-" (kind)} { (i18n::kind_name(t, post.kind)) }

@@ -6,9 +6,11 @@
 //! would: `post` (`{"id", "html"}`: a card that passes the board's filters), `gone`
 //! (`{"id"}`: a post on the board that no longer does), `match` (`{"html"}`: a post that
 //! fits an alert or one of this node's posts) and `missed` (the page fell behind and
-//! should reload). At most [`super::MAX_LIVE_PAGES`] streams are open at once.
+//! should reload). At most [`super::MAX_LIVE_PAGES`] streams are open at once, and a
+//! page that stops reading is dropped after [`STALL`].
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use aidmesh_proto::Post;
 use axum::extract::{Query as UrlQuery, State};
@@ -19,8 +21,9 @@ use libp2p::futures::StreamExt;
 use libp2p::PeerId;
 use maud::{html, Markup};
 use serde::Deserialize;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
-use tokio_stream::wrappers::BroadcastStream;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
 
 use super::board::{FilterForm, Filters};
 use super::i18n::{self, Catalogue};
@@ -28,12 +31,19 @@ use super::{layout, Ctx, WebState};
 use crate::alerts::Target;
 use crate::events::Event;
 
+/// A page that has not taken an event for this long (its buffer full) is dropped.
+pub const STALL: Duration = Duration::from_secs(60);
+/// Events buffered per page for a slow reader.
+const BUFFER: usize = 64;
+
 /// `?view=` plus the board's filters.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct LiveQuery {
     /// `board` or `alerts`.
     pub view: String,
+    /// The conversation (for `conversation`).
+    pub conversation: String,
     /// The board's filters (for `board`).
     #[serde(flatten)]
     pub filters: FilterForm,
@@ -50,10 +60,14 @@ pub enum View {
     },
     /// The alerts page.
     Alerts,
+    /// The inbox.
+    Inbox,
+    /// One conversation (hex id).
+    Conversation(String),
 }
 
 /// The SSE event (name, JSON data) an event becomes for a page, if any.
-pub fn translate(
+pub async fn translate(
     t: &Catalogue,
     view: &View,
     me: &PeerId,
@@ -62,6 +76,29 @@ pub fn translate(
     now: u64,
 ) -> Option<(&'static str, String)> {
     match (view, e) {
+        (
+            View::Conversation(id),
+            Event::Message {
+                conversation,
+                message,
+            },
+        ) if conversation == id => {
+            let html = super::inbox::message(t, message).into_string();
+            Some((
+                "message",
+                serde_json::json!({ "message": html }).to_string(),
+            ))
+        }
+        (View::Inbox, Event::Message { conversation, .. }) => {
+            let inbox = node.inbox().await.ok()?;
+            let c = inbox
+                .conversations
+                .iter()
+                .chain(&inbox.requests)
+                .find(|c| c.id == *conversation)?;
+            let html = super::inbox::row(t, c).into_string();
+            Some(("message", serde_json::json!({ "row": html }).to_string()))
+        }
         (
             View::Board { filters, circles },
             Event::PostAdded { post, .. } | Event::PostUpdated { post, .. },
@@ -164,21 +201,36 @@ pub async fn stream(
             View::Board { filters, circles }
         }
         "alerts" => View::Alerts,
+        "inbox" => View::Inbox,
+        "conversation" if !q.conversation.is_empty() => View::Conversation(q.conversation.clone()),
         _ => return (StatusCode::BAD_REQUEST, t.bad_choice).into_response(),
     };
     let node = state.node().clone();
     let me = node.peer_id();
-    let events = BroadcastStream::new(node.subscribe()).filter_map(move |e| {
-        // The permit lives as long as the stream: a closed page frees its place.
-        let _held = &permit;
-        let out = match e {
-            Ok(e) => translate(t, &view, &me, &node, &e, super::now()),
-            Err(BroadcastStreamRecvError::Lagged(_)) => Some(("missed", "{}".to_string())),
-        };
-        std::future::ready(
-            out.map(|(name, data)| Ok::<_, Infallible>(SseEvent::default().event(name).data(data))),
-        )
+    let mut rx = node.subscribe();
+    let (tx, out) = mpsc::channel::<SseEvent>(BUFFER);
+    // A task per page owns its place and its receiver, so a page that stops reading
+    // frees both after [`STALL`] even though nothing polls its response body.
+    tokio::spawn(async move {
+        let _place = permit;
+        loop {
+            let next = tokio::select! {
+                _ = tx.closed() => return,
+                next = rx.recv() => next,
+            };
+            let out = match next {
+                Ok(e) => translate(t, &view, &me, &node, &e, super::now()).await,
+                Err(RecvError::Lagged(_)) => Some(("missed", "{}".to_string())),
+                Err(RecvError::Closed) => return,
+            };
+            let Some((name, data)) = out else { continue };
+            let sse = SseEvent::default().event(name).data(data);
+            if !matches!(tokio::time::timeout(STALL, tx.send(sse)).await, Ok(Ok(()))) {
+                return;
+            }
+        }
     });
+    let events = ReceiverStream::new(out).map(Ok::<_, Infallible>);
     Sse::new(events)
         .keep_alive(KeepAlive::default())
         .into_response()

@@ -18,7 +18,8 @@ pub const MAX_MINE: usize = 200;
 /// The buttons that change a post's status (each its own small form).
 pub fn status_buttons(t: &Catalogue, csrf: &str, p: &Post) -> Markup {
     let action = format!("/posts/{}/status", p.id);
-    let open = p.status == Status::Open;
+    // By name: `promised` (a handover agreed in a conversation) can be fulfilled too.
+    let open = matches!(p.status.as_str(), "open" | "promised");
     html! {
         @if open {
             form.inline method="post" action=(action) {

@@ -21,8 +21,8 @@
 //! # Layout
 //! - [`layout`]: the page shell and pieces shared by pages (post cards, times).
 //! - [`i18n`]: the one catalogue of user-facing words, English and Spanish.
-//! - [`board`], [`post`], [`compose`], [`mine`], [`alerts`], [`circles`], [`status`],
-//!   [`login`]: one file per page area.
+//! - [`board`], [`post`], [`compose`], [`mine`], [`inbox`], [`alerts`], [`circles`],
+//!   [`status`], [`login`]: one file per page area.
 //! - [`live`]: the page's own event stream (server-rendered fragments over SSE).
 //! - [`assets`]: the embedded script and style sheet.
 //! - [`geo`]: geohash encoding and the cells around a place, for "near me".
@@ -36,6 +36,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod geo;
 pub mod i18n;
+pub mod inbox;
 pub mod layout;
 pub mod live;
 pub mod login;
@@ -145,6 +146,12 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/posts/{id}/status", post_route(mine::set_status))
         .route("/authors/{author}/block", post_route(post::block))
+        .route("/posts/{id}/reply", post_route(inbox::reply))
+        .route("/inbox", get(inbox::page))
+        .route(
+            "/conversations/{id}",
+            get(inbox::conversation).post(inbox::send),
+        )
         .route("/new", get(compose::form).post(compose::create))
         .route("/mine", get(mine::page))
         .route("/alerts", get(alerts::page).post(alerts::add))

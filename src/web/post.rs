@@ -31,17 +31,28 @@ pub fn missing(ctx: &Ctx) -> Response {
 
 /// `GET /posts/{id}`.
 pub async fn page(ctx: Ctx, State(state): State<WebState>, Path(id): Path<String>) -> Response {
+    show(&ctx, &state, &id, None, "").await
+}
+
+/// The post page, with a reply that could not be sent (its error and its words).
+pub async fn show(
+    ctx: &Ctx,
+    state: &WebState,
+    id: &str,
+    reply_error: Option<&str>,
+    draft: &str,
+) -> Response {
     let Some(session) = ctx.session.clone() else {
-        return super::login::needed(&ctx).into_response();
+        return super::login::needed(ctx).into_response();
     };
     let Ok(id) = id.parse::<PostId>() else {
-        return missing(&ctx);
+        return missing(ctx);
     };
     let node = state.node();
     let post = match node.get(&id) {
         Ok(Some(p)) => p,
-        Ok(None) => return missing(&ctx),
-        Err(e) => return super::status::unavailable(&ctx, &e),
+        Ok(None) => return missing(ctx),
+        Err(e) => return super::status::unavailable(ctx, &e),
     };
     let matches = node.matches_for(&id, MATCHES).unwrap_or_default();
     let others = node
@@ -52,8 +63,25 @@ pub async fn page(ctx: Ctx, State(state): State<WebState>, Path(id): Path<String
         })
         .unwrap_or_default();
     let me = node.peer_id();
-    let body = render(ctx.t, &session.csrf, &post, &matches, &others, &me);
-    layout::page(&ctx, &post.post().title, Nav::None, body).into_response()
+    let reply = Reply {
+        error: reply_error,
+        draft,
+    };
+    let body = render(ctx.t, &session.csrf, &post, &matches, &others, &me, &reply);
+    let mut r = layout::page(ctx, &post.post().title, Nav::None, body).into_response();
+    if reply_error.is_some() {
+        *r.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    r
+}
+
+/// The "Reply privately" form's state.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Reply<'a> {
+    /// Why the last try was not sent.
+    pub error: Option<&'a str>,
+    /// What was typed.
+    pub draft: &'a str,
 }
 
 /// The post page's main content.
@@ -64,6 +92,7 @@ pub fn render(
     matches: &[Match],
     others: &[VerifiedPost],
     me: &PeerId,
+    reply: &Reply<'_>,
 ) -> Markup {
     let p = post.post();
     let id = p.id.to_string();
@@ -105,6 +134,19 @@ pub fn render(
                     a.button href={"/posts/" (id) "/edit"} { (t.edit) }
                     " "
                     (super::mine::status_buttons(t, csrf, p))
+                }
+            }
+        }
+        @if !mine && matches!(p.status.as_str(), "open" | "promised") {
+            section aria-labelledby="reply-h" {
+                h2 #reply-h { (t.reply_privately) }
+                form method="post" action={"/posts/" (id) "/reply"} {
+                    (layout::csrf_field(csrf))
+                    (layout::field(t.message_label, "text", reply.error, Some(t.reply_hint), html! {
+                        textarea #text name="text" rows="3" maxlength="2000" aria-invalid=[reply.error.map(|_| "true")]
+                            aria-describedby=[layout::described_by("text", true, reply.error.is_some())] { (reply.draft) }
+                    }))
+                    div.actions { button type="submit" { (t.send_privately) } }
                 }
             }
         }
@@ -171,5 +213,80 @@ pub async fn block(
     match state.node().block(&key) {
         Ok(_) => super::see_other("/?notice=blocked"),
         Err(e) => super::status::unavailable(&ctx, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matcher::{Reason, Scored};
+    use crate::web::i18n::{EN, ES};
+    use crate::Identity;
+    use aidmesh_proto::{Category, Kind};
+
+    fn verified(who: &Identity, kind: Kind, title: &str) -> VerifiedPost {
+        let now = crate::clock::now_ms();
+        let p = crate::Draft::new(kind, Category::Goods, title)
+            .into_post(who.author(), now)
+            .unwrap();
+        p.sign(who.signing_key()).unwrap().verify(now).unwrap()
+    }
+
+    #[test]
+    fn shows_matches_with_reasons_in_the_pages_language() {
+        let (me, them) = (
+            Identity::from_secret([1; 32]),
+            Identity::from_secret([2; 32]),
+        );
+        let post = verified(&them, Kind::Offer, "Coats");
+        let other = verified(&me, Kind::Request, "Need a coat");
+        let m = Match {
+            post: other.post().clone(),
+            scored: Scored {
+                score: 0.8,
+                relevance: 0.0,
+                reasons: vec![
+                    Reason::Category(Category::Goods),
+                    Reason::Tags(2),
+                    Reason::Distance(3.2),
+                ],
+            },
+        };
+        let html = render(
+            &ES,
+            "tok",
+            &post,
+            std::slice::from_ref(&m),
+            &[],
+            &me.peer_id(),
+            &Reply::default(),
+        )
+        .into_string();
+        assert!(
+            html.contains("misma categoría (Cosas), 2 etiquetas en común, a unos 3 km"),
+            "{html}"
+        );
+        assert!(
+            html.contains("/block\""),
+            "someone else's post can be blocked"
+        );
+        assert!(!html.contains("/edit\""), "and not edited");
+        let own = render(
+            &EN,
+            "tok",
+            &post,
+            &[],
+            &[],
+            &them.peer_id(),
+            &Reply::default(),
+        )
+        .into_string();
+        assert!(own.contains("/edit\"") && !own.contains("/block\""));
+        assert!(own.contains("No matching posts yet."));
+        assert!(
+            !own.contains("Reply privately"),
+            "no replying to one's own post"
+        );
+        assert!(html.contains("Responder en privado"));
     }
 }

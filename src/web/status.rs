@@ -42,15 +42,16 @@ pub async fn page(ctx: Ctx, State(state): State<WebState>) -> Response {
     let body = html! {
         h1 { (t.status_title) }
         p.big { (reach) }
+        @if reach == t.reach_not_yet { p.hint { (t.reach_not_yet_hint) } }
         ul.facts {
-            li { (i18n::fill(t.peers_connected, &[("n", &n(st.connected_peers)), ("direct", &n(r.peers_direct)), ("relayed", &n(r.peers_relayed))])) }
+            li { (i18n::fill(if st.connected_peers == 1 { t.peers_connected_one } else { t.peers_connected }, &[("n", &n(st.connected_peers)), ("direct", &n(r.peers_direct)), ("relayed", &n(r.peers_relayed))])) }
             li {
                 @match &r.last_seen_by_peer {
                     Some(seen) => { (t.last_seen) " " (layout::time(seen.at)) " (" (layout::short_peer(&seen.peer_id)) ")." }
                     None => { (t.never_seen) }
                 }
             }
-            li { (i18n::fill(t.posts_stored, &[("n", &st.posts.to_string())])) }
+            li { (i18n::fill(if st.posts == 1 { t.posts_stored_one } else { t.posts_stored }, &[("n", &st.posts.to_string())])) }
             li { (t.nav_circles) ": " (st.circles.join(", ")) }
             @if r.relay_server { li { (t.relay_server) } }
         }

@@ -218,10 +218,48 @@ test("two nodes, two browsers: log in, post through the form, see it live on the
   await pageB.goto(`${b.base}/posts/${postId}`);
   await assertText(pageB, "main", "Block author");
   await shot(pageB, "06-post-others-view");
+  await axe(pageB, "someone else's post");
+
+  // Reply privately; the author sees it in the inbox without a reload.
+  await pageA.goto(a.base + "/inbox");
+  await pageA.waitForSelector("#live-status[data-state=on]", { timeout: TIMEOUT });
+  await pageA.evaluate(() => { window.__noReload = true; });
+  await pageB.fill("#text", "Could I have one coat, size M?");
+  await pageB.click("button:text-is('Send privately')");
+  await pageB.waitForURL(/\/conversations\/[0-9a-f]+/);
+  await assertText(pageB, "#messages", "Could I have one coat, size M?");
+  const conversationB = pageB.url().split("?")[0];
+  await assertText(pageA, "#conversations", "Spare winter coats");
+  assert.equal(await pageA.evaluate(() => window.__noReload), true, "A's inbox did not reload");
+  await shot(pageA, "06b-inbox-live");
+  await axe(pageA, "inbox");
+  await pageA.click("#conversations a");
+  await assertText(pageA, "#messages", "Could I have one coat, size M?");
+  await pageA.fill("#text", "Yes! Pick it up on Saturday.");
+  await pageA.click("button:text-is('Send')");
+  await pageA.waitForURL(/notice=sent/);
+  await pageB.goto(conversationB);
+  await pageB.waitForSelector("#live-status[data-state=on]", { timeout: TIMEOUT });
+  await assertText(pageB, "#messages", "Pick it up on Saturday");
+
+  // Promise, then hand over: the post goes promised, then fulfilled.
+  await pageA.click("button:text-is('Promise it to this person')");
+  await pageA.waitForURL(/notice=sent/);
+  await assertText(pageB, "#messages", "Promised it to you.");
+  await shot(pageB, "06c-conversation-promised");
+  await axe(pageB, "conversation");
+  await until("the post promised on A", async () => (await api(a, `/posts/${postId}`)).status === "promised");
+  await pageA.click("button:text-is('Mark handed over')");
+  await pageA.waitForURL(/notice=sent/);
+  await until("the post fulfilled on A", async () => (await api(a, `/posts/${postId}`)).status === "fulfilled");
+  await assertText(pageB, "#messages", "Handed over");
+  await until("the post fulfilled on B", async () => (await api(b, `/posts/${postId}`)).status === "fulfilled");
+  await shot(pageA, "06d-conversation-done");
 
   // My posts, alerts, circles with an invite QR code, status.
   await pageA.goto(a.base + "/mine");
   await assertText(pageA, "main", "Spare winter coats");
+  await assertText(pageA, "main", "Fulfilled");
   await shot(pageA, "07-my-posts");
   await axe(pageA, "my posts");
 
@@ -237,6 +275,7 @@ test("two nodes, two browsers: log in, post through the form, see it live on the
   await pageA.fill("#tags", "bike");
   await pageA.click("button:text-is('Post')");
   await pageA.waitForURL(/notice=posted/);
+  const bikeId = pageA.url().match(/posts\/([0-9a-f]{64})/)[1];
   await pageB.waitForSelector("#live-matches li", { timeout: TIMEOUT });
   await assertText(pageB, "#live-matches", "Kids bike");
   await shot(pageB, "08-alerts-live-match");
@@ -252,19 +291,18 @@ test("two nodes, two browsers: log in, post through the form, see it live on the
   await axe(pageA, "invite");
 
   await pageA.goto(a.base + "/status");
-  await assertText(pageA, "main", "Connected to 1 peers");
+  await assertText(pageA, "main", "Connected to 1 peer ");
   await shot(pageA, "11-status");
   await axe(pageA, "status");
 
   // Fulfil: the post leaves B's open board, live.
   await pageB.goto(b.base + "/");
-  await pageB.waitForSelector(`#p-${postId}`);
+  await pageB.waitForSelector(`#p-${bikeId}`);
   await pageB.waitForSelector("#live-status[data-state=on]", { timeout: TIMEOUT });
   await pageA.goto(a.base + "/mine");
-  await pageA.click(`form[action="/posts/${postId}/status"]:has(input[value=fulfilled]) button`);
+  await pageA.click(`form[action="/posts/${bikeId}/status"]:has(input[value=fulfilled]) button`);
   await pageA.waitForURL(/notice=fulfilled/);
-  await assertText(pageA, "main", "Fulfilled");
-  await pageB.waitForSelector(`#p-${postId}`, { state: "detached", timeout: TIMEOUT });
+  await pageB.waitForSelector(`#p-${bikeId}`, { state: "detached", timeout: TIMEOUT });
 
   // Spanish, chosen by Accept-Language and by the switch.
   const ctxEs = await browser.newContext({ locale: "es-ES" });

@@ -82,6 +82,22 @@
     var none = document.getElementById("live-none");
     if (none) none.remove();
   });
+  // Private messages: into the open conversation, and to the top of the inbox.
+  var thread = document.getElementById("messages"), convs = document.getElementById("conversations");
+  es.addEventListener("message", function (ev) {
+    var m = JSON.parse(ev.data);
+    if (thread && m.message) {
+      var el = fragment(m.message), old = document.getElementById(el.id);
+      if (old) old.replaceWith(el); else thread.appendChild(el);
+    }
+    if (convs && m.row) {
+      var row = fragment(m.row), was = document.getElementById(row.id);
+      if (was) was.remove();
+      convs.prepend(row);
+      var none = document.getElementById("no-conv");
+      if (none) none.remove();
+    }
+  });
   es.addEventListener("missed", function () {
     if (document.getElementById("missed")) return;
     var p = document.createElement("p");
