@@ -1302,10 +1302,22 @@ impl Store {
         self.inner.blocked.insert(author.0, &[])?;
         self.index_mut().set_blocked(*author, true);
         let seqs = self.index().of_author(author);
+        // The circles the author's posts leave have room again for what they refused.
+        let circles: HashSet<Box<str>> = {
+            let index = self.index();
+            seqs.iter()
+                .filter_map(|&seq| index.entry(seq).map(|e| e.circle.clone()))
+                .collect()
+        };
         let removed = seqs
             .chunks(SWEEP_TX)
             .map(|chunk| self.remove_seqs(chunk))
             .sum::<Result<usize, Error>>()?;
+        let mut refused = self.refused();
+        for circle in circles {
+            refused.room_freed(&Room::Circle(circle));
+        }
+        drop(refused);
         self.inner.db.flush()?;
         Ok(removed)
     }
