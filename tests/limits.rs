@@ -2,7 +2,8 @@
 //! quota whatever the arrival order, the circle budget under a flood of fresh keys,
 //! newcomers, remembered refusals, no resurrection after a sweep, a damaged database.
 //! Across real nodes: the author's node refuses the 101st post (API 429), and two
-//! nodes that got the same posts in opposite orders keep the same set and sync agrees.
+//! nodes that got the same posts in opposite orders keep the same set and sync agrees,
+//! and a node does not fetch again on the next sync what it refused.
 
 mod common;
 
@@ -539,6 +540,73 @@ async fn nodes_that_got_posts_in_opposite_orders_keep_the_same_set_and_sync_agre
     // The same kept set on both: nothing to fetch, nothing to fight over.
     assert_eq!((missing, error), (0, None));
     assert_eq!(ids_of(a.store(), &x), ids_of(b.store(), &x));
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+/// The next sync of `commons` that `events` tells of: what it found missing and fetched.
+async fn next_sync(
+    events: &mut tokio::sync::broadcast::Receiver<aidmesh::Event>,
+) -> (usize, usize) {
+    wait_for(events, "sync finished", |e| match e {
+        aidmesh::Event::SyncFinished {
+            circle,
+            missing,
+            fetched,
+            error,
+            ..
+        } if circle == "commons" => {
+            assert_eq!(error, &None, "sync failed");
+            Some((*missing, *fetched))
+        }
+        _ => None,
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_post_is_fetched_once_not_on_every_sync() {
+    let x = identity(11);
+    let now = wall_now();
+    let posts: Vec<SignedPost> = (0..12u64)
+        .map(|i| {
+            let mut p = post(&x, i as u32, MINUTE);
+            p.created_at = now - (i + 1) * MINUTE;
+            p.updated_at = p.created_at;
+            p.expires_at = p.created_at + 14 * DAY;
+            sign(&x, &p)
+        })
+        .collect();
+    let a_dir = tempfile::tempdir().unwrap();
+    let b_dir = tempfile::tempdir().unwrap();
+    let a = spawn_node(a_dir.path(), &[], &["commons"]).await;
+    a.import(posts.clone()).await.unwrap();
+    let b = spawn_node(b_dir.path(), &[], &["commons"]).await;
+    b.store().block(&x.author()).unwrap();
+    let mut events = b.subscribe();
+    b.dial(addr_of(&a).await).await.unwrap();
+
+    // The sync on connect fetches the posts and the store refuses them (blocked
+    // author), remembering the refusals...
+    assert_eq!(next_sync(&mut events).await, (12, 12));
+    assert!(ids_of(b.store(), &x).is_empty());
+    for s in &posts {
+        assert!(b.store().is_refused(&item(s), wall_now()));
+    }
+    // ... so the next sync still finds them missing but fetches none of them.
+    b.sync_with(a.peer_id(), "commons").await.unwrap();
+    assert_eq!(next_sync(&mut events).await, (12, 0));
+
+    // Unblocked, the author's posts are fetched again (a sync that was already
+    // running when the block was lifted may still skip them: the next one fetches).
+    b.store().unblock(&x.author()).unwrap();
+    for _ in 0..3 {
+        b.sync_with(a.peer_id(), "commons").await.unwrap();
+        if next_sync(&mut events).await.1 == 12 {
+            break;
+        }
+    }
+    assert_eq!(ids_of(b.store(), &x).len(), 12);
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
