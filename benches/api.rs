@@ -267,13 +267,15 @@ fn make_post(rng: &mut StdRng, who: &Identity, now: u64) -> (Post, usize) {
 fn preload(db: &Path, n: usize, seed: u64) -> Result<Vec<usize>> {
     let now = aidmesh::clock::now_ms();
     let mut rng = StdRng::seed_from_u64(seed);
-    let authors: Vec<Identity> = (0..AUTHORS)
+    // At most 50 posts per author: within the per-author quota (100 open posts,
+    // `proto/LIMITS.md`), so the store keeps all `n`.
+    let authors: Vec<Identity> = (0..AUTHORS.max(n.div_ceil(50)))
         .map(|_| Identity::from_secret(rng.gen()))
         .collect();
     let mut per_tag = vec![0usize; TAGS.len()];
     let posts: Vec<(usize, Post)> = (0..n)
         .map(|i| {
-            let a = i % AUTHORS;
+            let a = i % authors.len();
             let (p, tag) = make_post(&mut rng, &authors[a], now);
             per_tag[tag] += 1;
             (a, p)

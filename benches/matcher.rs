@@ -146,12 +146,12 @@ fn main() {
         .unwrap_or(100_000);
     let now = aidmesh::clock::now_ms();
     let mut rng = StdRng::seed_from_u64(7);
-    let authors: Vec<Identity> = (0..50u8)
-        .map(|i| Identity::from_secret([i + 1; 32]))
-        .collect();
+    // At least 50 authors and about 50 stored posts each: within the per-author quota
+    // (100 open posts, `proto/LIMITS.md`), so the store keeps all `n`.
+    let authors: Vec<Identity> = (0..n.div_ceil(50).max(50)).map(author_key).collect();
     let me = Identity::from_secret([200; 32]);
 
-    // The store, built once: n posts by 50 authors, and 10 open posts of our own.
+    // The store, built once: n posts by the authors, and 10 open posts of our own.
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(&dir.path().join("db")).expect("store opens");
     let t = Instant::now();
@@ -256,4 +256,11 @@ fn main() {
     emit("match_overhead", 100.0 * c / (v + i), "pct");
     emit("match_overhead_store_only", 100.0 * c / i, "pct");
     recall(&store, now);
+}
+
+/// Author number `i` (a fixed key per number).
+fn author_key(i: usize) -> Identity {
+    let mut secret = [0u8; 32];
+    secret[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+    Identity::from_secret(secret)
 }

@@ -141,9 +141,9 @@ fn main() {
         .unwrap_or(100_000);
     let now = now_ms();
     let mut rng = StdRng::seed_from_u64(42);
-    let authors: Vec<Identity> = (0..50u8)
-        .map(|i| Identity::from_secret([i + 1; 32]))
-        .collect();
+    // At least 50 authors and at most 50 posts each: within the per-author quota
+    // (100 open posts, `proto/LIMITS.md`), so the store keeps all `n`.
+    let authors: Vec<Identity> = (0..n.div_ceil(50).max(50)).map(author_key).collect();
     let posts: Vec<(usize, Post)> = (0..n)
         .map(|i| {
             let a = i % authors.len();
@@ -359,4 +359,11 @@ fn main() {
         }
     });
     emit("peak_rss", peak_rss_mb(), "MB");
+}
+
+/// Author number `i` (a fixed key per number).
+fn author_key(i: usize) -> Identity {
+    let mut secret = [0u8; 32];
+    secret[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+    Identity::from_secret(secret)
 }

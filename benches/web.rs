@@ -60,7 +60,9 @@ fn words(rng: &mut StdRng, n: usize) -> String {
 fn signed_posts(n: usize, seed: u64) -> Result<Vec<SignedPost>> {
     let now = aidmesh::clock::now_ms();
     let mut rng = StdRng::seed_from_u64(seed);
-    let authors: Vec<Identity> = (0..AUTHORS.min(n))
+    // At most 50 posts per author: within the per-author quota (100 open posts,
+    // `proto/LIMITS.md`), so the store keeps all `n`.
+    let authors: Vec<Identity> = (0..AUTHORS.max(n.div_ceil(50)).min(n))
         .map(|_| Identity::from_secret(rng.gen()))
         .collect();
     let posts: Vec<(usize, Post)> = (0..n)

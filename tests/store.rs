@@ -5,7 +5,7 @@ mod common;
 
 use aidmesh::proto::{Category, Kind, Post, PostId, Status};
 use aidmesh::store::{Inserted, Query, Refused, StatusFilter, FLUSH_EVERY_MS};
-use aidmesh::Store;
+use aidmesh::{Identity, Store};
 use common::*;
 
 fn open() -> (tempfile::TempDir, Store) {
@@ -511,7 +511,10 @@ fn batch_insert_keeps_good_posts_and_reports_each() {
     let me = identity(1);
     let mut batch = Vec::new();
     for n in 0..300 {
-        let mut s = sign(&me, &post(&me, n, MINUTE));
+        // 100 posts per author: the per-author quota (`proto/LIMITS.md`) is not what
+        // this test is about.
+        let who = identity(1 + (n / 100) as u8);
+        let mut s = sign(&who, &post(&who, n, MINUTE));
         if n % 50 == 7 {
             s.signature.0[0] ^= 1;
         }
@@ -784,8 +787,12 @@ fn kill9_batch_child() {
         return;
     };
     let store = Store::open(std::path::Path::new(&dir)).unwrap();
-    let me = identity(1);
     for b in 0..10_000u32 {
+        // One author per batch: the per-author quota (100 open posts) is not what this
+        // test is about.
+        let mut secret = [7u8; 32];
+        secret[..4].copy_from_slice(&b.to_be_bytes());
+        let me = Identity::from_secret(secret);
         let batch = (0..KILL9_BATCH)
             .map(|i| {
                 let p = Post {

@@ -15,10 +15,17 @@ fn draft(title: &str) -> Draft {
     }
 }
 
-/// `n` valid posts by a few authors, made now.
+/// `n` valid posts by a few authors (at least 4, at most 50 posts each: within the
+/// per-author quota of `proto/LIMITS.md`), made now.
 fn posts(n: u32, seed: u8) -> Vec<SignedPost> {
     let now = aidmesh::clock::now_ms();
-    let authors: Vec<_> = (0..4).map(|i| identity(seed.wrapping_add(i))).collect();
+    let authors: Vec<_> = (0..n.div_ceil(50).max(4))
+        .map(|i| {
+            let mut secret = [seed; 32];
+            secret[1..5].copy_from_slice(&i.to_be_bytes());
+            aidmesh::Identity::from_secret(secret)
+        })
+        .collect();
     (0..n)
         .map(|i| {
             let who = &authors[i as usize % authors.len()];
@@ -342,13 +349,20 @@ async fn lying_sync_peers_end_their_session_and_change_nothing() {
         .expect("the session fails");
     assert!(err.contains("invalid"), "{err}");
 
-    // 3. Serves a valid post nobody asked for.
+    // 3. Announces another post (not the forged one: the honest node remembers it
+    // refused that and does not fetch it again), then serves a valid post nobody
+    // asked for.
+    let announced = posts(1, 60).remove(0);
+    let announced = Item::new(
+        announced.decode_post().unwrap().updated_at,
+        &announced.content_hash(),
+    );
     let unasked = posts(1, 50).remove(0);
     let pusher = liar(&honest, move |req| match req {
         Request::Hello { .. } => Response::Symbols {
             set_size: 1,
             from: 0,
-            symbols: riblt::encode(&[item], 0, 32),
+            symbols: riblt::encode(&[announced], 0, 32),
         },
         Request::Fetch { .. } => Response::Posts {
             posts: vec![unasked.clone()],
