@@ -398,6 +398,15 @@ mod tests {
         let plain = blake3::hash(b"riverside");
         assert_ne!(circle_key("riverside").as_ref(), plain.as_bytes());
         assert_eq!(circle_key("x").as_ref().len(), 32);
+        // Pinned (proto/CIRCLES-DISCOVERY.md): every node must derive the same key.
+        assert_eq!(
+            hex::encode(circle_key("riverside").as_ref()),
+            "c7da9627dacab2684c6cc81a4b758e5ff33edfb235e060fc41678a2847062470"
+        );
+        assert_eq!(
+            hex::encode(circle_key("commons").as_ref()),
+            "a428e2466774d556b2b7fa9dad49a5e3774d4e6727fcde91698021b199dd5008"
+        );
     }
 
     #[test]
