@@ -500,6 +500,7 @@ fn query_from(params: &HashMap<String, String>) -> Result<Query, ApiError> {
             "status" => {
                 q.status = match v.as_str() {
                     "any" | "all" => StatusFilter::Any,
+                    "live" => StatusFilter::Live,
                     s => StatusFilter::Only(parse::<Status>("status", s)?),
                 }
             }

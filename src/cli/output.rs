@@ -134,7 +134,11 @@ pub fn print_post_table(posts: &[PostJson], me: Option<&str>, with_status: bool)
             age(p, now),
             expires(p, now),
             p.location.as_deref().unwrap_or("-"),
-            p.title
+            if !with_status && p.status == aidmesh::proto::Status::Promised {
+                format!("{} (promised)", p.title)
+            } else {
+                p.title.clone()
+            }
         );
     }
 }
