@@ -1,10 +1,10 @@
-//! Posts many offers at once from a CSV file to a running node, through its local API,
-//! and reports what was posted and, for each row that failed, its line number and the
+//! Posts many offers at once from a CSV file to a running node, through its local API
+//! (with the same CSV reader as `aidmesh import`, `aidmesh::transfer`), and reports what was posted and, for each row that failed, its line number and the
 //! reason (the node's error names the field at fault).
 //!
 //! The file starts with a header naming its columns, in any order:
-//! `title,category,body,tags,location,quantity,contact,expires`. Only `title` is
-//! required; an empty cell means "not set". `tags` are separated by `;`, `expires` is a
+//! `title,kind,category,body,tags,location,quantity,contact,expires,circle`. Only
+//! `title` is required (`kind` defaults to offer); an empty cell means "not set". `tags` are separated by `;`, `expires` is a
 //! lifetime such as `7d` or `12h`. A field holding commas, quotes or line breaks is
 //! written in double quotes, with quotes inside it doubled (`"Bring a ""big"" bag"`).
 //! See `examples/offers.csv`, whose fourth offer is deliberately invalid.
@@ -16,7 +16,6 @@
 //! cargo run --example bulk_import -- --data-dir /tmp/exnode examples/offers.csv
 //! cargo run --example bulk_import -- --dry-run examples/offers.csv   # check only, no node needed
 //! cargo run --example bulk_import -- --help
-//! cargo test --example bulk_import                                   # the CSV parser's tests
 //! ```
 //!
 //! `--dry-run` checks every row against the same rules the node applies, offline,
@@ -30,7 +29,7 @@ use std::path::PathBuf;
 use aidmesh::api::json::{parse_duration_secs, DraftJson};
 use aidmesh::client::{self, ApiClient};
 use aidmesh::proto::{Category, Kind};
-use aidmesh::{DataDir, Draft, Identity};
+use aidmesh::{transfer, DataDir, Draft, Identity};
 use anyhow::{bail, Context};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -54,11 +53,6 @@ struct Args {
     dry_run: bool,
 }
 
-/// The columns an offer file may have.
-const COLUMNS: [&str; 8] = [
-    "title", "category", "body", "tags", "location", "quantity", "contact", "expires",
-];
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -70,19 +64,9 @@ async fn main() -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
     let file = args.file.display();
-    let mut records = parse_csv(&text).map_err(|e| anyhow::anyhow!("{file}, {e}"))?;
-    if records.is_empty() {
-        bail!(
-            "{file} is empty; expected a header row ({})",
-            COLUMNS.join(",")
-        );
-    }
-    let header = records.remove(0);
-    let columns = columns_of(&header).with_context(|| format!("{file}, header"))?;
-    let rows: Vec<(usize, Result<DraftJson, String>)> = records
-        .iter()
-        .map(|r| (r.line, draft_of(&columns, r, args.circle.as_deref())))
-        .collect();
+    // The same reader as `aidmesh import`: one parser, one set of column rules.
+    let rows = transfer::read_csv(&text, "offer", args.circle.as_deref())
+        .map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
     let total = rows.len();
 
     let client = if args.dry_run {
@@ -96,8 +80,12 @@ async fn main() -> anyhow::Result<()> {
 
     let mut ok = 0;
     let mut failures = Vec::new();
-    for (line, row) in rows {
-        let draft = match row {
+    for row in rows {
+        let line = row.line;
+        for (from, to) in &row.renamed_tags {
+            println!("line {line}: note: tag {from:?} is saved as {to}");
+        }
+        let draft = match row.draft {
             Ok(d) => d,
             Err(reason) => {
                 println!("line {line}: skipped: {reason}");
@@ -144,71 +132,6 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Which field each column holds, from the header row.
-fn columns_of(header: &Record) -> anyhow::Result<Vec<&'static str>> {
-    let mut columns = Vec::new();
-    for name in &header.fields {
-        let name = name.trim().to_ascii_lowercase();
-        let Some(known) = COLUMNS.iter().find(|c| **c == name) else {
-            bail!(
-                "unknown column {name:?}; the columns are {}",
-                COLUMNS.join(",")
-            );
-        };
-        if columns.contains(known) {
-            bail!("column {name:?} appears twice");
-        }
-        columns.push(*known);
-    }
-    if !columns.contains(&"title") {
-        bail!("no title column; the columns are {}", COLUMNS.join(","));
-    }
-    Ok(columns)
-}
-
-/// The offer in one row; an error says what is wrong with the row.
-fn draft_of(columns: &[&str], row: &Record, circle: Option<&str>) -> Result<DraftJson, String> {
-    if row.fields.len() != columns.len() {
-        return Err(format!(
-            "{} fields, but the header has {} columns (quote fields that contain commas)",
-            row.fields.len(),
-            columns.len()
-        ));
-    }
-    let mut d = DraftJson {
-        kind: Some("offer".into()),
-        circle: circle.map(str::to_string),
-        ..DraftJson::default()
-    };
-    let set = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
-    for (column, value) in columns.iter().zip(&row.fields) {
-        match *column {
-            "title" => d.title = value.clone(),
-            "category" => d.category = set(value),
-            "body" => d.body = value.clone(),
-            "tags" => {
-                d.tags = value
-                    .split(';')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            }
-            "location" => d.location = set(value),
-            "quantity" => {
-                d.quantity = set(value)
-                    .map(|q| q.parse::<u32>())
-                    .transpose()
-                    .map_err(|_| format!("quantity: {value:?} is not a whole number"))?
-            }
-            "contact" => d.contact = set(value),
-            "expires" => d.expires_in = set(value),
-            other => unreachable!("column {other} is not in COLUMNS"),
-        }
-    }
-    Ok(d)
-}
-
 /// Checks a draft the way the node would, without a node: the names and the lifetime
 /// as the API parses them, then every post rule.
 fn check_offline(d: &DraftJson, scratch: &Identity) -> Result<(), String> {
@@ -222,6 +145,10 @@ fn check_offline(d: &DraftJson, scratch: &Identity) -> Result<(), String> {
         .map(parse_duration_secs)
         .transpose()
         .map_err(|e| format!("expires_in: {e}"))?;
+    let kind = match d.kind.as_deref() {
+        Some(k) => k.parse().map_err(|e| format!("kind: {e}"))?,
+        None => Kind::Offer,
+    };
     let draft = Draft {
         body: d.body.clone(),
         tags: d.tags.clone(),
@@ -230,167 +157,10 @@ fn check_offline(d: &DraftJson, scratch: &Identity) -> Result<(), String> {
         contact: d.contact.clone(),
         circle: d.circle.clone(),
         expires_in_secs,
-        ..Draft::new(Kind::Offer, category, d.title.as_str())
+        ..Draft::new(kind, category, d.title.as_str())
     };
     draft
         .into_post(scratch.author(), aidmesh::clock::now_ms())
         .map(|_| ())
         .map_err(|e| e.to_string())
-}
-
-/// One CSV record and the line it starts on (1-based).
-#[derive(Debug, PartialEq)]
-struct Record {
-    line: usize,
-    fields: Vec<String>,
-}
-
-/// A small CSV reader (RFC 4180): fields separated by commas, records by line breaks
-/// (`\n` or `\r\n`); a field in double quotes may hold commas, line breaks and doubled
-/// quotes (`""` for one `"`). Spaces around a quoted field are ignored; blank lines are
-/// skipped.
-fn parse_csv(text: &str) -> Result<Vec<Record>, String> {
-    let mut records = Vec::new();
-    let mut fields = Vec::new();
-    let mut field = String::new();
-    // The current field started with a quote; `open` while inside the quotes.
-    let mut quoted = false;
-    let mut open = false;
-    let mut line = 1;
-    let mut record_line = 1;
-    let mut chars = text.chars().peekable();
-
-    while let Some(c) = chars.next() {
-        if open {
-            match c {
-                '"' if chars.peek() == Some(&'"') => {
-                    chars.next();
-                    field.push('"');
-                }
-                '"' => open = false,
-                '\r' if chars.peek() == Some(&'\n') => {}
-                '\n' => {
-                    line += 1;
-                    field.push('\n');
-                }
-                _ => field.push(c),
-            }
-            continue;
-        }
-        match c {
-            ',' => {
-                fields.push(std::mem::take(&mut field));
-                quoted = false;
-            }
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                fields.push(std::mem::take(&mut field));
-                let blank = fields.len() == 1 && fields[0].is_empty() && !quoted;
-                let done = std::mem::take(&mut fields);
-                if !blank {
-                    records.push(Record {
-                        line: record_line,
-                        fields: done,
-                    });
-                }
-                quoted = false;
-                line += 1;
-                record_line = line;
-            }
-            '"' if !quoted && field.trim().is_empty() => {
-                field.clear();
-                quoted = true;
-                open = true;
-            }
-            '"' => {
-                return Err(format!(
-                    "line {line}: a quote inside an unquoted field; \
-                     put the whole field in quotes and double the quote"
-                ))
-            }
-            ' ' | '\t' if quoted => {}
-            _ if quoted => {
-                return Err(format!(
-                "line {line}: {c:?} after a closing quote; expected a comma or the end of the line"
-            ))
-            }
-            _ => field.push(c),
-        }
-    }
-    if open {
-        return Err(format!(
-            "line {record_line}: a quoted field is never closed"
-        ));
-    }
-    if quoted || !field.is_empty() || !fields.is_empty() {
-        fields.push(field);
-        records.push(Record {
-            line: record_line,
-            fields,
-        });
-    }
-    Ok(records)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fields(text: &str) -> Vec<Vec<String>> {
-        parse_csv(text)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.fields)
-            .collect()
-    }
-
-    #[test]
-    fn plain_and_quoted_fields() {
-        assert_eq!(
-            fields("a,b,c\n1,\"x, y\",\"say \"\"hi\"\"\"\n"),
-            [vec!["a", "b", "c"], vec!["1", "x, y", "say \"hi\""]]
-        );
-        // No final line break, empty fields, CRLF, spaces around quotes.
-        assert_eq!(
-            fields("a,,c\r\n, \"q\" ,\r\nlast"),
-            [vec!["a", "", "c"], vec!["", "q", ""], vec!["last"]]
-        );
-        assert_eq!(fields("\"\""), [vec![""]]);
-    }
-
-    #[test]
-    fn line_numbers_skip_blank_lines_and_count_breaks_in_quotes() {
-        let r = parse_csv("h\n\n\"two\nlines\"\nnext\n").unwrap();
-        let lines: Vec<usize> = r.iter().map(|r| r.line).collect();
-        assert_eq!(lines, [1, 3, 5]);
-        assert_eq!(r[1].fields, ["two\nlines"]);
-    }
-
-    #[test]
-    fn malformed_quotes_are_errors_with_their_line() {
-        assert!(parse_csv("a\nb\"c\n").unwrap_err().starts_with("line 2:"));
-        assert!(parse_csv("a\n\"b\"c\n").unwrap_err().starts_with("line 2:"));
-        assert!(parse_csv("a\n\"open\n\n")
-            .unwrap_err()
-            .starts_with("line 2:"));
-    }
-
-    #[test]
-    fn rows_become_drafts() {
-        let records = parse_csv(
-            "Title,tags,quantity,expires,location\nSoup,hot; vegan;,3,2d,\nBread,,many,,\n",
-        )
-        .unwrap();
-        let columns = columns_of(&records[0]).unwrap();
-        let d = draft_of(&columns, &records[1], None).unwrap();
-        assert_eq!(d.title, "Soup");
-        assert_eq!(d.tags, ["hot", "vegan"]);
-        assert_eq!(d.quantity, Some(3));
-        assert_eq!(d.expires_in.as_deref(), Some("2d"));
-        assert_eq!(d.location, None);
-        assert!(check_offline(&d, &Identity::generate()).is_ok());
-        let e = draft_of(&columns, &records[2], None).unwrap_err();
-        assert!(e.starts_with("quantity:"), "{e}");
-        assert!(columns_of(&parse_csv("title,colour\n").unwrap()[0]).is_err());
-    }
 }

@@ -283,6 +283,32 @@ impl ApiClient {
         self.post_json("/ui/login", &serde_json::json!({})).await
     }
 
+    /// `GET circles`: the circles the node is in.
+    pub async fn circles(&self) -> Result<Vec<crate::circles::CircleInfo>, Error> {
+        self.get("/circles", &[]).await
+    }
+
+    /// `POST circles`: joins a circle (the node saves it in `config.toml`).
+    pub async fn join_circle(
+        &self,
+        name: &str,
+    ) -> Result<crate::api::json::CircleJoinedJson, Error> {
+        self.post_json(
+            "/circles",
+            &crate::api::json::CircleJoinJson {
+                name: name.to_string(),
+            },
+        )
+        .await
+    }
+
+    /// `DELETE circles/{name}`: leaves a circle and deletes its posts on the node.
+    pub async fn leave_circle(&self, name: &str) -> Result<crate::circles::Left, Error> {
+        let name: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        self.send(self.http.delete(format!("{}/circles/{name}", self.base)))
+            .await
+    }
+
     /// `GET invite`: a code for `circle` (the node's first circle if `None`).
     pub async fn invite(
         &self,

@@ -37,6 +37,14 @@ pub enum Error {
         /// What the parser said (with line and key).
         message: String,
     },
+    /// The file could not be written.
+    #[error("cannot write config {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A value is out of range.
     #[error("bad config value {key}: {message}")]
     Invalid {
@@ -79,6 +87,10 @@ pub struct NetworkConfig {
     /// Answer Kademlia queries for others: `true` on a public node (VPS), `false` to
     /// never, unset to decide by confirmed reachability.
     pub kademlia_server: Option<bool>,
+    /// Announce this node's circles in the DHT and look up their other members
+    /// (needs `kademlia`). Off, circle members meet only through bootstrap peers,
+    /// invites, mDNS and the address book.
+    pub circle_discovery: bool,
     /// Seconds a connection no protocol needs stays open.
     pub idle_timeout_secs: u64,
     /// Addresses others can reach this node on, for a node that knows them (a VPS
@@ -116,6 +128,7 @@ impl Default for NetworkConfig {
             kademlia: true,
             circles: vec![DEFAULT_CIRCLE.to_string()],
             kademlia_server: None,
+            circle_discovery: true,
             idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
             external_addresses: Vec::new(),
             autonat_only_global_ips: true,
@@ -320,9 +333,130 @@ impl Config {
     }
 }
 
+/// The `[network]` lists a change to `config.toml` may touch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkLists {
+    /// `network.circles`.
+    pub circles: Vec<String>,
+    /// `network.bootstrap`.
+    pub bootstrap: Vec<Multiaddr>,
+}
+
+/// Changes the circles and bootstrap peers in the config file at `path` with `change`
+/// (which says whether it changed anything), keeping the rest of the file, comments
+/// included, as it is. Only the lists that changed are rewritten. The file is replaced
+/// atomically, and only if the result is a valid config; returns whether it was
+/// written.
+pub fn update_network(
+    path: &Path,
+    change: impl FnOnce(&mut NetworkLists) -> bool,
+) -> Result<bool, Error> {
+    let current = Config::load(path)?;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => {
+            return Err(Error::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let parse_err = |e: toml_edit::TomlError| Error::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(parse_err)?;
+    let before = NetworkLists {
+        circles: current.network.circles.clone(),
+        bootstrap: current.network.bootstrap.clone(),
+    };
+    let mut lists = before.clone();
+    if !change(&mut lists) || lists == before {
+        return Ok(false);
+    }
+    let network = doc
+        .entry("network")
+        .or_insert_with(toml_edit::table)
+        .as_table_like_mut()
+        .ok_or_else(|| Error::Invalid {
+            key: "network",
+            message: "is not a table".into(),
+        })?;
+    if lists.circles != before.circles {
+        network.insert(
+            "circles",
+            toml_edit::value(lists.circles.iter().collect::<toml_edit::Array>()),
+        );
+    }
+    if lists.bootstrap != before.bootstrap {
+        network.insert(
+            "bootstrap",
+            toml_edit::value(
+                lists
+                    .bootstrap
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<toml_edit::Array>(),
+            ),
+        );
+    }
+    let out = doc.to_string();
+    let written: Config = toml::from_str(&out).map_err(|e| Error::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    written.validate()?;
+    let write_err = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+    }
+    let tmp = path.with_extension(format!("toml.tmp-{}", std::process::id()));
+    std::fs::write(&tmp, out).map_err(write_err)?;
+    std::fs::rename(&tmp, path).map_err(write_err)?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn update_network_keeps_comments_and_rewrites_only_what_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "# mine\n[network]\n# the peers\nbootstrap = [] # none yet\nmdns = false\n",
+        )
+        .unwrap();
+        let wrote = update_network(&path, |l| {
+            l.circles.push("riverside".into());
+            true
+        })
+        .unwrap();
+        assert!(wrote);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("# mine") && text.contains("# none yet"),
+            "{text}"
+        );
+        let c = Config::load(&path).unwrap();
+        assert_eq!(c.network.circles, ["commons", "riverside"]);
+        assert!(!c.network.mdns);
+        // No change, no write; an invalid result is refused and changes nothing.
+        assert!(!update_network(&path, |_| true).unwrap());
+        let e = update_network(&path, |l| {
+            l.circles.clear();
+            true
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("network.circles"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+    }
 
     fn load(text: &str) -> Result<Config, Error> {
         let dir = tempfile::tempdir().unwrap();

@@ -1,13 +1,15 @@
 //! Joining through an invite code: reading it into a circle and bootstrap addresses,
 //! and recording those in `config.toml` so the node keeps them across restarts.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use aidmesh_proto::invite::{Invite, InviteError};
 use libp2p::multiaddr::Protocol;
 use libp2p::Multiaddr;
 
-use crate::config::{self, Config};
+use crate::config;
+#[cfg(test)]
+use crate::config::Config;
 
 /// Why an invite could not be used. Nothing has been changed when one is returned.
 #[derive(Debug, thiserror::Error)]
@@ -19,17 +21,9 @@ pub enum Error {
     /// An address in the code is not a multiaddr ending in `/p2p/<peer id>`.
     #[error("invite code holds a bad address: {0}")]
     Address(String),
-    /// The existing config is unreadable or invalid.
+    /// The existing config is unreadable or invalid, or could not be written.
     #[error(transparent)]
     Config(#[from] config::Error),
-    /// The config file could not be written.
-    #[error("cannot write {path}: {source}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
 }
 
 /// What an invite asks of the node: join a circle through some peers.
@@ -65,74 +59,17 @@ pub fn read(code: &str) -> Result<Joining, Error> {
 /// of the file (comments included) as it is. Returns whether anything was new. The
 /// file is replaced atomically, and only if the result is a valid config.
 pub fn save(path: &Path, joining: &Joining) -> Result<bool, Error> {
-    let current = Config::load(path)?;
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(source) => {
-            return Err(config::Error::Read {
-                path: path.to_path_buf(),
-                source,
+    Ok(config::update_network(path, |lists| {
+        if !lists.circles.contains(&joining.circle) {
+            lists.circles.push(joining.circle.clone());
+        }
+        for addr in &joining.bootstrap {
+            if !lists.bootstrap.contains(addr) {
+                lists.bootstrap.push(addr.clone());
             }
-            .into())
         }
-    };
-    let parse_err = |e: toml_edit::TomlError| config::Error::Parse {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    };
-    let mut doc: toml_edit::DocumentMut = text.parse().map_err(parse_err)?;
-    let mut circles = current.network.circles.clone();
-    let mut bootstrap = current.network.bootstrap.clone();
-    let mut changed = false;
-    if !circles.contains(&joining.circle) {
-        circles.push(joining.circle.clone());
-        changed = true;
-    }
-    for addr in &joining.bootstrap {
-        if !bootstrap.contains(addr) {
-            bootstrap.push(addr.clone());
-            changed = true;
-        }
-    }
-    if !changed {
-        return Ok(false);
-    }
-    let network = doc
-        .entry("network")
-        .or_insert_with(toml_edit::table)
-        .as_table_like_mut()
-        .ok_or_else(|| config::Error::Invalid {
-            key: "network",
-            message: "is not a table".into(),
-        })?;
-    network.insert(
-        "circles",
-        toml_edit::value(circles.iter().collect::<toml_edit::Array>()),
-    );
-    network.insert(
-        "bootstrap",
-        toml_edit::value(
-            bootstrap
-                .iter()
-                .map(|a| a.to_string())
-                .collect::<toml_edit::Array>(),
-        ),
-    );
-    let out = doc.to_string();
-    let written: Config = toml::from_str(&out).map_err(|e| config::Error::Parse {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    written.validate()?;
-    let write_err = |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let tmp = path.with_extension(format!("toml.tmp-{}", std::process::id()));
-    std::fs::write(&tmp, out).map_err(write_err)?;
-    std::fs::rename(&tmp, path).map_err(write_err)?;
-    Ok(true)
+        true
+    })?)
 }
 
 #[cfg(test)]

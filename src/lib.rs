@@ -10,6 +10,8 @@
 //!   scoring), [`net::address_book`] (peers remembered across restarts) and the
 //!   reachability it reports ([`net::Reachability`]: AutoNAT, relay slots, hole
 //!   punching).
+//! - [`circles`]: membership kept in `config.toml` (join, leave, what `circle list`
+//!   shows); members are found through the DHT by [`net::discovery`].
 //! - [`invite`]: invite codes turned into a circle and bootstrap peers in `config.toml`.
 //! - [`store`]: posts on sled — the single source of truth — with indexes, queries,
 //!   expiry and blocking.
@@ -33,6 +35,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod circles;
 pub mod client;
 pub mod clock;
 pub mod config;

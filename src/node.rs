@@ -79,6 +79,9 @@ pub enum Error {
     /// A private message could not be sent, or a conversation is unknown.
     #[error(transparent)]
     Messages(#[from] messages::Error),
+    /// A membership change or a use of a circle the node is not in.
+    #[error(transparent)]
+    Membership(#[from] crate::circles::Error),
 }
 
 impl Error {
@@ -118,8 +121,11 @@ pub struct NodeStatus {
     pub connected_peers: usize,
     /// Stored posts, tombstones included.
     pub posts: u64,
-    /// Subscribed circles.
+    /// Circles this node is in, in the order joined.
     pub circles: Vec<String>,
+    /// Per circle, members connected and seen (a circle with none connected is cut
+    /// off: nothing posted there reaches anyone).
+    pub circle_peers: Vec<net::CirclePeers>,
     /// aidmesh version.
     pub version: &'static str,
     /// Bytes sent since start, all connections.
@@ -180,6 +186,7 @@ impl Node {
             mdns: n.mdns,
             kademlia: n.kademlia,
             kademlia_server: n.kademlia_server,
+            circle_discovery: n.circle_discovery,
             idle_timeout: config.config.idle_timeout(),
             sweep_interval: std::time::Duration::from_secs(config.config.store.sweep_interval_secs),
             external_addresses: n.external_addresses.clone(),
@@ -192,6 +199,12 @@ impl Node {
                 .then(|| config.config.relay.clone()),
             messages: messages.clone(),
         };
+        let mut circles: Vec<String> = Vec::new();
+        for c in &n.circles {
+            if !circles.contains(c) {
+                circles.push(c.clone());
+            }
+        }
         let network =
             net::Network::start(net_config, store.clone(), events.clone(), commands_rx).await?;
         tracing::info!(peer_id = %identity.peer_id(), data_dir = %dir.path().display(), "node started");
@@ -206,6 +219,8 @@ impl Node {
                 alerts,
                 matcher: Mutex::new(Some(matcher)),
                 messages,
+                config_file: dir.config_file(),
+                circles: Mutex::new(circles),
             }),
         })
     }
@@ -230,6 +245,11 @@ struct Inner {
     matcher: Mutex<Option<JoinHandle<()>>>,
     /// Conversations, outbox, envelopes held for others.
     messages: Messages,
+    /// `config.toml`, where joined circles are kept.
+    config_file: std::path::PathBuf,
+    /// The circles this node is in, in the order joined: posting and inviting check
+    /// it; only `join_circle` and `leave_circle` change it.
+    circles: Mutex<Vec<String>>,
 }
 
 /// Opens the alerts and starts the task that matches arriving posts; it reads the
@@ -329,6 +349,7 @@ impl NodeHandle {
     }
 
     async fn commit(&self, post: Post) -> Result<Post, Error> {
+        self.require_member(&post.circle)?;
         let signed = post.sign(self.inner.identity.signing_key())?;
         let data = signed.encode()?;
         let verified = signed.verify(now_ms())?;
@@ -387,7 +408,8 @@ impl NodeHandle {
             listen_addrs: net.listen_addrs,
             connected_peers: net.connected_peers,
             posts: self.inner.store.len(),
-            circles: net.circles,
+            circles: self.circles(),
+            circle_peers: net.circle_peers,
             version: env!("CARGO_PKG_VERSION"),
             bytes_sent: net.bytes_sent,
             bytes_received: net.bytes_received,
@@ -401,6 +423,7 @@ impl NodeHandle {
     /// ones, else relayed ones, else its listen addresses (same network or machine).
     pub async fn invite(&self, circle: &str) -> Result<Invite, Error> {
         check_circle(circle)?;
+        self.require_member(circle)?;
         let status = self.status().await?;
         let r = &status.reachability;
         let mut addrs: Vec<Multiaddr> = r
@@ -419,18 +442,139 @@ impl NodeHandle {
         Ok(Invite::new(circle, addrs.into_iter().map(|a| a.to_vec())))
     }
 
-    /// Subscribes to a circle's posts. Returns whether it was new.
-    pub async fn join(&self, circle: &str) -> Result<bool, Error> {
-        check_circle(circle)?;
-        let circle = circle.to_string();
-        self.request(|reply| Command::Join { circle, reply }).await
+    /// The circles this node is in, in the order joined.
+    pub fn circles(&self) -> Vec<String> {
+        self.inner
+            .circles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
-    /// Stops receiving a circle's posts. Returns whether it was joined.
-    pub async fn leave(&self, circle: &str) -> Result<bool, Error> {
-        check_circle(circle)?;
-        let circle = circle.to_string();
-        self.request(|reply| Command::Leave { circle, reply }).await
+    /// Whether this node is in `circle`.
+    pub fn is_member(&self, circle: &str) -> bool {
+        self.inner
+            .circles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|c| c == circle)
+    }
+
+    fn require_member(&self, circle: &str) -> Result<(), Error> {
+        if self.is_member(circle) {
+            Ok(())
+        } else {
+            Err(crate::circles::Error::NotMember {
+                circle: circle.to_string(),
+            }
+            .into())
+        }
+    }
+
+    /// Joins a circle: subscribes to its posts, catches up with its members, announces
+    /// this node as a member in the DHT and looks for others, and adds it to
+    /// `config.toml` so the next run is in it too. Returns whether it was new.
+    pub async fn join_circle(&self, circle: &str) -> Result<bool, Error> {
+        crate::circles::check_name(circle)?;
+        let path = self.inner.config_file.clone();
+        let name = circle.to_string();
+        tokio::task::spawn_blocking(move || crate::circles::join(&path, &name))
+            .await
+            .map_err(|_| Error::Closed)??;
+        let name = circle.to_string();
+        self.request(|reply| Command::Join {
+            circle: name,
+            reply,
+        })
+        .await?;
+        let mut circles = self.inner.circles.lock().unwrap_or_else(|p| p.into_inner());
+        if circles.iter().any(|c| c == circle) {
+            return Ok(false);
+        }
+        circles.push(circle.to_string());
+        Ok(true)
+    }
+
+    /// Leaves a circle: unsubscribes (so its posts are neither received nor relayed
+    /// any more), stops announcing it, deletes its posts from the store — this node's
+    /// own included — and removes it from `config.toml`. Leaving the only circle, or
+    /// a circle the node is not in, is refused.
+    pub async fn leave_circle(&self, circle: &str) -> Result<crate::circles::Left, Error> {
+        crate::circles::check_name(circle)?;
+        {
+            let circles = self.inner.circles.lock().unwrap_or_else(|p| p.into_inner());
+            if !circles.iter().any(|c| c == circle) {
+                return Err(crate::circles::Error::NotMember {
+                    circle: circle.to_string(),
+                }
+                .into());
+            }
+            if circles.len() == 1 {
+                return Err(crate::circles::Error::LastCircle {
+                    circle: circle.to_string(),
+                }
+                .into());
+            }
+        }
+        let name = circle.to_string();
+        let was_member = self
+            .request(|reply| Command::Leave {
+                circle: name,
+                reply,
+            })
+            .await?;
+        self.inner
+            .circles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|c| c != circle);
+        let (path, store, name) = (
+            self.inner.config_file.clone(),
+            self.inner.store.clone(),
+            circle.to_string(),
+        );
+        let removed = tokio::task::spawn_blocking(move || {
+            // A circle given only by `run --circle` is not in the file: nothing to do.
+            match crate::circles::leave(&path, &name) {
+                Ok(_) | Err(crate::circles::Error::LastCircle { .. }) => {}
+                Err(e) => return Err(Error::from(e)),
+            }
+            Ok(store.remove_circle(&name)?)
+        })
+        .await
+        .map_err(|_| Error::Closed)??;
+        Ok(crate::circles::Left {
+            circle: circle.to_string(),
+            was_member,
+            removed_posts: removed as u64,
+        })
+    }
+
+    /// Each circle this node is in: members connected and seen, stored posts, last
+    /// activity.
+    pub async fn circle_infos(&self) -> Result<Vec<crate::circles::CircleInfo>, Error> {
+        let peers = self.request(Command::CirclePeers).await?;
+        Ok(self
+            .circles()
+            .iter()
+            .map(|c| {
+                let (connected, seen) = peers
+                    .iter()
+                    .find(|p| &p.circle == c)
+                    .map_or((0, 0), |p| (p.connected, p.seen));
+                let s = self.inner.store.circle_summary(c);
+                crate::circles::CircleInfo {
+                    circle: c.clone(),
+                    members_connected: Some(connected),
+                    members_seen: Some(seen),
+                    authors: s.authors,
+                    posts: s.posts,
+                    last_activity: s.last_activity,
+                    cut_off: connected == 0,
+                }
+            })
+            .collect())
     }
 
     /// Reconciles `circle` with a connected peer now (it also happens on connection
@@ -454,10 +598,11 @@ impl NodeHandle {
             .map_err(Error::Dial)
     }
 
-    /// Joins an invite's circle and dials its peers now (saving them for later runs is
-    /// [`crate::invite::save`]'s job). Returns how many dials started.
+    /// Joins an invite's circle (as [`Self::join_circle`], so it is saved) and dials its
+    /// peers now (saving them for later runs is [`crate::invite::save`]'s job). Returns
+    /// how many dials started.
     pub async fn join_invite(&self, joining: &crate::invite::Joining) -> Result<usize, Error> {
-        self.join(&joining.circle).await?;
+        self.join_circle(&joining.circle).await?;
         let mut dialled = 0;
         for addr in &joining.bootstrap {
             match self.dial(addr.clone()).await {

@@ -319,6 +319,15 @@ fn export_then_import_restores_every_post_with_valid_signatures() {
 #[test]
 fn an_invite_lets_a_fresh_node_join_with_one_command() {
     let a = start(None);
+    // Inviting to (and posting in) a circle this node is not in is refused.
+    let (code, _, err) = cli(a.dir.path(), &["invite", "--circle", "riverside"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("not in circle") && err.contains("aidmesh circle join riverside"),
+        "{err}"
+    );
+    let (code, _, err) = cli(a.dir.path(), &["circle", "join", "riverside"]);
+    assert_eq!(code, 0, "{err}");
     let (code, id, err) = cli(
         a.dir.path(),
         &[
@@ -366,6 +375,165 @@ fn an_invite_lets_a_fresh_node_join_with_one_command() {
         config.contains("riverside") && config.contains(&a.p2p),
         "{config}"
     );
+    // The invite joined B to riverside, a circle it was not in: it is listed, and
+    // connected to A there.
+    wait_until("B lists riverside with A connected", || {
+        let (_, out, _) = cli(b.dir.path(), &["circle", "list", "--json"]);
+        serde_json::from_str::<serde_json::Value>(&out)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c["circle"] == "riverside" && c["members_connected"] == 1)
+    });
+}
+
+/// Starts `aidmesh run` on loopback in `dir` (kept by the caller across restarts).
+fn start_in(dir: &Path) -> Child {
+    let mut child = aidmesh(dir)
+        .args([
+            "run",
+            "--no-mdns",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api",
+            "127.0.0.1:0",
+        ])
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    while !dir.join("api.addr").exists() {
+        assert!(Instant::now() < deadline, "API files never appeared");
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("aidmesh run exited: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+/// Stops a node the way Ctrl-C does and waits for it.
+fn stop(mut child: Child) {
+    #[cfg(unix)]
+    {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+    }
+    #[cfg(not(unix))]
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn circles_json(dir: &Path) -> Vec<serde_json::Value> {
+    let (code, out, err) = cli(dir, &["circle", "list", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+fn names(circles: &[serde_json::Value]) -> Vec<String> {
+    circles
+        .iter()
+        .map(|c| c["circle"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn circles_joined_by_the_cli_stay_across_restarts_and_leaving_asks_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // No node running: the CLI edits config.toml.
+    std::fs::write(
+        d.join("config.toml"),
+        "# my node\n[network]\nmdns = false\n",
+    )
+    .unwrap();
+    let (code, out, err) = cli(d, &["circle", "join", "riverside"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("no node is running"), "{out}");
+    let (code, _, err) = cli(d, &["circle", "join", "Not A Circle"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("circle"), "{err}");
+    assert_eq!(names(&circles_json(d)), ["commons", "riverside"]);
+    assert!(std::fs::read_to_string(d.join("config.toml"))
+        .unwrap()
+        .contains("# my node"));
+
+    // Running: joined at once, and still there after a restart.
+    let node = start_in(d);
+    let (code, out, err) = cli(d, &["circle", "join", "harbour"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("joined circle harbour"), "{out}");
+    let listed = circles_json(d);
+    assert_eq!(names(&listed), ["commons", "riverside", "harbour"]);
+    assert_eq!(listed[2]["members_connected"], 0);
+    assert_eq!(listed[2]["cut_off"], true);
+    let (_, out, _) = cli(d, &["circle", "list"]);
+    assert!(
+        out.contains("0 members connected — invite someone or add a bootstrap peer in this circle"),
+        "{out}"
+    );
+    let (_, out, _) = cli(d, &["status"]);
+    assert!(
+        out.contains("warning: circle harbour: 0 members connected"),
+        "{out}"
+    );
+
+    // Posting outside the node's circles is refused with the way in.
+    let (code, _, err) = cli(
+        d,
+        &[
+            "offer",
+            "Bike",
+            "--category",
+            "goods",
+            "--circle",
+            "elsewhere",
+        ],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("aidmesh circle join elsewhere"), "{err}");
+    let (code, _, err) = cli(
+        d,
+        &[
+            "offer",
+            "Boat trip",
+            "--category",
+            "transport",
+            "--circle",
+            "harbour",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    stop(node);
+
+    let node = start_in(d);
+    assert_eq!(names(&circles_json(d)), ["commons", "riverside", "harbour"]);
+    let st = aidmesh::Config::load(&d.join("config.toml")).unwrap();
+    assert_eq!(st.network.circles, ["commons", "riverside", "harbour"]);
+
+    // Leaving deletes the circle's posts: not without --yes when nobody can be asked.
+    let (code, _, err) = cli(d, &["circle", "leave", "harbour"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--yes") && err.contains("1 post"), "{err}");
+    let (code, out, err) = cli(d, &["circle", "leave", "harbour", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 post(s) deleted"), "{out}");
+    assert_eq!(names(&circles_json(d)), ["commons", "riverside"]);
+    let (code, _, err) = cli(d, &["circle", "leave", "harbour", "--yes"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not in circle"), "{err}");
+    stop(node);
+
+    // Stopped again: leaving edits the file.
+    let (code, _, err) = cli(d, &["circle", "leave", "riverside", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cli(d, &["circle", "leave", "commons", "--yes"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("only circle"), "{err}");
+    assert_eq!(names(&circles_json(d)), ["commons"]);
 }
 
 #[test]

@@ -129,7 +129,7 @@ async fn nodes_store_only_the_circles_they_joined() {
     assert_eq!(y.query(&all).unwrap().len(), 1);
 
     // Joining the circle at run time starts the flow.
-    y.join("x").await.unwrap();
+    y.join_circle("x").await.unwrap();
     wait_until("Y sees X subscribed to x", || async {
         y.status().await.unwrap().circles.contains(&"x".to_string())
     })

@@ -216,6 +216,23 @@ pub struct InviteJson {
     pub addrs: Vec<libp2p::Multiaddr>,
 }
 
+/// `POST circles` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircleJoinJson {
+    /// The circle to join.
+    pub name: String,
+}
+
+/// `POST circles` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CircleJoinedJson {
+    /// The circle.
+    pub circle: String,
+    /// Whether the node was not in it before.
+    pub new: bool,
+}
+
 /// `POST join` body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -191,6 +191,8 @@ fn router(state: AppState) -> Router {
         .route("/blocks", get(list_blocks).post(add_block))
         .route("/blocks/{author}", delete(remove_block))
         .route("/export", get(export))
+        .route("/circles", get(list_circles).post(join_circle))
+        .route("/circles/{name}", delete(leave_circle))
         .route("/invite", get(invite))
         .route("/join", post(join))
         .route("/matches", get(my_matches))
@@ -295,6 +297,18 @@ impl From<node::Error> for ApiError {
             },
             E::Closed => Self::new(StatusCode::SERVICE_UNAVAILABLE, "closed", e.to_string()),
             E::Messages(m) => messages::error(m, e.to_string()),
+            E::Membership(m) => {
+                use crate::circles::Error as M;
+                let status = match m {
+                    M::Name { .. } => return Self::field("circle", e.to_string()),
+                    M::NotMember { .. } => (StatusCode::CONFLICT, "not_member"),
+                    M::LastCircle { .. } => (StatusCode::CONFLICT, "last_circle"),
+                    _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+                };
+                let mut err = Self::new(status.0, status.1, e.to_string());
+                err.body.field = Some("circle".into());
+                err
+            }
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         }
     }
@@ -384,6 +398,41 @@ async fn status(State(s): State<AppState>) -> ApiResult<serde_json::Value> {
     Ok(Json(v))
 }
 
+/// `GET circles`: each circle this node is in, with members connected and seen,
+/// stored posts and last activity.
+async fn list_circles(State(s): State<AppState>) -> ApiResult<Vec<crate::circles::CircleInfo>> {
+    Ok(Json(s.node.circle_infos().await?))
+}
+
+/// `POST circles {"name": "riverside"}`: joins a circle (saved in `config.toml`).
+async fn join_circle(
+    State(s): State<AppState>,
+    body: Result<Json<json::CircleJoinJson>, JsonRejection>,
+) -> Result<(StatusCode, Json<json::CircleJoinedJson>), ApiError> {
+    let Json(body) = body.map_err(ApiError::from)?;
+    let new = s.node.join_circle(&body.name).await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json::CircleJoinedJson {
+            circle: body.name,
+            new,
+        }),
+    ))
+}
+
+/// `DELETE circles/{name}`: leaves a circle and deletes its posts from this node.
+async fn leave_circle(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<crate::circles::Left> {
+    Ok(Json(s.node.leave_circle(&name).await?))
+}
+
 /// `GET invite?circle=NAME`: a code others can join this node's circle with.
 async fn invite(
     State(s): State<AppState>,
@@ -459,6 +508,7 @@ fn query_from(params: &HashMap<String, String>) -> Result<Query, ApiError> {
             "status" => {
                 q.status = match v.as_str() {
                     "any" | "all" => StatusFilter::Any,
+                    "live" => StatusFilter::Live,
                     s => StatusFilter::Only(parse::<Status>("status", s)?),
                 }
             }

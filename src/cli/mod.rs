@@ -6,6 +6,7 @@
 //! - [`posts`]: `offer`, `request`, `list`, `show`, `edit`, `withdraw`, `fulfil`.
 //! - [`matches`]: `matches` and `watch`.
 //! - [`alerts`]: `alert add|list|remove`.
+//! - [`circles`]: `circle join|leave|list`.
 //! - [`messages`]: `reply`, `inbox`, `thread`, `send`, `promise`, `decline`, `done`.
 //! - [`moderation`]: `block`, `unblock`.
 //! - [`transfer`]: `export`, `import`.
@@ -34,6 +35,7 @@ use clap::{Parser, Subcommand};
 
 pub mod alerts;
 pub mod args;
+pub mod circles;
 pub mod matches;
 pub mod messages;
 pub mod moderation;
@@ -75,6 +77,9 @@ pub enum Command {
     /// Standing alerts: be told when a post that fits arrives.
     #[command(subcommand)]
     Alert(alerts::Command),
+    /// Circles: join, leave, list (with members connected).
+    #[command(subcommand)]
+    Circle(circles::Command),
     /// Private replies and the handover.
     #[command(flatten)]
     Messages(messages::Command),
@@ -233,6 +238,7 @@ async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Posts(c) => posts::run(ctx, c).await,
         Command::Matches(c) => matches::run(ctx, c).await,
         Command::Alert(c) => alerts::run(ctx, c).await,
+        Command::Circle(c) => circles::run(ctx, c).await,
         Command::Messages(c) => messages::run(ctx, c).await,
         Command::Moderation(c) => moderation::run(ctx, c).await,
         Command::Transfer(c) => transfer::run(ctx, c).await,

@@ -24,12 +24,12 @@ pub enum Command {
     Status,
     /// Print an invite code (and a QR code on a terminal) others can join with.
     Invite {
-        /// The circle to invite to [default: the node's first circle]
+        /// The circle to invite to, one this node is in [default: the node's first circle]
         #[arg(long)]
         circle: Option<String>,
     },
-    /// Join the circle and peers of an invite code: saved to config.toml, and the
-    /// running node (if any) joins at once.
+    /// Join the circle and peers of an invite code (joining the circle if the node is
+    /// not in it yet): saved to config.toml, and the running node (if any) joins at once.
     Join {
         /// The code (`AIDMESH1-...`).
         code: String,
@@ -48,7 +48,7 @@ pub struct RunArgs {
     /// Do not look for peers on the local network
     #[arg(long)]
     no_mdns: bool,
-    /// Subscribe to this circle (repeatable) [default: commons]
+    /// Also be in this circle for this run (repeatable; added to config.toml's circles, not saved — `aidmesh circle join` saves)
     #[arg(long, value_name = "NAME")]
     circle: Vec<String>,
     /// Answer DHT queries for others (for a public node, e.g. on a VPS)
@@ -114,8 +114,10 @@ async fn run_command(ctx: &Ctx, args: RunArgs) -> anyhow::Result<()> {
     if args.no_mdns {
         net.mdns = false;
     }
-    if !args.circle.is_empty() {
-        net.circles = args.circle;
+    for c in args.circle {
+        if !net.circles.contains(&c) {
+            net.circles.push(c);
+        }
     }
     if args.kademlia_server {
         net.kademlia_server = Some(true);

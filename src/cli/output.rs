@@ -134,7 +134,11 @@ pub fn print_post_table(posts: &[PostJson], me: Option<&str>, with_status: bool)
             age(p, now),
             expires(p, now),
             p.location.as_deref().unwrap_or("-"),
-            p.title
+            if !with_status && p.status == aidmesh::proto::Status::Promised {
+                format!("{} (promised)", p.title)
+            } else {
+                p.title.clone()
+            }
         );
     }
 }
@@ -205,6 +209,18 @@ pub fn print_status(s: &serde_json::Value) {
     println!("version      {}", s["version"].as_str().unwrap_or("?"));
     println!("posts        {}", s["posts"]);
     println!("circles      {}", strs(&s["circles"]).join(", "));
+    let mut cut_off = Vec::new();
+    for c in s["circle_peers"].as_array().into_iter().flatten() {
+        let name = c["circle"].as_str().unwrap_or("?");
+        let connected = c["connected"].as_u64().unwrap_or(0);
+        println!(
+            "  {name:<10} {connected} member(s) connected, {} seen",
+            c["seen"].as_u64().unwrap_or(0)
+        );
+        if connected == 0 {
+            cut_off.push(name.to_string());
+        }
+    }
     println!(
         "reachability {}{}",
         r["status"].as_str().unwrap_or("unknown"),
@@ -242,5 +258,8 @@ pub fn print_status(s: &serde_json::Value) {
     println!("listening on");
     for a in strs(&s["listen_addrs"]) {
         println!("  {a}");
+    }
+    for c in cut_off {
+        println!("warning: {}", aidmesh::circles::cut_off_warning(&c));
     }
 }

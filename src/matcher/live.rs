@@ -172,7 +172,19 @@ impl Watcher {
                     ..
                 } = &e
                 {
-                    tracing::info!(post = %post.id, title = %post.title, ?target, ?score, ?reasons, ?origin, "match");
+                    let against = match target {
+                        Target::Alert { id } => format!("your alert {id}"),
+                        Target::Post { title, .. } => format!("your post \"{title}\""),
+                    };
+                    let how = match score {
+                        Some(s) => format!("score {s:.1}: {}", reasons.join(", ")),
+                        None => reasons.join(", "),
+                    };
+                    tracing::info!(
+                        post = %post.id,
+                        "\"{}\" matches {against} ({how})",
+                        post.title
+                    );
                 }
                 let _ = out.send(e);
             }

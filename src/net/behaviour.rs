@@ -123,11 +123,11 @@ impl Behaviour {
         let (params, thresholds) = gossip::score_params();
         gossipsub.with_peer_score(params, thresholds)?;
 
-        let mut kad = kad::Behaviour::with_config(
-            peer_id,
-            MemoryStore::new(peer_id),
-            kad::Config::new(KAD_PROTOCOL),
-        );
+        let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+        kad_config
+            .set_provider_record_ttl(Some(super::discovery::RECORD_TTL))
+            .set_provider_publication_interval(Some(super::discovery::PUBLICATION_INTERVAL));
+        let mut kad = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
         kad.set_mode(settings.kademlia_server.map(|server| {
             if server {
                 kad::Mode::Server

@@ -18,7 +18,7 @@ pub const TOPIC_PREFIX: &str = "aidmesh/1/circle/";
 pub const MAX_TRANSMIT_SIZE: usize = 65_536;
 /// Mesh degree: target, low and high watermarks, and outbound minimum.
 const MESH_N: usize = 6;
-const MESH_N_LOW: usize = 4;
+pub(crate) const MESH_N_LOW: usize = 4;
 const MESH_N_HIGH: usize = 12;
 const MESH_OUTBOUND_MIN: usize = 2;
 

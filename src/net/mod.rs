@@ -7,6 +7,7 @@
 
 pub mod address_book;
 mod behaviour;
+pub mod discovery;
 pub mod gossip;
 mod held;
 mod links;
@@ -90,6 +91,8 @@ pub(crate) enum Command {
         circle: String,
         reply: oneshot::Sender<bool>,
     },
+    /// Members connected and seen, per joined circle.
+    CirclePeers(oneshot::Sender<Vec<CirclePeers>>),
     Dial {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<(), String>>,
@@ -123,6 +126,18 @@ pub struct PeerInfo {
     direct: u32,
 }
 
+/// How many members of one circle this node is connected to and has seen.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct CirclePeers {
+    /// The circle.
+    pub circle: String,
+    /// Connected peers subscribed to the circle.
+    pub connected: u64,
+    /// Distinct peers seen in the circle since start (subscribed, or found in the
+    /// DHT), counted up to [`discovery::MAX_SEEN`].
+    pub seen: u64,
+}
+
 /// The network's part of the node status.
 #[derive(Clone, Debug, Serialize)]
 pub struct NetStatus {
@@ -132,6 +147,8 @@ pub struct NetStatus {
     pub connected_peers: usize,
     /// Subscribed circles.
     pub circles: Vec<String>,
+    /// Members connected and seen, per subscribed circle.
+    pub circle_peers: Vec<CirclePeers>,
     /// Bytes sent on all connections since start (after encryption and muxing).
     pub bytes_sent: u64,
     /// Bytes received on all connections since start.
@@ -191,6 +208,8 @@ pub(crate) struct NetConfig {
     pub mdns: bool,
     pub kademlia: bool,
     pub kademlia_server: Option<bool>,
+    /// Announce and look up circle members in the DHT.
+    pub circle_discovery: bool,
     pub idle_timeout: Duration,
     pub sweep_interval: Duration,
     pub external_addresses: Vec<Multiaddr>,
@@ -244,6 +263,8 @@ pub(crate) struct Network {
     operator_external: Vec<Multiaddr>,
     /// Private message delivery.
     messages: crate::messages::delivery::Driver,
+    /// Finding circle members in the DHT.
+    discovery: discovery::Discovery,
 }
 
 fn setup<E: std::fmt::Display>(e: E) -> Error {
@@ -368,6 +389,7 @@ impl Network {
             ),
             operator_external: config.external_addresses.clone(),
             messages: crate::messages::delivery::Driver::new(config.messages),
+            discovery: discovery::Discovery::new(config.kademlia && config.circle_discovery),
         };
         for addr in &config.external_addresses {
             info!(address = %addr, "external address (from config)");
@@ -479,6 +501,7 @@ impl Network {
         match gs.subscribe(&topic) {
             Ok(new) => {
                 self.circles.insert(circle.to_string());
+                self.discovery.join(circle, Instant::now());
                 info!(circle, "joined circle");
                 self.sync_circle_with_all(circle, None);
                 new
@@ -530,6 +553,7 @@ impl Network {
             self.set_strike_score(peer, score);
         }
         self.poll_messages();
+        self.discover();
         if !self.pending.is_empty() {
             let circles: Vec<String> = self.pending.keys().cloned().collect();
             for c in circles {
@@ -574,8 +598,13 @@ impl Network {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Publish { circle, data } => {
+                // The node handle refuses posts for circles the node is not in.
                 if !self.circles.contains(&circle) {
-                    self.join(&circle);
+                    warn!(
+                        circle,
+                        "not publishing a post of a circle this node is not in"
+                    );
+                    return;
                 }
                 self.publish(&circle, data);
                 self.nat
@@ -591,7 +620,19 @@ impl Network {
                 let was = self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
                 self.circles.remove(&circle);
                 self.pending.remove(&circle);
+                self.nat.confirm.retain(|(_, c)| c != &circle);
+                if let Some(key) = self.discovery.leave(&circle) {
+                    if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                        kad.stop_providing(&key);
+                    }
+                }
+                if was {
+                    info!(circle, "left circle");
+                }
                 let _ = reply.send(was);
+            }
+            Command::CirclePeers(reply) => {
+                let _ = reply.send(self.circle_peer_counts());
             }
             Command::Dial { addr, reply } => {
                 let result = self.swarm.dial(addr).map_err(|e| e.to_string());
@@ -611,6 +652,7 @@ impl Network {
                     listen_addrs: self.listen_addrs.clone(),
                     connected_peers: self.connected.len(),
                     circles,
+                    circle_peers: self.circle_peer_counts(),
                     bytes_sent,
                     bytes_received,
                     syncs: self.syncer.statuses(),
@@ -810,6 +852,7 @@ impl Network {
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
                 debug!(peer = %peer_id, topic = %topic, "peer subscribed");
                 if let Some(circle) = gossip::circle_of(&topic).map(str::to_string) {
+                    self.discovery.seen(&circle, peer_id);
                     self.flush_pending(&circle);
                     if self.circles.contains(&circle) {
                         self.queue_sync(peer_id, circle);
@@ -845,6 +888,11 @@ impl Network {
                     .build();
                 let _ = self.swarm.dial(opts);
             }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { id, result, .. })
+                if self.discovery.circle_of(&id).is_some() =>
+            {
+                self.on_discovery_query(id, result)
+            }
             BehaviourEvent::Messages(event) => self.on_message_event(event),
             BehaviourEvent::Sync(event) => self.with_sync(|sync, ctx| sync.on_event(ctx, event)),
             BehaviourEvent::Gossipsub(gossipsub::Event::SlowPeer {
@@ -873,6 +921,121 @@ impl Network {
                     }
                 }
             }
+            _ => {}
+        }
+    }
+
+    /// Members connected and seen, per subscribed circle, by name.
+    fn circle_peer_counts(&self) -> Vec<CirclePeers> {
+        let mut out: Vec<CirclePeers> = self
+            .circles
+            .iter()
+            .map(|c| CirclePeers {
+                circle: c.clone(),
+                connected: self.circle_peers(c).len() as u64,
+                seen: self.discovery.seen_count(c) as u64,
+            })
+            .collect();
+        out.sort_by(|a, b| a.circle.cmp(&b.circle));
+        out
+    }
+
+    /// One discovery round: announces and look-ups that are due.
+    fn discover(&mut self) {
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+            return;
+        };
+        let dht_peers = kad.kbuckets().any(|b| b.num_entries() > 0);
+        let mut external: Vec<Multiaddr> = self.swarm.external_addresses().cloned().collect();
+        external.sort();
+        external.dedup();
+        let counts: HashMap<String, usize> = self
+            .circles
+            .iter()
+            .map(|c| (c.clone(), self.circle_peers(c).len()))
+            .collect();
+        let connected = |c: &str| counts.get(c).copied().unwrap_or(0);
+        let actions = self.discovery.due(&discovery::Now {
+            at: Instant::now(),
+            dht_peers,
+            external: &external,
+            connected: &connected,
+        });
+        for action in actions {
+            let (circle, announce) = match &action {
+                discovery::Action::Announce(c) => (c, true),
+                discovery::Action::Lookup(c) => (c, false),
+            };
+            let Some(key) = self.discovery.key(circle) else {
+                continue;
+            };
+            let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+                return;
+            };
+            let query = if announce {
+                match kad.start_providing(key) {
+                    Ok(id) => {
+                        debug!(
+                            circle,
+                            addresses = external.len(),
+                            "announcing circle membership in the DHT"
+                        );
+                        Some(id)
+                    }
+                    Err(e) => {
+                        warn!(circle, error = %e, "cannot announce circle membership");
+                        None
+                    }
+                }
+            } else {
+                debug!(
+                    circle,
+                    members = connected(circle),
+                    "looking up circle members in the DHT"
+                );
+                Some(kad.get_providers(key))
+            };
+            self.discovery.started(&action, query, &external);
+        }
+    }
+
+    /// Progress of a discovery query: dial found members while the query still holds
+    /// their addresses (from their provider records).
+    fn on_discovery_query(&mut self, id: kad::QueryId, result: kad::QueryResult) {
+        match result {
+            kad::QueryResult::StartProviding(r) => {
+                if let Err(e) = &r {
+                    debug!(error = %e, "circle announcement did not reach the DHT");
+                }
+                self.discovery.announced(id, r.is_ok());
+            }
+            kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
+                providers,
+                ..
+            })) => {
+                let me = *self.swarm.local_peer_id();
+                let connected = &self.connected;
+                let dial = self.discovery.on_providers(
+                    id,
+                    providers,
+                    &me,
+                    |p| connected.contains_key(p),
+                    Instant::now(),
+                );
+                let circle = self.discovery.circle_of(&id).unwrap_or("").to_string();
+                for peer in dial {
+                    info!(circle, %peer, "found a circle member in the DHT; dialling");
+                    let opts = DialOpts::peer_id(peer)
+                        .addresses(self.book.addrs_of(&peer))
+                        .extend_addresses_through_behaviour()
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .build();
+                    if let Err(e) = self.swarm.dial(opts) {
+                        debug!(%peer, error = %e, "cannot dial circle member");
+                    }
+                }
+            }
+            kad::QueryResult::GetProviders(_) => self.discovery.lookup_done(id),
             _ => {}
         }
     }

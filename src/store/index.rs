@@ -304,6 +304,29 @@ impl Index {
             .collect()
     }
 
+    /// Every stored post of `circle` (tombstones and unswept expired ones included).
+    pub(super) fn of_circle(&self, circle: &str) -> Vec<Seq> {
+        self.by_circle
+            .get(circle)
+            .map(|set| set.iter().map(|p| p.seq).collect())
+            .unwrap_or_default()
+    }
+
+    /// Posts of `circle` stored, the distinct authors among them, and the newest
+    /// `updated_at`.
+    pub(super) fn circle_summary(&self, circle: &str) -> (usize, usize, Option<u64>) {
+        let Some(set) = self.by_circle.get(circle) else {
+            return (0, 0, None);
+        };
+        let authors: HashSet<&AuthorKey> = set
+            .iter()
+            .filter_map(|p| self.entries.get(&p.seq))
+            .map(|e| &e.author)
+            .collect();
+        let newest = set.iter().next().map(|p| u64::MAX - p.newest);
+        (set.len(), authors.len(), newest)
+    }
+
     /// Up to `max` stored post ids whose hex form starts with `hex` (lowercase
     /// hex digits), in id order. Looks at every id: for ids typed by people, not for
     /// hot paths.

@@ -300,6 +300,17 @@ impl Inserted {
     }
 }
 
+/// What the store holds of one circle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CircleSummary {
+    /// Stored posts, tombstones included.
+    pub posts: u64,
+    /// Distinct authors of those posts.
+    pub authors: u64,
+    /// The newest `updated_at` among them, ms since the epoch.
+    pub last_activity: Option<u64>,
+}
+
 /// A post with its words as the text index holds them, for the matcher.
 #[derive(Clone, Debug)]
 pub struct Stemmed {
@@ -1320,6 +1331,30 @@ impl Store {
         drop(refused);
         self.inner.db.flush()?;
         Ok(removed)
+    }
+
+    /// Deletes every post of `circle` (this node left it). Returns how many were
+    /// deleted. Nothing is remembered of them: should the node join again, sync brings
+    /// them back.
+    pub fn remove_circle(&self, circle: &str) -> Result<usize, Error> {
+        let _w = self.lock();
+        let seqs = self.index().of_circle(circle);
+        let removed = seqs
+            .chunks(SWEEP_TX)
+            .map(|chunk| self.remove_seqs(chunk))
+            .sum::<Result<usize, Error>>()?;
+        self.inner.db.flush()?;
+        Ok(removed)
+    }
+
+    /// What the store holds of `circle`.
+    pub fn circle_summary(&self, circle: &str) -> CircleSummary {
+        let (posts, authors, last_activity) = self.index().circle_summary(circle);
+        CircleSummary {
+            posts: posts as u64,
+            authors: authors as u64,
+            last_activity,
+        }
     }
 
     /// Accepts `author`'s posts again. Returns whether it was blocked.

@@ -16,8 +16,11 @@ pub const MAX_LIMIT: usize = 1000;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StatusFilter {
-    /// Open posts only: what people browse.
+    /// Posts that still stand, open or promised: what people browse (a promised post
+    /// shows that it is taken rather than vanishing).
     #[default]
+    Live,
+    /// Open posts only: what matches and alerts consider.
     Open,
     /// Posts with exactly this status.
     Only(Status),
@@ -28,6 +31,7 @@ pub enum StatusFilter {
 impl StatusFilter {
     fn admits(self, status: Status) -> bool {
         match self {
+            StatusFilter::Live => status.is_live(),
             StatusFilter::Open => status == Status::Open,
             StatusFilter::Only(s) => status == s,
             StatusFilter::Any => true,
@@ -71,7 +75,7 @@ impl Default for Query {
             circle: None,
             category: None,
             tag: None,
-            status: StatusFilter::Open,
+            status: StatusFilter::Live,
             near: None,
             text: None,
             author: None,
