@@ -1339,10 +1339,23 @@ impl Store {
     pub fn remove_circle(&self, circle: &str) -> Result<usize, Error> {
         let _w = self.lock();
         let seqs = self.index().of_circle(circle);
+        // Refusals for lack of room in the circle no longer hold either.
+        let authors: HashSet<AuthorKey> = {
+            let index = self.index();
+            seqs.iter()
+                .filter_map(|&seq| index.entry(seq).map(|e| e.author))
+                .collect()
+        };
         let removed = seqs
             .chunks(SWEEP_TX)
             .map(|chunk| self.remove_seqs(chunk))
             .sum::<Result<usize, Error>>()?;
+        let mut refused = self.refused();
+        refused.room_freed(&Room::Circle(circle.into()));
+        for author in authors {
+            refused.room_freed(&Room::Author(author, circle.into()));
+        }
+        drop(refused);
         self.inner.db.flush()?;
         Ok(removed)
     }
