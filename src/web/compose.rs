@@ -136,15 +136,20 @@ impl PostForm {
         })
     }
 
-    /// The edit this form describes (empty location and quantity keep the old ones).
+    /// The edit this form describes. The form comes filled in with the post's values,
+    /// so an emptied location or quantity field means "no longer say this".
     pub fn edit(&self, t: &Catalogue) -> Result<Edit, FieldError> {
+        let location = opt(&self.location).map(|l| l.to_lowercase());
+        let quantity = self.quantity(t)?;
         Ok(Edit {
             category: self.category(t)?,
             title: Some(self.title.clone()),
             body: Some(self.body.clone()),
             tags: Some(self.tags_list()),
-            location: opt(&self.location).map(|l| l.to_lowercase()),
-            quantity: self.quantity(t)?,
+            clear_location: location.is_none(),
+            clear_quantity: quantity.is_none(),
+            location,
+            quantity,
             contact: None,
             expires_in_secs: self.expires_secs(t)?,
             ..Edit::default()
@@ -501,6 +506,31 @@ mod tests {
         assert!(label < err && err < next);
         assert!(html.contains("aria-describedby=\"title-error\""));
         assert!(html.contains("aria-invalid=\"true\""));
+    }
+
+    #[test]
+    fn emptying_location_or_quantity_in_the_edit_form_clears_it() {
+        let f = PostForm {
+            kind: "offer".into(),
+            title: "Ladder".into(),
+            category: "goods".into(),
+            location: "U33DC".into(),
+            quantity: "2".into(),
+            expires: "3".into(),
+            ..PostForm::default()
+        };
+        let kept = f.edit(&EN).unwrap();
+        assert_eq!(kept.location.as_deref(), Some("u33dc"));
+        assert!(!kept.clear_location && !kept.clear_quantity);
+        let emptied = PostForm {
+            location: " ".into(),
+            quantity: String::new(),
+            ..f
+        }
+        .edit(&EN)
+        .unwrap();
+        assert!(emptied.clear_location && emptied.clear_quantity);
+        assert_eq!((emptied.location, emptied.quantity), (None, None));
     }
 
     #[test]
