@@ -189,6 +189,41 @@ async fn connected_share(w: &World, pairs: &[(usize, String)]) -> Result<f64> {
     Ok(ok as f64 / pairs.len().max(1) as f64)
 }
 
+/// The share of circles (with two members or more) whose members form one connected
+/// graph through direct member-to-member connections: only then can gossip reach all.
+async fn one_piece_share(w: &World) -> Result<f64> {
+    let ids: Vec<libp2p::PeerId> = w.members.iter().map(|m| m.peer_id()).collect();
+    let mut peers = Vec::new();
+    for m in &w.members {
+        let p: HashSet<libp2p::PeerId> = m.peers().await?.iter().map(|p| p.peer_id).collect();
+        peers.push(p);
+    }
+    let mut members_of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, cs) in w.circles_of.iter().enumerate() {
+        for c in cs {
+            members_of.entry(c).or_default().push(i);
+        }
+    }
+    let (mut whole, mut total) = (0, 0);
+    for members in members_of.values().filter(|m| m.len() > 1) {
+        total += 1;
+        let mut seen = HashSet::from([members[0]]);
+        let mut stack = vec![members[0]];
+        while let Some(i) = stack.pop() {
+            for &j in members {
+                if !seen.contains(&j) && peers[i].contains(&ids[j]) {
+                    seen.insert(j);
+                    stack.push(j);
+                }
+            }
+        }
+        if seen.len() == members.len() {
+            whole += 1;
+        }
+    }
+    Ok(whole as f64 / f64::from(total.max(1)))
+}
+
 async fn run(a: &Args, discovery: bool) -> Result<()> {
     let mode = if discovery {
         "discovery"
@@ -238,6 +273,13 @@ async fn run(a: &Args, discovery: bool) -> Result<()> {
         "share",
         Some(1.0.into()),
     );
+    emit(
+        mode,
+        "circles_in_one_piece",
+        one_piece_share(&w).await?,
+        "share",
+        Some(1.0.into()),
+    );
 
     // One post per (member, circle), all at once; who must receive each.
     let mut receivers: Vec<_> = w.members.iter().map(|m| m.subscribe()).collect();
@@ -284,6 +326,18 @@ async fn run(a: &Args, discovery: bool) -> Result<()> {
             got.entry(id).or_default().insert(j);
         }
     }
+    let pairs_total: usize = expected.values().map(HashSet::len).sum();
+    let pairs_got: usize = expected
+        .iter()
+        .map(|(id, want)| got.get(id).map_or(0, |g| want.intersection(g).count()))
+        .sum();
+    emit(
+        mode,
+        "receiver_copies_in_10s",
+        pairs_got as f64 / pairs_total.max(1) as f64,
+        "share",
+        Some(GOAL_DELIVERED.into()),
+    );
     let full = expected
         .iter()
         .filter(|(id, want)| got.get(id).is_some_and(|g| want.is_subset(g)))
