@@ -27,7 +27,8 @@
 //!   which must answer 200. Before the runs, each of the 50 tags is queried once and
 //!   checked to return 50 posts that carry it.
 //! - `post_posts`: `POST /api/v1/posts` with a valid draft (varied kind, category,
-//!   tag, title, body), which must answer 201; each is signed by the node, flushed to
+//!   tag, title, body; one of `WRITE_CIRCLES` joined circles, to stay within the
+//!   per-author quota), which must answer 201; each is signed by the node, flushed to
 //!   disk before the answer (`Store::insert_local`) and queued for gossip. Run after
 //!   the GET runs, so those see exactly the preloaded store.
 //!
@@ -51,6 +52,10 @@ const AUTHORS: usize = 500;
 /// Posts per `insert_batch` call while preloading.
 const PRELOAD_CHUNK: usize = 1000;
 const LIMIT: usize = 50;
+/// Circles the node joins for `post_posts`, at random: one author may hold at most
+/// 100 open posts per circle (proto/LIMITS.md), so a 10 s write run spreads its posts
+/// over enough circles to stay within the quota and measure writes, not refusals.
+const WRITE_CIRCLES: usize = 400;
 const CIRCLES: &[&str] = &[
     "commons", "commons", "commons", "eastside", "tenants", "parents",
 ];
@@ -406,6 +411,7 @@ impl Target {
                     location: Some(geohash(rng)),
                     quantity: rng.gen::<bool>().then(|| rng.gen_range(1..20)),
                     contact: Some("phone 000 000 000".into()),
+                    circle: Some(format!("bench-{}", rng.gen_range(0..WRITE_CIRCLES))),
                     ..DraftJson::default()
                 };
                 http.post(format!("{}/posts", self.base)).json(&draft)
@@ -651,6 +657,10 @@ fn main() -> Result<()> {
         config.network.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
         config.network.mdns = false;
         config.network.kademlia = false;
+        config
+            .network
+            .circles
+            .extend((0..WRITE_CIRCLES).map(|i| format!("bench-{i}")));
         let node = Node::start(NodeConfig {
             data_dir: data_dir.clone(),
             config,
