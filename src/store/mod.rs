@@ -1529,6 +1529,45 @@ fn verify_parallel(
     })
 }
 
+/// Records read and analysed together while the indexes are rebuilt.
+const REBUILD_CHUNK: usize = 4096;
+
+/// [`text::analyse`] of each record's post, split over the cores; in input order.
+fn analyse_parallel(chunk: &[(u64, VerifiedPost, u32)]) -> Vec<crate::words::Analysis> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(VERIFY_THREADS);
+    if threads < 2 || chunk.len() < 64 {
+        return chunk
+            .iter()
+            .map(|(_, p, _)| text::analyse(p.post()))
+            .collect();
+    }
+    let per = chunk.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunk
+            .chunks(per)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(_, p, _)| text::analyse(p.post()))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(chunk.len());
+        for h in handles {
+            match h.join() {
+                Ok(part) => out.extend(part),
+                // Analysis does not panic; if it ever did, fail as it would have on
+                // this thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        out
+    })
+}
+
 /// Accepts a database in this format (stamping a new one), refuses any other.
 fn check_format(db: &sled::Db, path: &Path) -> Result<(), Error> {
     let refuse = |found| Error::Format {
@@ -1578,25 +1617,38 @@ fn rebuild(records: &Tree, blocked: &Tree, swept: &Tree) -> Result<Index, Error>
         index.swept.insert(id, s);
     }
     let mut doomed = Vec::new();
-    for entry in records.iter() {
-        let (k, raw) = entry?;
-        let seq = keys::parse_seq(&k).ok_or_else(|| Error::Corrupt("record key".into()))?;
-        let p = decode_record(&raw)?;
-        let post = p.post();
-        if index.is_blocked(&post.author) {
-            doomed.push(seq);
-            continue;
+    // Records are read in order and analysed for the text index a chunk at a time
+    // over the cores (the analysis, language detection and stemming, is most of the
+    // cost of a reopen); the index is then filled in record order, as before.
+    let mut entries = records.iter();
+    loop {
+        let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
+        for entry in entries.by_ref().take(REBUILD_CHUNK) {
+            let (k, raw) = entry?;
+            let seq = keys::parse_seq(&k).ok_or_else(|| Error::Corrupt("record key".into()))?;
+            chunk.push((seq, decode_record(&raw)?, raw.len() as u32));
         }
-        if let Some((other, e)) = index.by_id(&post.id) {
-            if (post.revision, p.hash()) > (e.revision, e.hash) {
-                doomed.push(other);
-                index.remove(other);
-            } else {
+        if chunk.is_empty() {
+            break;
+        }
+        let analyses = analyse_parallel(&chunk);
+        for ((seq, p, bytes), words) in chunk.into_iter().zip(analyses) {
+            let post = p.post();
+            if index.is_blocked(&post.author) {
                 doomed.push(seq);
                 continue;
             }
+            if let Some((other, e)) = index.by_id(&post.id) {
+                if (post.revision, p.hash()) > (e.revision, e.hash) {
+                    doomed.push(other);
+                    index.remove(other);
+                } else {
+                    doomed.push(seq);
+                    continue;
+                }
+            }
+            index.insert(seq, post, p.hash(), &words, bytes);
         }
-        index.insert(seq, post, p.hash(), &text::analyse(post), raw.len() as u32);
     }
     if !doomed.is_empty() {
         tracing::warn!(
