@@ -22,7 +22,6 @@ use aidmesh_proto::sync::{
     Request, Response, FIRST_SYMBOLS, MAX_FETCH, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_SYMBOLS,
 };
 use aidmesh_proto::SignedPost;
-use libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 
 use crate::store::{self, Store};
@@ -524,68 +523,10 @@ fn symbols(items: &[Item], from: u32, to: u32) -> Response {
     }
 }
 
-/// request-response codec: one encoded message per stream, read to its end with a
-/// hard size limit; decoding happens in the network task, where a malformed message
-/// can be held against its sender.
-#[derive(Clone, Default)]
-pub struct Codec;
-
-async fn read_limited<T: AsyncRead + Unpin + Send>(
-    io: &mut T,
-    max: usize,
-) -> std::io::Result<Vec<u8>> {
-    let mut buf = Vec::new();
-    io.take(max as u64 + 1).read_to_end(&mut buf).await?;
-    if buf.len() > max {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("sync message over {max} bytes"),
-        ));
-    }
-    Ok(buf)
-}
-
-impl libp2p::request_response::Codec for Codec {
-    type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
-    type Response = Vec<u8>;
-
-    async fn read_request<T: AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> std::io::Result<Vec<u8>> {
-        read_limited(io, MAX_REQUEST_BYTES).await
-    }
-
-    async fn read_response<T: AsyncRead + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-    ) -> std::io::Result<Vec<u8>> {
-        read_limited(io, MAX_RESPONSE_BYTES).await
-    }
-
-    async fn write_request<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        req: Vec<u8>,
-    ) -> std::io::Result<()> {
-        io.write_all(&req).await?;
-        io.close().await
-    }
-
-    async fn write_response<T: AsyncWrite + Unpin + Send>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        res: Vec<u8>,
-    ) -> std::io::Result<()> {
-        io.write_all(&res).await?;
-        io.close().await
-    }
-}
+/// The `/aidmesh/sync/1` codec: one encoded message per stream, bounded per
+/// direction ([`MAX_REQUEST_BYTES`], [`MAX_RESPONSE_BYTES`]); decoding happens in the
+/// network task, where a malformed message can be held against its sender.
+pub type Codec = crate::net::frames::Frames<MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES>;
 
 #[cfg(test)]
 mod tests {

@@ -157,7 +157,7 @@ impl Behaviour {
             ping: ping::Behaviour::new(ping::Config::new()),
             mdns: mdns.into(),
             sync: request_response::Behaviour::with_codec(
-                crate::sync::Codec,
+                crate::sync::Codec::default(),
                 [(
                     crate::sync::PROTOCOL,
                     request_response::ProtocolSupport::Full,
@@ -165,7 +165,7 @@ impl Behaviour {
                 request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
             ),
             messages: request_response::Behaviour::with_codec(
-                crate::messages::protocol::Codec,
+                crate::messages::protocol::Codec::default(),
                 [(
                     crate::messages::protocol::PROTOCOL,
                     request_response::ProtocolSupport::Full,

@@ -8,6 +8,7 @@
 pub mod address_book;
 mod behaviour;
 pub mod discovery;
+pub mod frames;
 pub mod gossip;
 mod held;
 mod links;
