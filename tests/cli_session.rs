@@ -3,117 +3,12 @@
 //! distance, editing, import with reasons, the messages for common mistakes — and the
 //! reading commands with the node stopped.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
-
 mod common;
 
-fn aidmesh(dir: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_aidmesh"));
-    c.arg("--data-dir")
-        .arg(dir)
-        .env_remove("AIDMESH_DATA_DIR")
-        .env_remove("RUST_LOG");
-    c
-}
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
 
-/// Runs a command; returns (success, stdout, stderr).
-fn cmd(dir: &Path, args: &[&str]) -> (bool, String, String) {
-    let out: Output = aidmesh(dir).args(args).output().expect("aidmesh runs");
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-/// Runs a command that must succeed; returns stdout.
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let (success, out, err) = cmd(dir, args);
-    assert!(success, "aidmesh {args:?} failed:\n{out}\n{err}");
-    out
-}
-
-/// Runs a command that must fail; returns stderr.
-fn fails(dir: &Path, args: &[&str]) -> String {
-    let (success, out, err) = cmd(dir, args);
-    assert!(!success, "aidmesh {args:?} succeeded:\n{out}");
-    err
-}
-
-/// A node run by the binary; stopped with SIGTERM when dropped.
-struct RunningNode {
-    child: Child,
-    dir: PathBuf,
-    banner: Vec<String>,
-}
-
-impl RunningNode {
-    fn start(dir: &Path) -> Self {
-        let mut child = aidmesh(dir)
-            .args([
-                "run",
-                "--no-mdns",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--api",
-                "127.0.0.1:0",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let pid = child.id().to_string();
-        // A stuck node must fail the test, not hang it.
-        std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(300));
-            let _ = Command::new("kill").args(["-9", &pid]).status();
-        });
-        let mut banner = Vec::new();
-        for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-            let line = line.unwrap();
-            let last = line.contains("stop with Ctrl-C");
-            banner.push(line);
-            if last {
-                break;
-            }
-        }
-        assert!(
-            banner
-                .iter()
-                .any(|l| l.contains("aidmesh is running as 12D3KooW")),
-            "{banner:?}"
-        );
-        Self {
-            child,
-            dir: dir.to_path_buf(),
-            banner,
-        }
-    }
-
-    fn stop(mut self) {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "{status:?}");
-        assert!(!self.dir.join("api.addr").exists());
-    }
-}
-
-impl Drop for RunningNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
+use common::cli::{aidmesh, cmd, fails, json, ok, RunningNode};
 
 #[test]
 fn posting_listing_and_editing_through_a_running_node() {
@@ -125,7 +20,7 @@ fn posting_listing_and_editing_through_a_running_node() {
 
     // A second node on the same data dir is refused at once, naming the first.
     let err = fails(d, &["run", "--no-mdns", "--api", "127.0.0.1:0"]);
-    let pid = node.child.id();
+    let pid = node.pid();
     assert!(
         err.contains(&format!(
             "another aidmesh node is already running with this data dir (pid {pid})"

@@ -66,44 +66,7 @@ fn count_by(node: &NodeHandle, author: &Identity) -> u64 {
 /// A raw gossipsub peer that publishes everything it is handed as fast as gossipsub
 /// takes it (a full queue drops, as a flooder would not care); it never validates.
 async fn flooder(dial: Multiaddr) -> tokio::sync::mpsc::UnboundedSender<Vec<u8>> {
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|key| {
-            let config = gossipsub::ConfigBuilder::default()
-                .validation_mode(gossipsub::ValidationMode::Strict)
-                .max_transmit_size(aidmesh::net::gossip::MAX_TRANSMIT_SIZE)
-                .heartbeat_initial_delay(Duration::from_millis(100))
-                .build()
-                .unwrap();
-            gossipsub::Behaviour::<
-                gossipsub::IdentityTransform,
-                gossipsub::AllowAllSubscriptionFilter,
-            >::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
-            .unwrap()
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
-        .build();
-    let topic = aidmesh::net::gossip::topic("commons");
-    swarm.behaviour_mut().subscribe(&topic).unwrap();
-    swarm.dial(dial).unwrap();
-    tokio::time::timeout(TIMEOUT, async {
-        loop {
-            if let libp2p::swarm::SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) =
-                swarm.select_next_some().await
-            {
-                break;
-            }
-        }
-    })
-    .await
-    .expect("the flooder sees the node's subscription");
+    let (mut swarm, topic) = gossip_swarm(dial, "commons", Duration::from_secs(120)).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
     tokio::spawn(async move {
         loop {
@@ -241,7 +204,7 @@ async fn huge_set_liar(
         .unwrap()
         .with_behaviour(|key| Liar {
             sync: request_response::Behaviour::with_codec(
-                aidmesh::sync::Codec,
+                aidmesh::sync::Codec::default(),
                 [(aidmesh::sync::PROTOCOL, ProtocolSupport::Full)],
                 request_response::Config::default().with_request_timeout(Duration::from_secs(120)),
             ),
@@ -510,7 +473,7 @@ fn future_posts(count: u8, ahead: u64) -> Vec<SignedPost> {
 async fn future_dated_posts_are_held_not_fetched_again_and_show_as_clock_skew() {
     use aidmesh::proto::riblt::{self, Item};
     use aidmesh::proto::sync::{Request, Response};
-    use libp2p::request_response::{self, ProtocolSupport};
+    use libp2p::request_response;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     let dv = tempfile::tempdir().unwrap();
@@ -524,24 +487,7 @@ async fn future_dated_posts_are_held_not_fetched_again_and_show_as_clock_skew() 
     items.sort();
     let fetches = std::sync::Arc::new(AtomicU32::new(0));
     let counter = fetches.clone();
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
-                aidmesh::sync::Codec,
-                [(aidmesh::sync::PROTOCOL, ProtocolSupport::Full)],
-                request_response::Config::default(),
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
+    let mut swarm = sync_swarm();
     let ahead = *swarm.local_peer_id();
     swarm.dial(addr_of(&victim).await).unwrap();
     let served = posts.clone();

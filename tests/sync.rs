@@ -235,25 +235,8 @@ async fn liar(
     answer: impl Fn(aidmesh::proto::sync::Request) -> aidmesh::proto::sync::Response + Send + 'static,
 ) -> libp2p::PeerId {
     use libp2p::futures::StreamExt;
-    use libp2p::request_response::{self, ProtocolSupport};
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
-                aidmesh::sync::Codec,
-                [(aidmesh::sync::PROTOCOL, ProtocolSupport::Full)],
-                request_response::Config::default(),
-            )
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(std::time::Duration::from_secs(60)))
-        .build();
+    use libp2p::request_response;
+    let mut swarm = sync_swarm();
     let id = *swarm.local_peer_id();
     swarm.dial(addr_of(node).await).unwrap();
     tokio::spawn(async move {

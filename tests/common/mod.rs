@@ -9,6 +9,8 @@ pub const DAY: u64 = 86_400_000;
 /// A fixed "now" for store tests: 2026-06-01T00:00:00Z.
 pub const NOW: u64 = 1_780_272_000_000;
 
+pub mod cli;
+
 /// A deterministic identity per number.
 pub fn identity(n: u8) -> Identity {
     Identity::from_secret([n; 32])
@@ -171,6 +173,7 @@ pub fn post_event(e: &Event, id: &PostId, rev: u32) -> Option<Post> {
 
 use libp2p::futures::StreamExt;
 use libp2p::gossipsub;
+use libp2p::request_response::{self, ProtocolSupport};
 use tokio::sync::mpsc;
 
 /// A bare libp2p swarm with only gossipsub, connected to one node: it publishes any
@@ -180,7 +183,13 @@ pub struct RawPeer {
     pub received: mpsc::UnboundedReceiver<Vec<u8>>,
 }
 
-pub async fn raw_peer(dial: Multiaddr, circle: &str) -> RawPeer {
+/// A bare swarm with only gossipsub, subscribed to `circle` and dialled to `dial`;
+/// returned once it sees the node's subscription, so a publish has somewhere to go.
+pub async fn gossip_swarm(
+    dial: Multiaddr,
+    circle: &str,
+    idle: Duration,
+) -> (libp2p::Swarm<gossipsub::Behaviour>, gossipsub::IdentTopic) {
     let mut swarm = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -196,19 +205,15 @@ pub async fn raw_peer(dial: Multiaddr, circle: &str) -> RawPeer {
                 .heartbeat_initial_delay(Duration::from_millis(100))
                 .build()
                 .unwrap();
-            gossipsub::Behaviour::<
-                gossipsub::IdentityTransform,
-                gossipsub::AllowAllSubscriptionFilter,
-            >::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
-            .unwrap()
+            gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), config)
+                .unwrap()
         })
         .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build();
     let topic = aidmesh::net::gossip::topic(circle);
     swarm.behaviour_mut().subscribe(&topic).unwrap();
     swarm.dial(dial).unwrap();
-    // Wait until the node's subscription is known, so a publish has somewhere to go.
     tokio::time::timeout(TIMEOUT, async {
         loop {
             if let libp2p::swarm::SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) =
@@ -220,6 +225,34 @@ pub async fn raw_peer(dial: Multiaddr, circle: &str) -> RawPeer {
     })
     .await
     .expect("raw peer sees the node's subscription");
+    (swarm, topic)
+}
+
+/// A bare swarm that speaks only `/aidmesh/sync/1`, for peers that answer sync
+/// requests as the test decides.
+pub fn sync_swarm() -> libp2p::Swarm<request_response::Behaviour<aidmesh::sync::Codec>> {
+    libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                aidmesh::sync::Codec::default(),
+                [(aidmesh::sync::PROTOCOL, ProtocolSupport::Full)],
+                request_response::Config::default(),
+            )
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build()
+}
+
+pub async fn raw_peer(dial: Multiaddr, circle: &str) -> RawPeer {
+    let (mut swarm, topic) = gossip_swarm(dial, circle, Duration::from_secs(60)).await;
 
     let (publish_tx, mut publish_rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let (received_tx, received_rx) = mpsc::unbounded_channel();
