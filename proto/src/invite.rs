@@ -10,8 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, CodecError};
-use crate::rules::{check_slug, MAX_CIRCLE_CHARS};
-use crate::{Field, ValidationError};
+use crate::circle::{self, Action, SignedRecord, MAX_CLOSED_CIRCLE_CHARS, MAX_SIGNED_RECORD_BYTES};
+use crate::rules::check_circle;
+use crate::ValidationError;
 
 /// Every code starts with this; the digit is the format version.
 pub const PREFIX: &str = "AIDMESH1-";
@@ -22,7 +23,8 @@ pub const MAX_ADDRS: usize = 8;
 /// Longest binary multiaddr accepted.
 pub const MAX_ADDR_BYTES: usize = 256;
 /// Largest encoded invite (before the checksum).
-pub const MAX_INVITE_BYTES: usize = 4 + MAX_CIRCLE_CHARS + MAX_ADDRS * (MAX_ADDR_BYTES + 2);
+pub const MAX_INVITE_BYTES: usize =
+    4 + MAX_CLOSED_CIRCLE_CHARS + MAX_ADDRS * (MAX_ADDR_BYTES + 2) + 4 + MAX_SIGNED_RECORD_BYTES;
 const CHECKSUM_BYTES: usize = 4;
 
 /// What an invite carries.
@@ -32,6 +34,17 @@ pub struct Invite {
     pub circle: String,
     /// Binary multiaddrs of the inviting node, each ending in `/p2p/<peer id>`.
     pub addrs: Vec<serde_bytes::ByteBuf>,
+    /// For a closed circle: a moderator's single-use voucher (see `circle`), which
+    /// the joining node redeems to become a member. Encoded only when present, so an
+    /// invite to an open circle is byte for byte what earlier versions wrote.
+    pub voucher: Option<SignedRecord>,
+}
+
+/// The encoding of an invite without a voucher (the original layout).
+#[derive(Serialize, Deserialize)]
+struct Plain {
+    circle: String,
+    addrs: Vec<serde_bytes::ByteBuf>,
 }
 
 /// Why a code was refused.
@@ -73,12 +86,32 @@ impl Invite {
         Self {
             circle: circle.into(),
             addrs: addrs.into_iter().map(serde_bytes::ByteBuf::from).collect(),
+            voucher: None,
         }
+    }
+
+    /// The same invite carrying `voucher`.
+    pub fn with_voucher(mut self, voucher: SignedRecord) -> Self {
+        self.voucher = Some(voucher);
+        self
     }
 
     /// Checks the limits a decoded invite must meet.
     pub fn check(&self) -> Result<(), InviteError> {
-        check_slug(Field::Circle, &self.circle, MAX_CIRCLE_CHARS)?;
+        check_circle(&self.circle)?;
+        if let Some(v) = &self.voucher {
+            let record = v.decode_record()?;
+            if record.circle != self.circle || !matches!(record.action, Action::Voucher { .. })
+            {
+                return Err(InviteError::Content(
+                    "its admission is not a voucher for this circle".into(),
+                ));
+            }
+        } else if circle::is_closed(&self.circle) {
+            return Err(InviteError::Content(
+                "an invite to a closed circle without an admission".into(),
+            ));
+        }
         if self.addrs.is_empty() {
             return Err(InviteError::Content("no addresses".into()));
         }
@@ -104,7 +137,13 @@ impl Invite {
     /// The text form.
     pub fn encode(&self) -> Result<String, InviteError> {
         self.check()?;
-        let mut bytes = codec::encode::<MAX_INVITE_BYTES, _>(self)?;
+        let mut bytes = match self.voucher {
+            Some(_) => codec::encode::<MAX_INVITE_BYTES, _>(self)?,
+            None => codec::encode::<MAX_INVITE_BYTES, _>(&Plain {
+                circle: self.circle.clone(),
+                addrs: self.addrs.clone(),
+            })?,
+        };
         let sum = blake3::hash(&bytes);
         bytes.extend_from_slice(&sum.as_bytes()[..CHECKSUM_BYTES]);
         Ok(format!(
@@ -144,7 +183,20 @@ impl Invite {
         if blake3::hash(payload).as_bytes()[..CHECKSUM_BYTES] != *sum {
             return Err(InviteError::Checksum);
         }
-        let invite: Invite = codec::decode_canonical::<MAX_INVITE_BYTES, _>(payload)?;
+        let invite = match codec::decode_canonical::<MAX_INVITE_BYTES, Plain>(payload) {
+            Ok(p) => Invite {
+                circle: p.circle,
+                addrs: p.addrs,
+                voucher: None,
+            },
+            Err(_) => {
+                let invite: Invite = codec::decode_canonical::<MAX_INVITE_BYTES, _>(payload)?;
+                if invite.voucher.is_none() {
+                    return Err(InviteError::Content("non-canonical invite".into()));
+                }
+                invite
+            }
+        };
         invite.check()?;
         Ok(invite)
     }
@@ -161,6 +213,7 @@ mod tests {
                 serde_bytes::ByteBuf::from(vec![4, 127, 0, 0, 1, 6, 0x1d, 0xe3]),
                 serde_bytes::ByteBuf::from(vec![4, 10, 0, 0, 1, 6, 0x1d, 0xe3]),
             ],
+            voucher: None,
         }
     }
 
@@ -234,5 +287,36 @@ mod tests {
                 Err(InviteError::Content(_))
             ));
         }
+    }
+
+    #[test]
+    fn a_closed_circle_invite_carries_its_voucher() {
+        use crate::circle::{closed_name, Record, VoucherId};
+        use crate::AuthorKey;
+        let key = crate::SigningKey::from_bytes(&[1; 32]);
+        let me = AuthorKey(key.verifying_key().to_bytes());
+        let circle = closed_name("riverside", &me);
+        let voucher = Record {
+            circle: circle.clone(),
+            signer: me,
+            at: 1,
+            action: Action::Voucher {
+                id: VoucherId([3; 16]),
+                expires_at: 2,
+            },
+        }
+        .sign(&key)
+        .unwrap();
+        let mut invite = sample().with_voucher(voucher);
+        invite.circle = circle;
+        let code = invite.encode().unwrap();
+        assert_eq!(Invite::decode(&code).unwrap(), invite);
+        // A closed circle without a voucher, or a voucher for another circle: refused.
+        let mut bare = invite.clone();
+        bare.voucher = None;
+        assert!(bare.encode().is_err());
+        let mut other = invite;
+        other.circle = "elsewhere".into();
+        assert!(other.encode().is_err());
     }
 }

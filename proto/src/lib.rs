@@ -9,6 +9,8 @@
 //!   verification into [`VerifiedPost`].
 //! - [`message`]: private messages about a post: signed, padded, sealed to the
 //!   recipient ([`message::Envelope`]), and the delivery protocol's requests.
+//! - [`circle`]: closed circles' names, signed membership and moderation records,
+//!   how membership converges, and the record catch-up exchange (`proto/CIRCLES.md`).
 //! - [`invite`]: invite codes (a circle and addresses to join through).
 //! - [`codec`]: the one place that encodes and decodes, always with a byte limit.
 //!
@@ -17,6 +19,7 @@
 #![deny(missing_docs)]
 
 mod bytes;
+pub mod circle;
 pub mod codec;
 pub mod invite;
 pub mod limits;

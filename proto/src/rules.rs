@@ -203,6 +203,34 @@ pub fn check_slug(field: Field, value: &str, max: usize) -> Result<(), Validatio
     Ok(())
 }
 
+/// Checks a circle name: an open circle's 1-48 characters `[a-z0-9-]`, or a closed
+/// circle's full name `name~id`, where `id` is [`crate::circle::CIRCLE_ID_CHARS`]
+/// lowercase hex characters (see `crate::circle`).
+pub fn check_circle(value: &str) -> Result<(), ValidationError> {
+    match value.split_once(crate::circle::CLOSED_SEPARATOR) {
+        None => check_slug(Field::Circle, value, MAX_CIRCLE_CHARS),
+        Some((name, id)) => {
+            check_slug(Field::Circle, name, MAX_CIRCLE_CHARS)?;
+            if let Some(c) = id
+                .chars()
+                .find(|c| !(c.is_ascii_digit() || ('a'..='f').contains(c)))
+            {
+                return fail(Field::Circle, Problem::BadCharacter(c));
+            }
+            if id.len() != crate::circle::CIRCLE_ID_CHARS {
+                return fail(
+                    Field::Circle,
+                    Problem::TooLong {
+                        len: value.len(),
+                        max: crate::circle::MAX_CLOSED_CIRCLE_CHARS,
+                    },
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
 /// Checks a geohash: 1 to 6 characters of [`GEOHASH_ALPHABET`].
 pub fn check_geohash(field: Field, value: &str) -> Result<(), ValidationError> {
     if value.is_empty() {
@@ -296,7 +324,7 @@ pub fn validate(post: &Post, now: u64) -> Result<(), ValidationError> {
     if PostId::derive(&post.author, &post.nonce) != post.id {
         return fail(Field::Id, Problem::IdMismatch);
     }
-    check_slug(Field::Circle, &post.circle, MAX_CIRCLE_CHARS)?;
+    check_circle(&post.circle)?;
 
     let title_chars = post.title.chars().count();
     if post.title.trim().is_empty() {

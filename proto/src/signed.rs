@@ -181,7 +181,7 @@ impl SignedPost {
 }
 
 /// The point `bytes` encode, if they are its one canonical encoding.
-fn canonical_point(bytes: &[u8; 32]) -> Option<curve25519_dalek::EdwardsPoint> {
+pub(crate) fn canonical_point(bytes: &[u8; 32]) -> Option<curve25519_dalek::EdwardsPoint> {
     let point = curve25519_dalek::edwards::CompressedEdwardsY(*bytes).decompress()?;
     (point.compress().to_bytes() == *bytes).then_some(point)
 }
@@ -189,7 +189,7 @@ fn canonical_point(bytes: &[u8; 32]) -> Option<curve25519_dalek::EdwardsPoint> {
 /// Whether the signature's `R` is what `verify_strict` demands: a canonical encoding
 /// of a point that is not of small order. Checked before batching (see the module
 /// docs); costs a point decompression, a few µs.
-fn strict_nonce(signature: &Signature) -> bool {
+pub(crate) fn strict_nonce(signature: &Signature) -> bool {
     let mut r = [0u8; 32];
     r.copy_from_slice(&signature.0[..32]);
     canonical_point(&r).is_some_and(|p| !p.is_small_order())
