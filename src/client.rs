@@ -309,6 +309,87 @@ impl ApiClient {
             .await
     }
 
+    /// `POST circles/closed`: founds a closed circle; the answer names its full name.
+    pub async fn create_closed_circle(
+        &self,
+        name: &str,
+    ) -> Result<crate::api::membrane::ChangedJson, Error> {
+        self.post_json("/circles/closed", &serde_json::json!({ "name": name }))
+            .await
+    }
+
+    /// `GET circles/{name}/members` (or `/moderators`).
+    pub async fn circle_members(
+        &self,
+        name: &str,
+        moderators: bool,
+    ) -> Result<crate::circles::Members, Error> {
+        let name = path_part(name);
+        let what = if moderators { "moderators" } else { "members" };
+        self.get(&format!("/circles/{name}/{what}"), &[]).await
+    }
+
+    /// `POST circles/{name}/{members|moderators|blocklist}`: admits a peer, names a
+    /// moderator, or adds a peer to this node's blocklist in the circle.
+    pub async fn circle_peer(
+        &self,
+        name: &str,
+        what: &str,
+        peer: &str,
+    ) -> Result<crate::api::membrane::ChangedJson, Error> {
+        let name = path_part(name);
+        self.post_json(
+            &format!("/circles/{name}/{what}"),
+            &serde_json::json!({ "peer_id": peer }),
+        )
+        .await
+    }
+
+    /// `DELETE circles/{name}/members/{peer}`: removes a member (with its invitees
+    /// admitted at or after `since`, when given).
+    pub async fn circle_remove(
+        &self,
+        name: &str,
+        peer: &str,
+        invitees_since: Option<u64>,
+    ) -> Result<crate::api::membrane::ChangedJson, Error> {
+        let (name, peer) = (path_part(name), path_part(peer));
+        let mut url = format!("{}/circles/{name}/members/{peer}", self.base);
+        if let Some(since) = invitees_since {
+            url.push_str(&format!("?with_invitees=true&since={since}"));
+        }
+        self.send(self.http.delete(url)).await
+    }
+
+    /// `POST posts/{id}/hide`.
+    pub async fn hide(&self, id: &str) -> Result<crate::api::membrane::ChangedJson, Error> {
+        let id = path_part(id);
+        self.post_json(&format!("/posts/{id}/hide"), &serde_json::json!({}))
+            .await
+    }
+
+    /// `POST moderation/follow` or `DELETE moderation/follow/{peer}`.
+    pub async fn follow_moderation(
+        &self,
+        peer: &str,
+        follow: bool,
+    ) -> Result<crate::api::membrane::FollowingJson, Error> {
+        if follow {
+            self.post_json(
+                "/moderation/follow",
+                &serde_json::json!({ "peer_id": peer }),
+            )
+            .await
+        } else {
+            let peer = path_part(peer);
+            self.send(
+                self.http
+                    .delete(format!("{}/moderation/follow/{peer}", self.base)),
+            )
+            .await
+        }
+    }
+
     /// `GET invite`: a code for `circle` (the node's first circle if `None`).
     pub async fn invite(
         &self,
@@ -376,4 +457,9 @@ impl ApiClient {
         });
         Ok(stream)
     }
+}
+
+/// A value as one URL path segment.
+fn path_part(v: &str) -> String {
+    form_urlencoded::byte_serialize(v.as_bytes()).collect()
 }

@@ -5,9 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use aidmesh_proto::rules::{check_slug, DEFAULT_CIRCLE, MAX_CIRCLE_CHARS};
-use aidmesh_proto::Field;
-use libp2p::Multiaddr;
+use aidmesh_proto::rules::{check_circle, DEFAULT_CIRCLE};
+use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 
 /// The default TCP and UDP (QUIC) port.
@@ -104,6 +103,10 @@ pub struct NetworkConfig {
     /// NAT AutoNAT misjudges, e.g. some mobile networks). `public`: never (a node
     /// known to be reachable).
     pub reachability: ReachabilityMode,
+    /// Keys whose hides and blocklists this node follows (`aidmesh follow-moderation`):
+    /// their signed moderation applies to what it stores, relays and shows. Nobody
+    /// else's does.
+    pub follow_moderation: Vec<PeerId>,
 }
 
 /// Whether reachability is measured or fixed by the operator.
@@ -133,6 +136,7 @@ impl Default for NetworkConfig {
             external_addresses: Vec::new(),
             autonat_only_global_ips: true,
             reachability: ReachabilityMode::Auto,
+            follow_moderation: Vec::new(),
         }
     }
 }
@@ -233,7 +237,7 @@ impl Config {
             });
         }
         for c in &n.circles {
-            check_slug(Field::Circle, c, MAX_CIRCLE_CHARS).map_err(|e| Error::Invalid {
+            check_circle(c).map_err(|e| Error::Invalid {
                 key: "network.circles",
                 message: format!("{c:?}: {}", e.problem),
             })?;
@@ -340,6 +344,8 @@ pub struct NetworkLists {
     pub circles: Vec<String>,
     /// `network.bootstrap`.
     pub bootstrap: Vec<Multiaddr>,
+    /// `network.follow_moderation`.
+    pub follow_moderation: Vec<PeerId>,
 }
 
 /// Changes the circles and bootstrap peers in the config file at `path` with `change`
@@ -370,6 +376,7 @@ pub fn update_network(
     let before = NetworkLists {
         circles: current.network.circles.clone(),
         bootstrap: current.network.bootstrap.clone(),
+        follow_moderation: current.network.follow_moderation.clone(),
     };
     let mut lists = before.clone();
     if !change(&mut lists) || lists == before {
@@ -397,6 +404,18 @@ pub fn update_network(
                     .bootstrap
                     .iter()
                     .map(|a| a.to_string())
+                    .collect::<toml_edit::Array>(),
+            ),
+        );
+    }
+    if lists.follow_moderation != before.follow_moderation {
+        network.insert(
+            "follow_moderation",
+            toml_edit::value(
+                lists
+                    .follow_moderation
+                    .iter()
+                    .map(|p| p.to_string())
                     .collect::<toml_edit::Array>(),
             ),
         );

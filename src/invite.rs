@@ -33,6 +33,8 @@ pub struct Joining {
     pub circle: String,
     /// Addresses of the inviting node, each ending in `/p2p/<peer id>`.
     pub bootstrap: Vec<Multiaddr>,
+    /// For a closed circle: the moderator's single-use voucher the node redeems.
+    pub voucher: Option<aidmesh_proto::circle::SignedRecord>,
 }
 
 /// Reads and checks a code.
@@ -52,6 +54,7 @@ pub fn read(code: &str) -> Result<Joining, Error> {
     Ok(Joining {
         circle: invite.circle,
         bootstrap,
+        voucher: invite.voucher,
     })
 }
 

@@ -11,6 +11,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::alerts::{self, Alert, AlertFilter, AlertId, Alerts};
+use crate::circles::membrane::Membrane;
+use crate::circles::{Error as CircleError, Members};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::draft::{self, Draft, Edit, EditError};
@@ -20,7 +22,9 @@ use crate::messages::{self, ConversationView, Inbox, MessageView, Messages, Thre
 use crate::net::{self, Command, NetConfig, PeerInfo};
 use crate::store::{self, Query, Store};
 use crate::{data_dir, identity, DataDir, Identity};
+use aidmesh_proto::circle::{self as records, Action, Record, SignedRecord};
 use aidmesh_proto::message::{ConversationId, MessageKind};
+use aidmesh_proto::AuthorKey;
 
 /// Capacity of the event broadcast; a subscriber that falls further behind misses
 /// events (and is told so by `RecvError::Lagged`).
@@ -178,6 +182,18 @@ impl Node {
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let messages = Messages::open(identity.clone(), store.clone(), &config.config.messages)?;
         let n = &config.config.network;
+        let follow: Vec<aidmesh_proto::AuthorKey> = n
+            .follow_moderation
+            .iter()
+            .filter_map(identity::peer_id_author)
+            .collect();
+        let membrane = {
+            let (store, me) = (store.clone(), identity.author());
+            tokio::task::spawn_blocking(move || Membrane::open(&store, me, &follow))
+                .await
+                .map_err(|_| Error::Closed)?
+                .map_err(crate::circles::Error::from)?
+        };
         let net_config = NetConfig {
             keypair: identity.keypair().clone(),
             listen: n.listen.clone(),
@@ -198,6 +214,7 @@ impl Node {
                 .serve
                 .then(|| config.config.relay.clone()),
             messages: messages.clone(),
+            membrane: membrane.clone(),
         };
         let mut circles: Vec<String> = Vec::new();
         for c in &n.circles {
@@ -221,6 +238,7 @@ impl Node {
                 messages,
                 config_file: dir.config_file(),
                 circles: Mutex::new(circles),
+                membrane,
             }),
         })
     }
@@ -250,6 +268,8 @@ struct Inner {
     /// The circles this node is in, in the order joined: posting and inviting check
     /// it; only `join_circle` and `leave_circle` change it.
     circles: Mutex<Vec<String>>,
+    /// Closed circles' membership and followed moderation.
+    membrane: Membrane,
 }
 
 /// Opens the alerts and starts the task that matches arriving posts; it reads the
@@ -439,7 +459,26 @@ impl NodeHandle {
             addrs = loopback;
         }
         addrs.truncate(aidmesh_proto::invite::MAX_ADDRS);
-        Ok(Invite::new(circle, addrs.into_iter().map(|a| a.to_vec())))
+        let invite = Invite::new(circle, addrs.into_iter().map(|a| a.to_vec()));
+        if !records::is_closed(circle) {
+            return Ok(invite);
+        }
+        self.require_moderator(circle)?;
+        let now = now_ms();
+        let mut id = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut id);
+        let voucher = Record {
+            circle: circle.to_string(),
+            signer: self.inner.identity.author(),
+            at: now,
+            action: Action::Voucher {
+                id: records::VoucherId(id),
+                expires_at: now + INVITE_LIFETIME_MS,
+            },
+        }
+        .sign(self.inner.identity.signing_key())
+        .map_err(CircleError::from)?;
+        Ok(invite.with_voucher(voucher))
     }
 
     /// The circles this node is in, in the order joined.
@@ -602,7 +641,24 @@ impl NodeHandle {
     /// peers now (saving them for later runs is [`crate::invite::save`]'s job). Returns
     /// how many dials started.
     pub async fn join_invite(&self, joining: &crate::invite::Joining) -> Result<usize, Error> {
+        if let Some(voucher) = &joining.voucher {
+            voucher
+                .verify_voucher(now_ms())
+                .map_err(CircleError::from)?;
+        }
         self.join_circle(&joining.circle).await?;
+        if let Some(voucher) = &joining.voucher {
+            // Redeem it: a record of our own, in effect once the voucher's signer is
+            // known as a moderator here (at once for the founder's).
+            self.make_record(
+                &joining.circle,
+                Action::Redeem {
+                    voucher: voucher.clone(),
+                },
+                true,
+            )
+            .await?;
+        }
         let mut dialled = 0;
         for addr in &joining.bootstrap {
             match self.dial(addr.clone()).await {
@@ -633,6 +689,307 @@ impl NodeHandle {
         self.inner.store.flush_async().await?;
         Ok(())
     }
+}
+
+/// How long an invite to a closed circle can be used.
+pub const INVITE_LIFETIME_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Closed circles and moderation.
+impl NodeHandle {
+    /// The membrane: closed circles' records and followed moderation.
+    pub fn membrane(&self) -> &Membrane {
+        &self.inner.membrane
+    }
+
+    /// The full name of one of this node's circles, from its full or short name.
+    pub fn resolve_circle(&self, name: &str) -> Result<String, Error> {
+        Ok(crate::circles::resolve(&self.circles(), name)?)
+    }
+
+    fn require_closed(&self, circle: &str) -> Result<(), Error> {
+        if records::is_closed(circle) {
+            Ok(())
+        } else {
+            Err(CircleError::NotClosed {
+                circle: circle.to_string(),
+            }
+            .into())
+        }
+    }
+
+    fn require_moderator(&self, circle: &str) -> Result<(), Error> {
+        self.require_closed(circle)?;
+        let me = self.inner.identity.author();
+        let ok = records::is_founder(circle, &me)
+            || self
+                .inner
+                .membrane
+                .membership(circle)
+                .is_some_and(|m| m.is_moderator(&me));
+        if ok {
+            Ok(())
+        } else {
+            Err(CircleError::NotModerator {
+                circle: circle.to_string(),
+            }
+            .into())
+        }
+    }
+
+    /// Signs a record of this node, takes it in and publishes it. Unless `pending_ok`,
+    /// a record that does not take effect is an error (and is not kept).
+    async fn make_record(
+        &self,
+        circle: &str,
+        action: Action,
+        pending_ok: bool,
+    ) -> Result<SignedRecord, Error> {
+        let signed = Record {
+            circle: circle.to_string(),
+            signer: self.inner.identity.author(),
+            at: now_ms(),
+            action,
+        }
+        .sign(self.inner.identity.signing_key())
+        .map_err(CircleError::from)?;
+        let in_effect = if pending_ok {
+            let membrane = self.inner.membrane.clone();
+            let s = signed.clone();
+            tokio::task::spawn_blocking(move || membrane.ingest_own(s, now_ms()))
+                .await
+                .map_err(|_| Error::Closed)?
+                .map_err(CircleError::from)?
+                .map_err(CircleError::from)?
+        } else {
+            let membrane = self.inner.membrane.clone();
+            let s = signed.clone();
+            let i = tokio::task::spawn_blocking(move || membrane.ingest(vec![s], now_ms()))
+                .await
+                .map_err(|_| Error::Closed)?
+                .map_err(CircleError::from)?;
+            if let Some(e) = i.invalid.into_iter().next() {
+                return Err(CircleError::from(e).into());
+            }
+            if i.accepted.is_empty() {
+                return Err(CircleError::NoEffect(
+                    "that changes nothing in the circle's membership".into(),
+                )
+                .into());
+            }
+            true
+        };
+        tracing::debug!(circle, in_effect, "made a membership record");
+        let data = signed.encode().map_err(CircleError::from)?;
+        self.inner
+            .commands
+            .send(Command::PublishRecord {
+                circle: circle.to_string(),
+                data,
+            })
+            .await
+            .map_err(|_| Error::Closed)?;
+        Ok(signed)
+    }
+
+    /// Founds closed circle `name` (1-48 characters a-z, 0-9 and -) and joins it.
+    /// Returns its full name, `name~id`.
+    pub async fn create_closed_circle(&self, name: &str) -> Result<String, Error> {
+        crate::circles::check_name(name)?;
+        if records::is_closed(name) {
+            return Err(CircleError::Name {
+                name: name.to_string(),
+                problem: aidmesh_proto::Problem::BadCharacter(records::CLOSED_SEPARATOR),
+            }
+            .into());
+        }
+        let me = self.inner.identity.author();
+        let full = records::closed_name(name, &me);
+        self.join_circle(&full).await?;
+        if self.inner.membrane.membership(&full).is_none() {
+            self.make_record(&full, Action::Admit { member: me }, false)
+                .await?;
+        }
+        Ok(full)
+    }
+
+    /// Admits `peer` to closed circle `circle` (this node must be a moderator).
+    pub async fn circle_admit(&self, circle: &str, peer: &PeerId) -> Result<(), Error> {
+        let member = peer_author(peer)?;
+        self.require_member(circle)?;
+        self.require_moderator(circle)?;
+        if self.is_circle_member(circle, &member) {
+            return Err(
+                CircleError::NoEffect(format!("{peer} is already a member of {circle}")).into(),
+            );
+        }
+        self.make_record(circle, Action::Admit { member }, false)
+            .await?;
+        Ok(())
+    }
+
+    /// Makes member `peer` a moderator of `circle` (the founder only).
+    pub async fn circle_grant_moderator(&self, circle: &str, peer: &PeerId) -> Result<(), Error> {
+        let member = peer_author(peer)?;
+        self.require_member(circle)?;
+        self.require_closed(circle)?;
+        if !records::is_founder(circle, &self.inner.identity.author()) {
+            return Err(CircleError::NotFounder {
+                circle: circle.to_string(),
+            }
+            .into());
+        }
+        if !self.is_circle_member(circle, &member) {
+            return Err(CircleError::NoEffect(format!(
+                "{peer} is not a member of {circle}; admit it first"
+            ))
+            .into());
+        }
+        self.make_record(circle, Action::Moderator { member }, false)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes `peer` from `circle` and, with `invitees_since`, everyone it admitted
+    /// from then on. Their posts are deleted here, and on every member's node that
+    /// receives the record. Returns the members removed.
+    pub async fn circle_remove(
+        &self,
+        circle: &str,
+        peer: &PeerId,
+        invitees_since: Option<u64>,
+    ) -> Result<Vec<String>, Error> {
+        let member = peer_author(peer)?;
+        self.require_member(circle)?;
+        self.require_moderator(circle)?;
+        if records::is_founder(circle, &member) {
+            return Err(CircleError::NoEffect(format!(
+                "{peer} founded {circle} and cannot be removed"
+            ))
+            .into());
+        }
+        if !self.is_circle_member(circle, &member) {
+            return Err(
+                CircleError::NoEffect(format!("{peer} is not a member of {circle}")).into(),
+            );
+        }
+        let before = self.circle_members(circle)?;
+        self.make_record(
+            circle,
+            Action::Remove {
+                member,
+                invitees_since,
+            },
+            false,
+        )
+        .await?;
+        let after = self.circle_members(circle)?;
+        Ok(before
+            .members
+            .into_iter()
+            .filter(|m| !after.members.iter().any(|a| a.peer_id == m.peer_id))
+            .map(|m| m.peer_id)
+            .collect())
+    }
+
+    fn is_circle_member(&self, circle: &str, key: &AuthorKey) -> bool {
+        self.inner.store.gate().is_member(circle, key)
+    }
+
+    /// The members of closed circle `circle` as this node knows them.
+    pub fn circle_members(&self, circle: &str) -> Result<Members, Error> {
+        self.require_closed(circle)?;
+        let m = self.inner.membrane.membership(circle);
+        Ok(Members::of(
+            circle,
+            m.as_ref(),
+            self.inner.membrane.record_count(circle),
+        ))
+    }
+
+    /// Hides post `id` for whoever follows this node's moderation (a signed record on
+    /// the post's circle). The post must be stored here.
+    pub async fn hide(&self, id: &PostId) -> Result<SignedRecord, Error> {
+        let post = self.inner.store.get(id)?.ok_or(Error::NotFound(*id))?;
+        let circle = post.post().circle.clone();
+        self.require_member(&circle)?;
+        self.make_record(&circle, Action::Hide { post: *id }, true)
+            .await
+    }
+
+    /// Adds `peer` to this node's signed blocklist in `circle`, for whoever follows
+    /// its moderation.
+    pub async fn moderation_block(
+        &self,
+        circle: &str,
+        peer: &PeerId,
+    ) -> Result<SignedRecord, Error> {
+        let author = peer_author(peer)?;
+        self.require_member(circle)?;
+        self.make_record(circle, Action::Block { author }, true)
+            .await
+    }
+
+    /// Follows (or stops following) `peer`'s hides and blocklists, here and in
+    /// `config.toml`. Returns whether it changed.
+    pub async fn follow_moderation(&self, peer: &PeerId, follow: bool) -> Result<bool, Error> {
+        let key = peer_author(peer)?;
+        let path = self.inner.config_file.clone();
+        let p = *peer;
+        tokio::task::spawn_blocking(move || {
+            crate::config::update_network(&path, |lists| {
+                let has = lists.follow_moderation.contains(&p);
+                if follow && !has {
+                    lists.follow_moderation.push(p);
+                } else if !follow && has {
+                    lists.follow_moderation.retain(|x| x != &p);
+                }
+                true
+            })
+        })
+        .await
+        .map_err(|_| Error::Closed)?
+        .map_err(CircleError::from)?;
+        let membrane = self.inner.membrane.clone();
+        let changed = tokio::task::spawn_blocking(move || membrane.set_follow(key, follow))
+            .await
+            .map_err(|_| Error::Closed)?
+            .map_err(CircleError::from)?;
+        if changed {
+            // Records of a newly followed key come with the next catch-up.
+            for c in self.circles() {
+                for p in self.peers().await? {
+                    let _ = self
+                        .inner
+                        .commands
+                        .send(Command::Sync {
+                            peer: p.peer_id,
+                            circle: c.clone(),
+                        })
+                        .await;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The peers whose moderation this node follows.
+    pub fn followed_moderation(&self) -> Vec<PeerId> {
+        self.inner
+            .membrane
+            .followed()
+            .iter()
+            .filter_map(identity::author_peer_id)
+            .collect()
+    }
+}
+
+fn peer_author(peer: &PeerId) -> Result<AuthorKey, Error> {
+    identity::peer_id_author(peer).ok_or_else(|| {
+        CircleError::NoEffect(format!(
+            "{peer} is not an ed25519 peer id (aidmesh peer ids start with 12D3KooW)"
+        ))
+        .into()
+    })
 }
 
 /// Matches and alerts.
@@ -835,10 +1192,5 @@ impl NodeHandle {
 }
 
 fn check_circle(circle: &str) -> Result<(), Error> {
-    aidmesh_proto::rules::check_slug(
-        aidmesh_proto::Field::Circle,
-        circle,
-        aidmesh_proto::rules::MAX_CIRCLE_CHARS,
-    )
-    .map_err(Error::Circle)
+    aidmesh_proto::rules::check_circle(circle).map_err(Error::Circle)
 }

@@ -503,7 +503,10 @@ pub fn respond(
                 let mut posts = Vec::with_capacity(hashes.len());
                 for h in &hashes {
                     if let Some(p) = store.get_by_hash_prefix(h)? {
-                        if !p.post().is_expired(now) {
+                        // A closed circle's posts go to its members only.
+                        let member = crate::identity::peer_id_author(&peer)
+                            .is_some_and(|a| store.gate().is_member(&p.post().circle, &a));
+                        if !p.post().is_expired(now) && member {
                             posts.push(p.signed().clone());
                         }
                     }

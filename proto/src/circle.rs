@@ -296,7 +296,9 @@ impl Record {
                     return Err(RecordError::Voucher("a voucher for another circle"));
                 }
                 if self.at < v.record.at || self.at > expires_at {
-                    return Err(RecordError::Voucher("redeemed before issue or after expiry"));
+                    return Err(RecordError::Voucher(
+                        "redeemed before issue or after expiry",
+                    ));
                 }
             }
             _ => {}
@@ -470,13 +472,16 @@ impl Membership {
             || (self.moderators.contains(key) && self.members.contains_key(key))
     }
 
-    fn note_founder(&mut self, signer: &AuthorKey, at: u64) {
+    /// Notes the founder at its first record; returns whether it was new.
+    fn note_founder(&mut self, signer: &AuthorKey, at: u64) -> bool {
         if self.founder.is_none() && is_founder(&self.circle, signer) {
             self.founder = Some(*signer);
             self.members
                 .entry(*signer)
                 .or_insert(Admission { by: *signer, at });
+            return true;
         }
+        false
     }
 
     fn admit(&mut self, member: AuthorKey, by: AuthorKey, at: u64) -> bool {
@@ -507,8 +512,9 @@ impl Membership {
             return false;
         }
         let signer = rec.signer;
-        self.note_founder(&signer, rec.at);
-        match &rec.action {
+        // The founder's first record makes the founder known: it takes effect.
+        let revealed = self.note_founder(&signer, rec.at);
+        let effect = match &rec.action {
             Action::Admit { member } => {
                 self.is_moderator(&signer) && self.admit(*member, signer, rec.at)
             }
@@ -566,7 +572,8 @@ impl Membership {
                 }
             }
             Action::Voucher { .. } | Action::Hide { .. } | Action::Block { .. } => false,
-        }
+        };
+        revealed || effect
     }
 }
 
@@ -680,7 +687,9 @@ pub fn encode_request(r: &Request) -> Result<Vec<u8>, CodecError> {
 pub fn decode_request(bytes: &[u8]) -> Result<Request, CodecError> {
     let r: Request = codec::decode::<MAX_REQUEST_BYTES, _>(bytes)?;
     if r.checkpoints.len() > MAX_CHECKPOINTS || r.offer.len() > MAX_OFFER {
-        return Err(CodecError::Malformed("too many checkpoints or offers".into()));
+        return Err(CodecError::Malformed(
+            "too many checkpoints or offers".into(),
+        ));
     }
     Ok(r)
 }
@@ -748,7 +757,14 @@ mod tests {
         let (b, c, d) = (author(&bk), author(&ck), author(&dk));
         let circle = closed_name("riverside", &author(&fk));
         let records = vec![
-            rec(&circle, &fk, 10, Action::Admit { member: author(&fk) }),
+            rec(
+                &circle,
+                &fk,
+                10,
+                Action::Admit {
+                    member: author(&fk),
+                },
+            ),
             rec(&circle, &fk, 20, Action::Admit { member: b }),
             rec(&circle, &fk, 30, Action::Moderator { member: b }),
             rec(&circle, &bk, 40, Action::Admit { member: d }),

@@ -9,8 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{self, CodecError};
 use crate::circle::{self, Action, SignedRecord, MAX_CLOSED_CIRCLE_CHARS, MAX_SIGNED_RECORD_BYTES};
+use crate::codec::{self, CodecError};
 use crate::rules::check_circle;
 use crate::ValidationError;
 
@@ -101,8 +101,7 @@ impl Invite {
         check_circle(&self.circle)?;
         if let Some(v) = &self.voucher {
             let record = v.decode_record()?;
-            if record.circle != self.circle || !matches!(record.action, Action::Voucher { .. })
-            {
+            if record.circle != self.circle || !matches!(record.action, Action::Voucher { .. }) {
                 return Err(InviteError::Content(
                     "its admission is not a voucher for this circle".into(),
                 ));

@@ -8,6 +8,7 @@
 
 mod events;
 pub mod json;
+pub mod membrane;
 mod messages;
 
 pub use events::{IDLE as EVENT_STREAM_IDLE, MAX_STREAMS as MAX_EVENT_STREAMS};
@@ -193,6 +194,23 @@ fn router(state: AppState) -> Router {
         .route("/export", get(export))
         .route("/circles", get(list_circles).post(join_circle))
         .route("/circles/{name}", delete(leave_circle))
+        .route("/circles/closed", post(membrane::create))
+        .route(
+            "/circles/{name}/members",
+            get(membrane::members).post(membrane::admit),
+        )
+        .route("/circles/{name}/members/{peer}", delete(membrane::remove))
+        .route(
+            "/circles/{name}/moderators",
+            get(membrane::moderators).post(membrane::grant),
+        )
+        .route("/circles/{name}/blocklist", post(membrane::block))
+        .route("/posts/{id}/hide", post(membrane::hide))
+        .route(
+            "/moderation/follow",
+            get(membrane::list_follow).post(membrane::follow),
+        )
+        .route("/moderation/follow/{peer}", delete(membrane::unfollow))
         .route("/invite", get(invite))
         .route("/join", post(join))
         .route("/matches", get(my_matches))
@@ -303,6 +321,13 @@ impl From<node::Error> for ApiError {
                     M::Name { .. } => return Self::field("circle", e.to_string()),
                     M::NotMember { .. } => (StatusCode::CONFLICT, "not_member"),
                     M::LastCircle { .. } => (StatusCode::CONFLICT, "last_circle"),
+                    M::NotModerator { .. } => (StatusCode::FORBIDDEN, "not_moderator"),
+                    M::NotFounder { .. } => (StatusCode::FORBIDDEN, "not_founder"),
+                    M::UnknownCircle { .. } => (StatusCode::NOT_FOUND, "unknown_circle"),
+                    M::Ambiguous { .. } => (StatusCode::CONFLICT, "ambiguous"),
+                    M::NotClosed { .. } => (StatusCode::CONFLICT, "not_closed"),
+                    M::NoEffect(_) => (StatusCode::CONFLICT, "no_effect"),
+                    M::Record(_) => (StatusCode::BAD_REQUEST, "invalid_record"),
                     _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
                 };
                 let mut err = Self::new(status.0, status.1, e.to_string());

@@ -11,11 +11,16 @@
 //!
 //! Finding the other members of a circle is the network's job
 //! (`net::discovery`: Kademlia provider records per circle).
+//!
+//! Closed circles (`name~id`) and the moderation a node follows are in [`membrane`]:
+//! signed records, folded into the membership every member's node enforces
+//! (`proto/CIRCLES.md`).
+
+pub mod membrane;
 
 use std::path::Path;
 
-use aidmesh_proto::rules::{check_slug, MAX_CIRCLE_CHARS};
-use aidmesh_proto::Field;
+use aidmesh_proto::rules::check_circle;
 use serde::{Deserialize, Serialize};
 
 use crate::config;
@@ -51,11 +56,149 @@ pub enum Error {
     /// `config.toml` could not be read or written.
     #[error(transparent)]
     Config(#[from] config::Error),
+    /// Only the founder or a moderator may do this.
+    #[error("this node is not a moderator of circle {circle}; only its founder or a moderator the founder named can admit, remove or invite")]
+    NotModerator {
+        /// The circle.
+        circle: String,
+    },
+    /// Only the founder names moderators.
+    #[error("only the founder of circle {circle} can name moderators")]
+    NotFounder {
+        /// The circle.
+        circle: String,
+    },
+    /// No circle of this node has this name.
+    #[error("this node is in no circle called {name:?}; `aidmesh circle list` shows its circles")]
+    UnknownCircle {
+        /// What was given.
+        name: String,
+    },
+    /// A short name that fits several circles.
+    #[error("{name:?} could be any of {}; give the full name", matches.join(", "))]
+    Ambiguous {
+        /// What was given.
+        name: String,
+        /// The circles it fits.
+        matches: Vec<String>,
+    },
+    /// A membership command for an open circle.
+    #[error("circle {circle} is open: anyone can join it, so it has no members to admit or remove (make a closed one with `aidmesh circle create NAME --closed`)")]
+    NotClosed {
+        /// The circle.
+        circle: String,
+    },
+    /// The change would do nothing (already a member, not a member, the founder).
+    #[error("{0}")]
+    NoEffect(String),
+    /// A record this node made is refused by the rules.
+    #[error("cannot make this record: {0}")]
+    Record(#[from] aidmesh_proto::circle::RecordError),
+    /// The membership records could not be read or written.
+    #[error(transparent)]
+    Membrane(#[from] membrane::Error),
+}
+
+/// The full name of the circle `name` stands for among `circles` (the node's): the
+/// exact name, else the one closed circle `name~...` (a prefix of its id may follow
+/// the `~`). Plain-sentence errors for none and for several.
+pub fn resolve(circles: &[String], name: &str) -> Result<String, Error> {
+    if circles.iter().any(|c| c == name) {
+        return Ok(name.to_string());
+    }
+    let prefix = if name.contains(aidmesh_proto::circle::CLOSED_SEPARATOR) {
+        name.to_string()
+    } else {
+        format!("{name}{}", aidmesh_proto::circle::CLOSED_SEPARATOR)
+    };
+    let matches: Vec<String> = circles
+        .iter()
+        .filter(|c| c.starts_with(&prefix))
+        .cloned()
+        .collect();
+    match matches.len() {
+        0 => Err(Error::UnknownCircle {
+            name: name.to_string(),
+        }),
+        1 => Ok(matches[0].clone()),
+        _ => Err(Error::Ambiguous {
+            name: name.to_string(),
+            matches,
+        }),
+    }
+}
+
+/// A closed circle's members as `circle members` shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// The member's peer id.
+    pub peer_id: String,
+    /// Who admitted it (its own id for the founder).
+    pub admitted_by: String,
+    /// When, ms since the epoch.
+    pub admitted_at: u64,
+    /// Founder or moderator.
+    pub role: String,
+}
+
+/// A closed circle's membership as the API gives it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Members {
+    /// The circle's full name.
+    pub circle: String,
+    /// The founder's peer id, once a record of the founder is known.
+    pub founder: Option<String>,
+    /// Current members.
+    pub members: Vec<MemberInfo>,
+    /// Peers removed.
+    pub removed: Vec<String>,
+    /// Records this node holds.
+    pub records: usize,
+}
+
+impl Members {
+    /// From a fold.
+    pub fn of(circle: &str, m: Option<&aidmesh_proto::circle::Membership>, records: usize) -> Self {
+        let pid = |k: &aidmesh_proto::AuthorKey| {
+            crate::identity::author_peer_id(k).map_or_else(|| k.to_string(), |p| p.to_string())
+        };
+        let Some(m) = m else {
+            return Self {
+                circle: circle.to_string(),
+                founder: None,
+                members: Vec::new(),
+                removed: Vec::new(),
+                records,
+            };
+        };
+        Self {
+            circle: circle.to_string(),
+            founder: m.founder.as_ref().map(pid),
+            members: m
+                .members
+                .iter()
+                .map(|(k, a)| MemberInfo {
+                    peer_id: pid(k),
+                    admitted_by: pid(&a.by),
+                    admitted_at: a.at,
+                    role: if Some(*k) == m.founder {
+                        "founder".into()
+                    } else if m.moderators.contains(k) {
+                        "moderator".into()
+                    } else {
+                        "member".into()
+                    },
+                })
+                .collect(),
+            removed: m.removed.keys().map(pid).collect(),
+            records,
+        }
+    }
 }
 
 /// Checks a circle name against the rules every post's circle follows.
 pub fn check_name(name: &str) -> Result<(), Error> {
-    check_slug(Field::Circle, name, MAX_CIRCLE_CHARS).map_err(|e| Error::Name {
+    check_circle(name).map_err(|e| Error::Name {
         name: name.to_string(),
         problem: e.problem,
     })

@@ -1,4 +1,6 @@
-//! Circles: `circle join`, `circle leave`, `circle list`.
+//! Circles: `circle join`, `circle leave`, `circle list`; closed circles:
+//! `circle create --closed`, `members`, `admit`, `remove`, `moderators`,
+//! `moderator`, `block`.
 //!
 //! With a node running, these go through its API and take effect at once (the node
 //! saves the change in `config.toml`). With none running, they edit `config.toml`
@@ -37,6 +39,63 @@ pub enum Command {
     /// Show the circles this node is in: members connected and seen, posts, last
     /// activity.
     List,
+    /// Found a closed circle: only those its founder or moderators admit can post in
+    /// it. Prints its full name (name~id) last.
+    Create {
+        /// The name (1-48 characters a-z, 0-9 and -).
+        name: String,
+        /// Invite-only (the only kind `create` makes; open circles need no creating:
+        /// `aidmesh circle join NAME`).
+        #[arg(long)]
+        closed: bool,
+    },
+    /// Show a closed circle's members: who admitted whom, and when.
+    Members {
+        /// The circle's full name, or an unambiguous short form.
+        name: String,
+    },
+    /// Admit a peer to a closed circle (founder or moderator).
+    Admit {
+        /// The circle's full name, or an unambiguous short form.
+        name: String,
+        /// The peer id to admit.
+        peer_id: String,
+    },
+    /// Remove a member from a closed circle (founder or moderator): its posts vanish
+    /// from every member's node and new ones are refused.
+    Remove {
+        /// The circle's full name, or an unambiguous short form.
+        name: String,
+        /// The member's peer id.
+        peer_id: String,
+        /// Also remove everyone the member admitted (and theirs).
+        #[arg(long)]
+        with_invitees: bool,
+        /// With --with-invitees: only those admitted in this last while, e.g. 2d or 6h
+        /// [default: all of them]
+        #[arg(long, value_name = "DURATION", requires = "with_invitees")]
+        since: Option<humantime::Duration>,
+    },
+    /// Show a closed circle's founder and moderators.
+    Moderators {
+        /// The circle's full name, or an unambiguous short form.
+        name: String,
+    },
+    /// Make a member a moderator (the founder only).
+    Moderator {
+        /// The circle's full name, or an unambiguous short form.
+        name: String,
+        /// The member's peer id.
+        peer_id: String,
+    },
+    /// Add a peer to this node's signed blocklist in a circle (open or closed): nodes
+    /// that follow this node's moderation stop storing and relaying its posts there.
+    Block {
+        /// The circle's full name, or an unambiguous short form.
+        name: String,
+        /// The peer id.
+        peer_id: String,
+    },
 }
 
 /// Runs one of the circle commands.
@@ -45,7 +104,105 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Join { name } => join(ctx, &name).await,
         Command::Leave { name, yes } => leave(ctx, &name, yes).await,
         Command::List => list(ctx).await,
+        Command::Create { name, closed } => create(ctx, &name, closed).await,
+        Command::Members { name } => members(ctx, &name, false).await,
+        Command::Moderators { name } => members(ctx, &name, true).await,
+        Command::Admit { name, peer_id } => peer_change(ctx, &name, "members", &peer_id).await,
+        Command::Moderator { name, peer_id } => {
+            peer_change(ctx, &name, "moderators", &peer_id).await
+        }
+        Command::Block { name, peer_id } => peer_change(ctx, &name, "blocklist", &peer_id).await,
+        Command::Remove {
+            name,
+            peer_id,
+            with_invitees,
+            since,
+        } => {
+            let since = with_invitees.then(|| match since {
+                Some(d) => aidmesh::clock::now_ms()
+                    .saturating_sub(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                None => 0,
+            });
+            let r = ctx.client()?.circle_remove(&name, &peer_id, since).await?;
+            if ctx.json {
+                return print_json(&r);
+            }
+            println!(
+                "removed {} from circle {}: their posts are deleted here and on every member's node that hears of it",
+                if r.removed.is_empty() { peer_id.clone() } else { r.removed.join(", ") },
+                r.circle
+            );
+            Ok(())
+        }
     }
+}
+
+async fn create(ctx: &Ctx, name: &str, closed: bool) -> anyhow::Result<()> {
+    if !closed {
+        anyhow::bail!(
+            "open circles need no creating: `aidmesh circle join {name}` joins (or starts) one;              `aidmesh circle create {name} --closed` makes an invite-only one"
+        );
+    }
+    let r = ctx.client()?.create_closed_circle(name).await?;
+    if ctx.json {
+        return print_json(&r);
+    }
+    println!(
+        "created closed circle {name}: only members can post in it; invite with `aidmesh invite --circle {}`; full name {}",
+        r.circle, r.circle
+    );
+    Ok(())
+}
+
+async fn members(ctx: &Ctx, name: &str, moderators: bool) -> anyhow::Result<()> {
+    let m = ctx.client()?.circle_members(name, moderators).await?;
+    if ctx.json {
+        return print_json(&m);
+    }
+    println!(
+        "circle {}: {} {} ({} membership records held)",
+        m.circle,
+        m.members.len(),
+        if moderators {
+            "founder and moderators"
+        } else {
+            "members"
+        },
+        m.records
+    );
+    println!(
+        "{:<54}  {:<9}  {:<54}  ADMITTED",
+        "PEER", "ROLE", "ADMITTED BY"
+    );
+    for i in &m.members {
+        println!(
+            "{:<54}  {:<9}  {:<54}  {} ago",
+            i.peer_id,
+            i.role,
+            i.admitted_by,
+            super::output::span(aidmesh::clock::now_ms().saturating_sub(i.admitted_at))
+        );
+    }
+    if !moderators && !m.removed.is_empty() {
+        println!("removed: {}", m.removed.join(", "));
+    }
+    Ok(())
+}
+
+async fn peer_change(ctx: &Ctx, name: &str, what: &str, peer: &str) -> anyhow::Result<()> {
+    let r = ctx.client()?.circle_peer(name, what, peer).await?;
+    if ctx.json {
+        return print_json(&r);
+    }
+    match what {
+        "members" => println!("admitted {peer} to circle {}", r.circle),
+        "moderators" => println!("{peer} is now a moderator of circle {}", r.circle),
+        _ => println!(
+            "added {peer} to this node's blocklist in circle {}; nodes that follow your moderation stop taking its posts there",
+            r.circle
+        ),
+    }
+    Ok(())
 }
 
 /// The running node's client, or `None` when no node runs for the data dir.

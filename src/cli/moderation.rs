@@ -1,4 +1,5 @@
-//! Blocking authors: `block`, `unblock`.
+//! Blocking authors: `block`, `unblock`; moderation others can follow: `hide`,
+//! `follow-moderation`.
 
 use clap::Subcommand;
 
@@ -18,6 +19,21 @@ pub enum Command {
         /// The author's peer id, or a unique prefix of it among the blocked ones.
         author: String,
     },
+    /// Publish a signed hide of a post: nodes that follow your moderation stop
+    /// storing, relaying and showing it. Nothing forces anyone else.
+    Hide {
+        /// The post id, or a unique prefix of at least 8 characters.
+        id: String,
+    },
+    /// Follow a key's hides and blocklists (saved in config.toml): they apply to what
+    /// this node stores, relays and shows.
+    FollowModeration {
+        /// The moderator's peer id.
+        peer_id: String,
+        /// Stop following it instead.
+        #[arg(long)]
+        stop: bool,
+    },
 }
 
 /// Runs one of the moderation commands.
@@ -32,6 +48,32 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
                 println!("blocked {who}; removed {} posts", r["removed_posts"]);
                 Ok(())
             }
+        }
+        Command::Hide { id } => {
+            let r = ctx.client()?.hide(&id).await?;
+            if ctx.json {
+                return print_json(&r);
+            }
+            println!(
+                "hid post {id} in circle {}: nodes that follow your moderation drop it",
+                r.circle
+            );
+            Ok(())
+        }
+        Command::FollowModeration { peer_id, stop } => {
+            let r = ctx.client()?.follow_moderation(&peer_id, !stop).await?;
+            if ctx.json {
+                return print_json(&r);
+            }
+            match (stop, r.changed) {
+                (false, true) => {
+                    println!("following the moderation of {peer_id}; saved in config.toml")
+                }
+                (false, false) => println!("already following the moderation of {peer_id}"),
+                (true, true) => println!("no longer following the moderation of {peer_id}"),
+                (true, false) => println!("this node was not following {peer_id}"),
+            }
+            Ok(())
         }
         Command::Unblock { author } => {
             let r = ctx.client()?.unblock(&author).await?;

@@ -103,6 +103,11 @@ async fn run_command(ctx: &Ctx, args: RunArgs) -> anyhow::Result<()> {
     // Held until the node has stopped: one node per data dir.
     let _lock = aidmesh::lock::acquire(data_dir)?;
     if let Some(code) = &args.join {
+        if aidmesh::invite::read(code)?.voucher.is_some() {
+            anyhow::bail!(
+                "this invite is to a closed circle: its admission is redeemed by the running                  node; start the node with `aidmesh run`, then use `aidmesh join CODE`"
+            );
+        }
         join_config(data_dir, code)?;
     }
     let mut config = NodeConfig::load(data_dir.clone())?;
@@ -249,6 +254,19 @@ fn join_config(data_dir: &DataDir, code: &str) -> anyhow::Result<aidmesh::invite
 }
 
 async fn join_command(ctx: &Ctx, code: &str) -> anyhow::Result<()> {
+    if aidmesh::invite::read(code)?.voucher.is_some() {
+        // The admission is redeemed (signed) by the node: it must be running.
+        let c = ctx.client().map_err(|_| {
+            anyhow::anyhow!(
+                "this invite is to a closed circle and is redeemed by the running node;                  start it with `aidmesh run` first"
+            )
+        })?;
+        c.status().await.map_err(|_| {
+            anyhow::anyhow!(
+                "this invite is to a closed circle and is redeemed by the running node;                  start it with `aidmesh run` first"
+            )
+        })?;
+    }
     let joining = join_config(&ctx.data_dir, code)?;
     let joined = match ctx.client() {
         Ok(c) => c.join(code).await,

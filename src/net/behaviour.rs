@@ -64,6 +64,9 @@ pub(crate) struct Behaviour {
     pub sync: request_response::Behaviour<crate::sync::Codec>,
     /// Private message delivery (`/aidmesh/msg/1`), driven by `messages::delivery`.
     pub messages: request_response::Behaviour<crate::messages::protocol::Codec>,
+    /// Catch-up of membership and moderation records (`/aidmesh/records/1`), driven
+    /// by `net::records`.
+    pub records: request_response::Behaviour<super::records::Codec>,
     pub autonat: autonat::Behaviour,
     pub relay_client: relay::client::Behaviour,
     pub relay: Toggle<relay::Behaviour>,
@@ -171,6 +174,15 @@ impl Behaviour {
                     request_response::ProtocolSupport::Full,
                 )],
                 request_response::Config::default().with_request_timeout(MESSAGE_REQUEST_TIMEOUT),
+            ),
+            records: request_response::Behaviour::with_codec(
+                super::records::Codec::default(),
+                [(
+                    super::records::PROTOCOL,
+                    request_response::ProtocolSupport::Full,
+                )],
+                request_response::Config::default()
+                    .with_request_timeout(super::records::REQUEST_TIMEOUT),
             ),
             autonat: autonat::Behaviour::new(
                 peer_id,

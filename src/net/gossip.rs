@@ -22,6 +22,21 @@ pub(crate) const MESH_N_LOW: usize = 4;
 const MESH_N_HIGH: usize = 12;
 const MESH_OUTBOUND_MIN: usize = 2;
 
+/// Topic name prefix of a circle's membership and moderation records:
+/// `aidmesh/1/records/x` (apart from the posts, so a node that does not know records
+/// never sees one, and never penalises its sender for it).
+pub const RECORDS_PREFIX: &str = "aidmesh/1/records/";
+
+/// The records topic of a circle.
+pub fn records_topic(circle: &str) -> IdentTopic {
+    IdentTopic::new(format!("{RECORDS_PREFIX}{circle}"))
+}
+
+/// The circle a records topic belongs to.
+pub fn records_circle_of(topic: &TopicHash) -> Option<&str> {
+    topic.as_str().strip_prefix(RECORDS_PREFIX)
+}
+
 /// The topic of a circle.
 pub fn topic(circle: &str) -> IdentTopic {
     IdentTopic::new(format!("{TOPIC_PREFIX}{circle}"))

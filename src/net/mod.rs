@@ -15,6 +15,7 @@ mod links;
 mod messages;
 mod nat;
 mod rate;
+mod records;
 mod relay_rate;
 mod skew;
 mod sync_driver;
@@ -81,6 +82,11 @@ pub enum Error {
 /// Requests to the network task.
 pub(crate) enum Command {
     Publish {
+        circle: String,
+        data: Vec<u8>,
+    },
+    /// A membership or moderation record this node made (already in the membrane).
+    PublishRecord {
         circle: String,
         data: Vec<u8>,
     },
@@ -218,6 +224,8 @@ pub(crate) struct NetConfig {
     pub reachability: crate::config::ReachabilityMode,
     pub relay: Option<crate::config::RelayConfig>,
     pub messages: crate::messages::Messages,
+    /// Closed circles' membership and followed moderation.
+    pub membrane: crate::circles::membrane::Membrane,
 }
 
 /// Where a bootstrap peer is in its dial / redial cycle. `backoff` is the wait
@@ -266,6 +274,10 @@ pub(crate) struct Network {
     messages: crate::messages::delivery::Driver,
     /// Finding circle members in the DHT.
     discovery: discovery::Discovery,
+    /// Closed circles' membership and followed moderation.
+    membrane: crate::circles::membrane::Membrane,
+    /// The records catch-up exchange.
+    records: records::Records,
 }
 
 fn setup<E: std::fmt::Display>(e: E) -> Error {
@@ -391,6 +403,8 @@ impl Network {
             operator_external: config.external_addresses.clone(),
             messages: crate::messages::delivery::Driver::new(config.messages),
             discovery: discovery::Discovery::new(config.kademlia && config.circle_discovery),
+            records: records::Records::new(config.membrane.clone()),
+            membrane: config.membrane,
         };
         for addr in &config.external_addresses {
             info!(address = %addr, "external address (from config)");
@@ -499,6 +513,9 @@ impl Network {
         let topic = gossip::topic(circle);
         let gs = &mut self.swarm.behaviour_mut().gossipsub;
         let _ = gs.set_topic_params(topic.clone(), gossip::topic_score_params());
+        if let Err(e) = gs.subscribe(&gossip::records_topic(circle)) {
+            warn!(circle, error = %e, "cannot subscribe to the circle's records");
+        }
         match gs.subscribe(&topic) {
             Ok(new) => {
                 self.circles.insert(circle.to_string());
@@ -612,6 +629,14 @@ impl Network {
                     .confirm
                     .push((Instant::now() + nat::CONFIRM_DELAY, circle));
             }
+            Command::PublishRecord { circle, data } => {
+                let topic = gossip::records_topic(&circle);
+                match self.swarm.behaviour_mut().gossipsub.publish(topic, data) {
+                    Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+                    // Peers that join later get it through the catch-up exchange.
+                    Err(e) => debug!(circle, error = %e, "record not published now"),
+                }
+            }
             Command::Join { circle, reply } => {
                 let new = self.join(&circle);
                 let _ = reply.send(new);
@@ -619,6 +644,10 @@ impl Network {
             Command::Leave { circle, reply } => {
                 let topic = gossip::topic(&circle);
                 let was = self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .unsubscribe(&gossip::records_topic(&circle));
                 self.circles.remove(&circle);
                 self.pending.remove(&circle);
                 self.nat.confirm.retain(|(_, c)| c != &circle);
@@ -895,6 +924,10 @@ impl Network {
                 self.on_discovery_query(id, result)
             }
             BehaviourEvent::Messages(event) => self.on_message_event(event),
+            BehaviourEvent::Records(event) => {
+                let rr = &mut self.swarm.behaviour_mut().records;
+                self.records.on_event(rr, &self.circles, event);
+            }
             BehaviourEvent::Sync(event) => self.with_sync(|sync, ctx| sync.on_event(ctx, event)),
             BehaviourEvent::Gossipsub(gossipsub::Event::SlowPeer {
                 peer_id,
@@ -1072,6 +1105,10 @@ impl Network {
     }
 
     fn queue_sync(&mut self, peer: PeerId, circle: String) {
+        // Records first: a closed circle's posts are taken from members only, so the
+        // membership must be known before the posts come.
+        let rr = &mut self.swarm.behaviour_mut().records;
+        self.records.ask(rr, peer, &circle, 0);
         self.with_sync(|sync, ctx| sync.queue(ctx, peer, circle));
     }
 
@@ -1229,6 +1266,9 @@ impl Network {
         from: &PeerId,
         message: &gossipsub::Message,
     ) -> (MessageAcceptance, Option<Box<aidmesh_proto::VerifiedPost>>) {
+        if let Some(circle) = gossip::records_circle_of(&message.topic) {
+            return (self.on_gossip_record(from, circle, &message.data), None);
+        }
         let Some(circle) = gossip::circle_of(&message.topic) else {
             return (MessageAcceptance::Reject, None);
         };
@@ -1281,6 +1321,47 @@ impl Network {
             Err(e) => {
                 warn!(error = %e, "cannot read the store for a gossiped post");
                 (MessageAcceptance::Ignore, None)
+            }
+        }
+    }
+}
+
+impl Network {
+    /// Judges a gossiped membership or moderation record: kept (and relayed) when it
+    /// takes effect here; a record that breaks the rules is the sender's fault.
+    fn on_gossip_record(&mut self, from: &PeerId, circle: &str, data: &[u8]) -> MessageAcceptance {
+        if !self.circles.contains(circle) {
+            return MessageAcceptance::Ignore;
+        }
+        let verdict = self.relay_rate.peer(from, Instant::now());
+        if verdict != relay_rate::Verdict::Pass {
+            return MessageAcceptance::Ignore;
+        }
+        let signed = match aidmesh_proto::circle::SignedRecord::decode(data) {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(peer = %from, error = %e, "malformed record on gossip; penalising the sender");
+                return MessageAcceptance::Reject;
+            }
+        };
+        if !signed.decode_record().is_ok_and(|r| r.circle == circle) {
+            warn!(peer = %from, "record for another circle on a circle's topic; penalising the sender");
+            return MessageAcceptance::Reject;
+        }
+        match self.membrane.ingest(vec![signed], now_ms()) {
+            Ok(i) if !i.accepted.is_empty() => MessageAcceptance::Accept,
+            Ok(i) => match i.invalid.first() {
+                Some(aidmesh_proto::circle::RecordError::InFuture) | None => {
+                    MessageAcceptance::Ignore
+                }
+                Some(e) => {
+                    warn!(peer = %from, error = %e, "invalid record on gossip; penalising the sender");
+                    MessageAcceptance::Reject
+                }
+            },
+            Err(e) => {
+                warn!(error = %e, "cannot store a gossiped record");
+                MessageAcceptance::Ignore
             }
         }
     }

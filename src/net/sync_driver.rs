@@ -202,6 +202,12 @@ impl SyncDriver {
             }
             self.banned.remove(&peer);
         }
+        // A closed circle is reconciled with its members only.
+        if !crate::identity::peer_id_author(&peer)
+            .is_some_and(|a| self.store.gate().is_member(&circle, &a))
+        {
+            return;
+        }
         let running = self.sessions.get(&peer).is_some_and(|s| s.circle == circle);
         if running || self.queue.iter().any(|(p, c)| p == &peer && c == &circle) {
             return;
@@ -516,6 +522,12 @@ impl SyncDriver {
         if let Some(c) = &circle {
             if !ctx.circles.contains(c) {
                 return refuse(ctx.rr, channel, "not a member of this circle");
+            }
+            // A closed circle is reconciled with its members only.
+            if !crate::identity::peer_id_author(&peer)
+                .is_some_and(|a| self.store.gate().is_member(c, &a))
+            {
+                return refuse(ctx.rr, channel, "not a member of this closed circle");
             }
         }
         if self.jobs.get(&peer).copied().unwrap_or(0) >= MAX_JOBS_PER_PEER {

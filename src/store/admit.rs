@@ -9,6 +9,7 @@
 use aidmesh_proto::limits::{self, AuthorQuota, Holding, Seniority, MAX_EVICTIONS_PER_POST};
 use aidmesh_proto::VerifiedPost;
 
+use super::gate::{Gate, Verdict};
 use super::index::{Index, Seq};
 use super::refused::{RefusalReason, Room};
 use super::{Inserted, Limits, Refused};
@@ -55,8 +56,10 @@ pub(super) enum Decision {
 }
 
 /// Decides `v` (a record of `bytes` bytes) at `now`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn decide(
     index: &Index,
+    gate: &Gate,
     v: &VerifiedPost,
     bytes: u32,
     limits: &Limits,
@@ -65,6 +68,27 @@ pub(super) fn decide(
 ) -> Decision {
     let p = v.post();
     let hash = v.hash();
+    // Closed circles' membership and followed moderation: the same answer on every
+    // write path (gossip, sync, import, this node's own posts).
+    match gate.check(&p.circle, &p.author, &p.id) {
+        Verdict::Pass => {}
+        Verdict::NotMember => {
+            return Decision::Refuse {
+                refused: Refused::NotMember {
+                    circle: p.circle.clone(),
+                },
+                reason: RefusalReason::NotMember,
+                room: Some(Room::Circle(p.circle.as_str().into())),
+            }
+        }
+        Verdict::Moderated => {
+            return Decision::Refuse {
+                refused: Refused::Moderated,
+                reason: RefusalReason::Moderated,
+                room: Some(Room::Circle(p.circle.as_str().into())),
+            }
+        }
+    }
     if index.is_blocked(&p.author) {
         return Decision::Refuse {
             refused: Refused::Blocked(p.author),

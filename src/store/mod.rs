@@ -40,6 +40,7 @@
 //! the two.
 
 mod admit;
+pub mod gate;
 mod holdings;
 mod index;
 mod keys;
@@ -205,6 +206,15 @@ pub enum Refused {
         /// The circle.
         circle: String,
     },
+    /// A closed circle's post by someone who is not a current member.
+    #[error("the author is not a member of closed circle {circle}")]
+    NotMember {
+        /// The circle.
+        circle: String,
+    },
+    /// Hidden, or by an author blocked, by a moderator this node follows.
+    #[error("hidden or blocked by a moderator this node follows")]
+    Moderated,
     /// Too many posts by authors new to the circle arrived lately (the circle is
     /// filling up); try again later.
     #[error("too many posts by authors new to circle {circle} right now; try again later")]
@@ -248,6 +258,8 @@ impl Refused {
             Refused::OverQuota { .. } => "over_quota".into(),
             Refused::CircleFull { .. } => "circle_full".into(),
             Refused::Newcomers { .. } => "newcomers".into(),
+            Refused::NotMember { .. } => "not_member".into(),
+            Refused::Moderated => "moderated".into(),
         }
     }
 }
@@ -364,6 +376,8 @@ struct Inner {
     writer: Mutex<()>,
     /// Every index, derived from `records`; changed only under `writer`.
     index: RwLock<Index>,
+    /// Closed circles' members and followed moderation (see [`gate`]).
+    gate: gate::Gate,
     /// Bumped by every committed write, so caches of derived data know when to
     /// refresh.
     generation: AtomicU64,
@@ -455,6 +469,7 @@ impl Store {
                 newcomers: Mutex::new(HashMap::new()),
                 writer: Mutex::new(()),
                 index: RwLock::new(index),
+                gate: gate::Gate::default(),
                 generation: AtomicU64::new(0),
                 db,
             }),
@@ -464,6 +479,52 @@ impl Store {
     /// The underlying database, for other subsystems' own trees (address book, ...).
     pub fn db(&self) -> &sled::Db {
         &self.inner.db
+    }
+
+    /// The membrane every write asks first (closed circles, followed moderation).
+    pub fn gate(&self) -> &gate::Gate {
+        &self.inner.gate
+    }
+
+    /// Deletes the posts of `authors` in `circle` (removed from a closed circle, or
+    /// blocked there by a followed moderator) and those of `ids` (hidden). Returns
+    /// how many were deleted. The gate must already refuse them, so they cannot come
+    /// back.
+    pub fn remove_gated(
+        &self,
+        circle: &str,
+        authors: &[AuthorKey],
+        ids: &[PostId],
+    ) -> Result<usize, Error> {
+        let _w = self.lock();
+        let seqs: Vec<Seq> = {
+            let index = self.index();
+            let mut seqs: Vec<Seq> = authors
+                .iter()
+                .filter_map(|a| index.holdings.of(a, circle))
+                .flat_map(|h| h.arrivals.iter().copied())
+                .collect();
+            seqs.extend(
+                ids.iter()
+                    .filter_map(|id| index.by_id(id).map(|(seq, _)| seq)),
+            );
+            seqs
+        };
+        let removed = seqs
+            .chunks(SWEEP_TX)
+            .map(|chunk| self.remove_seqs(chunk))
+            .sum::<Result<usize, Error>>()?;
+        if removed > 0 {
+            self.refused().room_freed(&Room::Circle(circle.into()));
+            self.inner.db.flush()?;
+        }
+        Ok(removed)
+    }
+
+    /// The gate lets more in (a member admitted, a moderator unfollowed): forget the
+    /// refusals of `circle`'s posts so sync fetches them again.
+    pub fn gate_opened(&self, circle: &str) {
+        self.refused().room_freed(&Room::Circle(circle.into()));
     }
 
     fn lock(&self) -> MutexGuard<'_, ()> {
@@ -525,6 +586,7 @@ impl Store {
         let bytes = record_len(post);
         let decision = admit::decide(
             &self.index(),
+            &self.inner.gate,
             post,
             bytes,
             &self.inner.limits,
@@ -669,7 +731,15 @@ impl Store {
                 .iter()
                 .map(|v| {
                     matches!(
-                        admit::decide(&index, v, record_len(v), &self.inner.limits, mode, now),
+                        admit::decide(
+                            &index,
+                            &self.inner.gate,
+                            v,
+                            record_len(v),
+                            &self.inner.limits,
+                            mode,
+                            now,
+                        ),
                         Decision::Write { .. }
                     )
                 })
@@ -695,7 +765,15 @@ impl Store {
                     author: post.author,
                     room,
                 };
-                match admit::decide(&index, v, bytes, &self.inner.limits, mode, now) {
+                match admit::decide(
+                    &index,
+                    &self.inner.gate,
+                    v,
+                    bytes,
+                    &self.inner.limits,
+                    mode,
+                    now,
+                ) {
                     Decision::Keep(outcome) => {
                         if remember && matches!(outcome, Inserted::Stale { .. }) {
                             notes.push(note(RefusalReason::Superseded, None));

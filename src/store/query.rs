@@ -1,6 +1,6 @@
 //! What a caller can ask the store for, and how a post is checked against it.
 
-use aidmesh_proto::rules::{check_geohash, check_slug, MAX_CIRCLE_CHARS, MAX_TAG_CHARS};
+use aidmesh_proto::rules::{check_circle, check_geohash, check_slug, MAX_TAG_CHARS};
 use aidmesh_proto::{AuthorKey, Category, Field, Kind, Post, Status, ValidationError};
 use serde::{Deserialize, Serialize};
 
@@ -114,7 +114,7 @@ impl Query {
     /// Checks every filter value.
     pub fn validate(&self) -> Result<(), QueryError> {
         if let Some(c) = &self.circle {
-            check_slug(Field::Circle, c, MAX_CIRCLE_CHARS)?;
+            check_circle(c)?;
         }
         if let Some(t) = &self.tag {
             check_slug(Field::Tags, t, MAX_TAG_CHARS)?;

@@ -54,6 +54,10 @@ pub enum RefusalReason {
     Future,
     /// Undecodable, badly signed or breaking a rule.
     Invalid,
+    /// A closed circle's post by someone who is not a current member.
+    NotMember,
+    /// Hidden or blocked by a moderator this node follows.
+    Moderated,
 }
 
 impl RefusalReason {
@@ -67,6 +71,8 @@ impl RefusalReason {
             RefusalReason::Superseded => "superseded",
             RefusalReason::Future => "future",
             RefusalReason::Invalid => "invalid",
+            RefusalReason::NotMember => "not_member",
+            RefusalReason::Moderated => "moderated",
         }
     }
 }

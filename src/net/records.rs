@@ -1,0 +1,179 @@
+//! Drives the catch-up exchange of membership and moderation records
+//! (`/aidmesh/records/1`, `proto/CIRCLES.md`): whenever the node syncs a circle with a
+//! peer it also asks for the records it lacks, pages through a long difference, and
+//! answers peers' requests. The protocol itself (checkpoints, common prefix, who is
+//! served) is in `aidmesh_proto::circle` and [`crate::circles::membrane`]; this file
+//! only moves bytes between them and the swarm.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aidmesh_proto::circle::{
+    self, decode_request, decode_response, encode_request, encode_response,
+};
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::{PeerId, StreamProtocol};
+use tracing::{debug, warn};
+
+use crate::circles::membrane::Membrane;
+use crate::clock::now_ms;
+
+/// The libp2p protocol.
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new(circle::PROTOCOL);
+/// The request-response codec: bounded frames.
+pub type Codec =
+    crate::net::frames::Frames<{ circle::MAX_REQUEST_BYTES }, { circle::MAX_RESPONSE_BYTES }>;
+/// How long one request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most pages one catch-up fetches before it waits for the next sync.
+const MAX_ROUNDS: u32 = 64;
+/// Most exchanges in flight at once.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// One exchange in flight.
+struct Pending {
+    peer: PeerId,
+    circle: String,
+    round: u32,
+}
+
+/// The exchange's state on the swarm task.
+pub(crate) struct Records {
+    membrane: Membrane,
+    pending: HashMap<OutboundRequestId, Pending>,
+    /// Bytes received in responses since start (for the benchmark and status).
+    pub bytes_received: u64,
+}
+
+impl Records {
+    pub(crate) fn new(membrane: Membrane) -> Self {
+        Self {
+            membrane,
+            pending: HashMap::new(),
+            bytes_received: 0,
+        }
+    }
+
+    /// Asks `peer` for the records of `circle` this node lacks.
+    pub(crate) fn ask(
+        &mut self,
+        rr: &mut request_response::Behaviour<Codec>,
+        peer: PeerId,
+        circle: &str,
+        round: u32,
+    ) {
+        if self.pending.len() >= MAX_IN_FLIGHT
+            || self
+                .pending
+                .values()
+                .any(|p| p.peer == peer && p.circle == circle)
+        {
+            return;
+        }
+        let request = self.membrane.request(circle);
+        match encode_request(&request) {
+            Ok(bytes) => {
+                let id = rr.send_request(&peer, bytes);
+                self.pending.insert(
+                    id,
+                    Pending {
+                        peer,
+                        circle: circle.to_string(),
+                        round,
+                    },
+                );
+            }
+            Err(e) => warn!(error = %e, "cannot encode a records request"),
+        }
+    }
+
+    /// Handles an event of the exchange. Records learned here are not published
+    /// again: the peers that had them already do.
+    pub(crate) fn on_event(
+        &mut self,
+        rr: &mut request_response::Behaviour<Codec>,
+        joined: &std::collections::HashSet<String>,
+        event: request_response::Event<Vec<u8>, Vec<u8>>,
+    ) {
+        use request_response::{Event, Message};
+        match event {
+            Event::Message {
+                peer,
+                message:
+                    Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => {
+                let response = match decode_request(&request) {
+                    Ok(r) if joined.contains(&r.circle) => {
+                        let author = crate::identity::peer_id_author(&peer);
+                        match self.membrane.respond(author, r, now_ms()) {
+                            Ok(r) => r,
+                            Err(e) => {
+                                warn!(error = %e, "cannot answer a records request");
+                                circle::Response::Denied
+                            }
+                        }
+                    }
+                    Ok(_) => circle::Response::Denied,
+                    Err(e) => {
+                        debug!(%peer, error = %e, "malformed records request");
+                        circle::Response::Denied
+                    }
+                };
+                if let Ok(bytes) = encode_response(&response) {
+                    let _ = rr.send_response(channel, bytes);
+                }
+            }
+            Event::Message {
+                peer,
+                message:
+                    Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                let Some(pending) = self.pending.remove(&request_id) else {
+                    return;
+                };
+                self.bytes_received += response.len() as u64;
+                let (records, more) = match decode_response(&response) {
+                    Ok(circle::Response::Records { records, more }) => (records, more),
+                    Ok(circle::Response::Denied) => {
+                        debug!(%peer, circle = pending.circle, "peer does not serve this circle's records");
+                        return;
+                    }
+                    Err(e) => {
+                        debug!(%peer, error = %e, "malformed records response");
+                        return;
+                    }
+                };
+                // Records of another circle than asked are not taken.
+                let records: Vec<_> = records
+                    .into_iter()
+                    .filter(|r| {
+                        r.decode_record()
+                            .is_ok_and(|rec| rec.circle == pending.circle)
+                    })
+                    .collect();
+                match self.membrane.ingest(records, now_ms()) {
+                    Ok(ingested) => {
+                        if !ingested.invalid.is_empty() {
+                            debug!(%peer, invalid = ingested.invalid.len(), "invalid records in a catch-up");
+                        }
+                        if more && !ingested.accepted.is_empty() && pending.round < MAX_ROUNDS {
+                            self.ask(rr, peer, &pending.circle, pending.round + 1);
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "cannot store membership records"),
+                }
+            }
+            Event::OutboundFailure { request_id, .. } => {
+                self.pending.remove(&request_id);
+            }
+            _ => {}
+        }
+    }
+}

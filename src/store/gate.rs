@@ -1,0 +1,115 @@
+//! The membrane the store asks before it writes a post: closed circles' current
+//! members, and the hides and blocks of the moderators this node follows.
+//!
+//! The circles module (`circles::membrane`) folds the signed records into this state;
+//! the store only reads it, in the same decision every write path takes (gossip,
+//! sync, import), so a post that the gate refuses is neither stored nor relayed.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use aidmesh_proto::circle;
+use aidmesh_proto::{AuthorKey, PostId};
+
+/// What the gate says of one post.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing against it.
+    Pass,
+    /// A closed circle's post by someone who is not a current member.
+    NotMember,
+    /// Hidden, or by an author blocked, by a moderator this node follows.
+    Moderated,
+}
+
+/// The gate's state.
+#[derive(Debug, Default)]
+struct State {
+    /// Current members of each closed circle whose records this node holds.
+    members: HashMap<Box<str>, HashSet<AuthorKey>>,
+    /// Posts hidden by followed moderators.
+    hidden: HashSet<PostId>,
+    /// `(circle, author)` blocked by followed moderators.
+    blocked: HashSet<(Box<str>, AuthorKey)>,
+}
+
+/// A cheap-to-clone handle on the gate.
+#[derive(Clone, Debug, Default)]
+pub struct Gate(Arc<RwLock<State>>);
+
+impl Gate {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `author` may post `id` in `circle` here.
+    pub fn check(&self, circle: &str, author: &AuthorKey, id: &PostId) -> Verdict {
+        let s = self.read();
+        if circle::is_closed(circle) && !member_in(&s, circle, author) {
+            return Verdict::NotMember;
+        }
+        if s.hidden.contains(id)
+            || (!s.blocked.is_empty() && s.blocked.contains(&(circle.into(), *author)))
+        {
+            return Verdict::Moderated;
+        }
+        Verdict::Pass
+    }
+
+    /// Whether `author` is a current member of `circle` (every key is, of an open
+    /// circle).
+    pub fn is_member(&self, circle: &str, author: &AuthorKey) -> bool {
+        !circle::is_closed(circle) || member_in(&self.read(), circle, author)
+    }
+
+    /// Replaces the members of closed circle `circle`.
+    pub fn set_members(&self, circle: &str, members: HashSet<AuthorKey>) {
+        self.write().members.insert(circle.into(), members);
+    }
+
+    /// Forgets a closed circle's members (its posts are refused again).
+    pub fn forget(&self, circle: &str) {
+        self.write().members.remove(circle);
+    }
+
+    /// Replaces what followed moderators hide and block.
+    pub fn set_moderation(&self, hidden: HashSet<PostId>, blocked: HashSet<(Box<str>, AuthorKey)>) {
+        let mut s = self.write();
+        s.hidden = hidden;
+        s.blocked = blocked;
+    }
+}
+
+fn member_in(s: &State, circle: &str, author: &AuthorKey) -> bool {
+    s.members.get(circle).is_some_and(|m| m.contains(author)) || circle::is_founder(circle, author)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_circles_admit_members_and_the_founder_only() {
+        let founder = AuthorKey([1; 32]);
+        let circle = circle::closed_name("riverside", &founder);
+        let (b, c) = (AuthorKey([2; 32]), AuthorKey([3; 32]));
+        let gate = Gate::default();
+        let id = PostId([9; 32]);
+        assert_eq!(gate.check(&circle, &founder, &id), Verdict::Pass);
+        assert_eq!(gate.check(&circle, &b, &id), Verdict::NotMember);
+        gate.set_members(&circle, [b].into());
+        assert_eq!(gate.check(&circle, &b, &id), Verdict::Pass);
+        assert_eq!(gate.check(&circle, &c, &id), Verdict::NotMember);
+        assert_eq!(gate.check("commons", &c, &id), Verdict::Pass);
+        gate.set_moderation([id].into(), [("commons".into(), c)].into());
+        assert_eq!(gate.check(&circle, &b, &id), Verdict::Moderated);
+        assert_eq!(
+            gate.check("commons", &c, &PostId([8; 32])),
+            Verdict::Moderated
+        );
+    }
+}
