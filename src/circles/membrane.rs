@@ -268,7 +268,7 @@ impl Membrane {
         let again = self.ingest_once(pending.clone(), now)?;
         let taken: HashSet<[u8; 32]> = again.accepted.iter().map(SignedRecord::hash).collect();
         for r in pending {
-            if taken.contains(&r.hash()) {
+            if taken.contains(&r.hash()) || self.holds(&r) {
                 self.inner.tree.remove(pending_key(&r))?;
             } else {
                 self.state().pending.push(r);
@@ -392,6 +392,17 @@ impl Membrane {
             self.inner.tree.flush()?;
         }
         Ok(out)
+    }
+
+    /// Whether this node holds `r` among its circle's records.
+    fn holds(&self, r: &SignedRecord) -> bool {
+        let Ok(v) = VerifiedRecord::assume_verified(r.clone()) else {
+            return false;
+        };
+        self.state()
+            .circles
+            .get(&v.record().circle)
+            .is_some_and(|c| c.records.contains_key(&v.key()))
     }
 
     /// The membership of closed circle `circle`, as folded here (`None`: no record).

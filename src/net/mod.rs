@@ -926,7 +926,10 @@ impl Network {
             BehaviourEvent::Messages(event) => self.on_message_event(event),
             BehaviourEvent::Records(event) => {
                 let rr = &mut self.swarm.behaviour_mut().records;
-                self.records.on_event(rr, &self.circles, event);
+                if let Some((peer, circle)) = self.records.on_event(rr, &self.circles, event) {
+                    // New members' posts may have been refused a moment ago.
+                    self.with_sync(|sync, ctx| sync.queue(ctx, peer, circle));
+                }
             }
             BehaviourEvent::Sync(event) => self.with_sync(|sync, ctx| sync.on_event(ctx, event)),
             BehaviourEvent::Gossipsub(gossipsub::Event::SlowPeer {
@@ -1349,7 +1352,14 @@ impl Network {
             return MessageAcceptance::Reject;
         }
         match self.membrane.ingest(vec![signed], now_ms()) {
-            Ok(i) if !i.accepted.is_empty() => MessageAcceptance::Accept,
+            Ok(i) if !i.accepted.is_empty() => {
+                if aidmesh_proto::circle::is_closed(circle) {
+                    // Posts of members admitted just now may have been refused.
+                    let (peer, circle) = (*from, circle.to_string());
+                    self.with_sync(|sync, ctx| sync.queue(ctx, peer, circle));
+                }
+                MessageAcceptance::Accept
+            }
             Ok(i) => match i.invalid.first() {
                 Some(aidmesh_proto::circle::RecordError::InFuture) | None => {
                     MessageAcceptance::Ignore

@@ -88,13 +88,14 @@ impl Records {
     }
 
     /// Handles an event of the exchange. Records learned here are not published
-    /// again: the peers that had them already do.
+    /// again: the peers that had them already do. Returns `(peer, circle)` when the
+    /// records learned let more posts in, so the posts are reconciled again.
     pub(crate) fn on_event(
         &mut self,
         rr: &mut request_response::Behaviour<Codec>,
         joined: &std::collections::HashSet<String>,
         event: request_response::Event<Vec<u8>, Vec<u8>>,
-    ) {
+    ) -> Option<(PeerId, String)> {
         use request_response::{Event, Message};
         match event {
             Event::Message {
@@ -125,6 +126,7 @@ impl Records {
                 if let Ok(bytes) = encode_response(&response) {
                     let _ = rr.send_response(channel, bytes);
                 }
+                None
             }
             Event::Message {
                 peer,
@@ -135,19 +137,17 @@ impl Records {
                     },
                 ..
             } => {
-                let Some(pending) = self.pending.remove(&request_id) else {
-                    return;
-                };
+                let pending = self.pending.remove(&request_id)?;
                 self.bytes_received += response.len() as u64;
                 let (records, more) = match decode_response(&response) {
                     Ok(circle::Response::Records { records, more }) => (records, more),
                     Ok(circle::Response::Denied) => {
                         debug!(%peer, circle = pending.circle, "peer does not serve this circle's records");
-                        return;
+                        return None;
                     }
                     Err(e) => {
                         debug!(%peer, error = %e, "malformed records response");
-                        return;
+                        return None;
                     }
                 };
                 // Records of another circle than asked are not taken.
@@ -163,17 +163,26 @@ impl Records {
                         if !ingested.invalid.is_empty() {
                             debug!(%peer, invalid = ingested.invalid.len(), "invalid records in a catch-up");
                         }
-                        if more && !ingested.accepted.is_empty() && pending.round < MAX_ROUNDS {
-                            self.ask(rr, peer, &pending.circle, pending.round + 1);
+                        if ingested.accepted.is_empty() {
+                            return None;
                         }
+                        if more && pending.round < MAX_ROUNDS {
+                            self.ask(rr, peer, &pending.circle, pending.round + 1);
+                            return None;
+                        }
+                        Some((peer, pending.circle))
                     }
-                    Err(e) => warn!(error = %e, "cannot store membership records"),
+                    Err(e) => {
+                        warn!(error = %e, "cannot store membership records");
+                        None
+                    }
                 }
             }
             Event::OutboundFailure { request_id, .. } => {
                 self.pending.remove(&request_id);
+                None
             }
-            _ => {}
+            _ => None,
         }
     }
 }
