@@ -11,10 +11,12 @@
 //!   reachability it reports ([`net::Reachability`]: AutoNAT, relay slots, hole
 //!   punching).
 //! - [`circles`]: membership kept in `config.toml` (join, leave, what `circle list`
-//!   shows); members are found through the DHT by [`net::discovery`].
+//!   shows); members are found through the DHT by [`net::discovery`]. Closed
+//!   circles and followed moderation: [`circles::membrane`] (signed records folded
+//!   into the gate every post write asks, [`store::gate`]; `proto/CIRCLES.md`).
 //! - [`invite`]: invite codes turned into a circle and bootstrap peers in `config.toml`.
 //! - [`store`]: posts on sled — the single source of truth — with indexes, queries,
-//!   expiry and blocking.
+//!   expiry, blocking and the membrane's gate.
 //! - [`draft`]: turning what a person types into a post, edits and status changes.
 //! - [`events`]: what subscribers hear about.
 //! - [`matcher`]: ranking offers against requests, and live matching of arriving posts

@@ -21,3 +21,15 @@ for kind in ("valid", "invalid"):
             (out / f"post_{v['name']}.bin").write_bytes(bytes.fromhex(v["post_bytes"]))
             count += 1
 print(f"wrote {count} seeds to {out}")
+
+# The circle_record target: every record and invalid record of circles.json, and the
+# catch-up request.
+circles = json.loads((here.parent / "vectors" / "circles.json").read_text())
+def slug(name):
+    return name.split(" (")[0].replace(" ", "_").replace("'", "")
+for r in circles["records"]:
+    (out / f"circle_{slug(r['name'])}.bin").write_bytes(bytes.fromhex(r["signed_record"]))
+for r in circles["invalid"]:
+    (out / f"circle_invalid_{slug(r['name'])}.bin").write_bytes(bytes.fromhex(r["signed_record"]))
+(out / "circle_catch_up_request.bin").write_bytes(bytes.fromhex(circles["catch_up_request"]))
+print("and the circle_record seeds (circle_*.bin)")

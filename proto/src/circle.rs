@@ -197,6 +197,31 @@ pub enum RecordError {
     WrongKey,
 }
 
+impl RecordError {
+    /// A stable machine-readable code, e.g. `signature` or `codec.trailing_bytes`.
+    pub fn code(&self) -> String {
+        match self {
+            RecordError::Codec(e) => format!(
+                "codec.{}",
+                match e {
+                    CodecError::TooLarge { .. } => "too_large",
+                    CodecError::Malformed(_) => "malformed",
+                    CodecError::TrailingBytes(_) => "trailing_bytes",
+                    CodecError::NonCanonical => "non_canonical",
+                    CodecError::Encode(_) => "encode",
+                }
+            ),
+            RecordError::Circle(_) => "circle".into(),
+            RecordError::OpenCircle(_) => "open_circle".into(),
+            RecordError::InFuture => "in_future".into(),
+            RecordError::BadKey => "key".into(),
+            RecordError::BadSignature => "signature".into(),
+            RecordError::Voucher(_) => "voucher".into(),
+            RecordError::WrongKey => "wrong_key".into(),
+        }
+    }
+}
+
 /// Where a record sits in the fold: `(at, rank, hash)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct OrderKey {
