@@ -775,6 +775,65 @@ fn open_repairs_what_an_interrupted_block_or_write_left() {
     }
 }
 
+#[test]
+fn stored_word_analyses_are_checked_and_repaired_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let me = identity(1);
+    let texts = ["Warm winter coat", "Ride to the clinic", "Busco ayuda con la mudanza"];
+    let ids: Vec<PostId> = {
+        let store = Store::open(&path).unwrap();
+        texts
+            .iter()
+            .enumerate()
+            .map(|(n, t)| {
+                let p = Post {
+                    title: (*t).into(),
+                    ..post(&me, n as u32, MINUTE)
+                };
+                store.insert_local(&verified(&me, &p)).unwrap();
+                p.id
+            })
+            .collect()
+    };
+    let search = |store: &Store, text: &str| {
+        let found = store
+            .query(
+                &Query {
+                    text: Some(text.into()),
+                    ..q()
+                },
+                NOW,
+            )
+            .unwrap();
+        found.iter().map(|p| p.post().id).collect::<Vec<_>>()
+    };
+    {
+        // One analysis damaged, one belonging to another post, one missing, and one
+        // of a record that does not exist.
+        let db = raw_db(&path);
+        let analysed = db.open_tree("analysed").unwrap();
+        let keys: Vec<_> = analysed.iter().keys().map(Result::unwrap).collect();
+        assert_eq!(keys.len(), 3, "every post's analysis is stored");
+        let first = analysed.get(&keys[0]).unwrap().unwrap();
+        analysed.insert(&keys[1], first).unwrap();
+        analysed.insert(&keys[0], &b"garbage"[..]).unwrap();
+        analysed.remove(&keys[2]).unwrap();
+        analysed.insert(u64::MAX.to_be_bytes(), &b"orphan"[..]).unwrap();
+        db.flush().unwrap();
+    }
+    for _ in 0..2 {
+        let store = Store::open(&path).unwrap();
+        assert_eq!(search(&store, "coats"), vec![ids[0]]);
+        assert_eq!(search(&store, "riding clinics"), vec![ids[1]]);
+        assert_eq!(search(&store, "mudanzas"), vec![ids[2]]);
+    }
+    let db = raw_db(&path);
+    let analysed = db.open_tree("analysed").unwrap();
+    assert_eq!(analysed.len(), 3, "the orphan is gone, the others rewritten");
+    assert!(analysed.get(u64::MAX.to_be_bytes()).unwrap().is_none());
+}
+
 /// Posts per batch of `kill9_batch_child`.
 const KILL9_BATCH: u32 = 100;
 

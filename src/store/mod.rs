@@ -40,6 +40,7 @@
 //! the two.
 
 mod admit;
+mod analysed;
 pub mod gate;
 mod holdings;
 mod index;
@@ -362,6 +363,8 @@ struct Inner {
     db: sled::Db,
     /// `seq` → wire bytes: the only copy of the posts.
     records: Tree,
+    /// `seq` → the word analysis of the record, so an open need not redo it.
+    analysed: Tree,
     /// Blocked authors, persisted.
     blocked: Tree,
     /// Swept post ids, persisted.
@@ -450,9 +453,11 @@ impl Store {
         check_format(&db, path)?;
         let tree = |name: &str| db.open_tree(name).map_err(open_err);
         let records = tree(keys::TREE_RECORDS)?;
+        let analysed = tree(analysed::TREE_ANALYSED)?;
         let blocked = tree(keys::TREE_BLOCKED)?;
         let swept = tree(keys::TREE_SWEPT)?;
-        let index = rebuild(&records, &blocked, &swept).map_err(|e| match e {
+        check_analysis_version(&db, &analysed).map_err(open_err)?;
+        let index = rebuild(&records, &analysed, &blocked, &swept).map_err(|e| match e {
             Error::Corrupt(detail) => Error::Damaged {
                 path: path.to_path_buf(),
                 detail,
@@ -462,6 +467,7 @@ impl Store {
         Ok(Self {
             inner: Arc::new(Inner {
                 records,
+                analysed,
                 blocked,
                 swept,
                 limits,
@@ -715,6 +721,7 @@ impl Store {
     ) -> Result<(Vec<Result<Inserted, Refused>>, Written), Error> {
         let mut outcomes = Vec::with_capacity(posts.len());
         let mut batch = sled::Batch::default();
+        let mut analysed_batch = sled::Batch::default();
         let mut written = Written::default();
         let mut notes: Vec<Note> = Vec::new();
         let mut freed: Vec<Room> = Vec::new();
@@ -820,6 +827,7 @@ impl Store {
                             if let Some(e) = index.remove(victim) {
                                 tracing::debug!(post = %e.id, author = %e.author, circle = %e.circle, %reason, "evicting a post to make room");
                                 batch.remove(&keys::seq_key(victim));
+                                analysed_batch.remove(&keys::seq_key(victim));
                                 notes.push(Note {
                                     key: refused::key_of(&e.hash),
                                     reason,
@@ -847,6 +855,8 @@ impl Store {
                         }
                         batch.insert(&keys::seq_key(seq), wire);
                         let words = words.take().unwrap_or_else(|| text::analyse(post));
+                        analysed_batch
+                            .insert(&keys::seq_key(seq), analysed::encode(&v.hash(), &words));
                         index.insert(seq, post, v.hash(), &words, bytes);
                         wrote = true;
                         outcomes.push(Ok(outcome));
@@ -861,6 +871,7 @@ impl Store {
                 return Err(e.into());
             }
             self.inner.generation.fetch_add(1, Ordering::Release);
+            self.write_analysed(analysed_batch);
         }
         let mut refused = self.refused();
         for n in notes {
@@ -870,6 +881,14 @@ impl Store {
             refused.room_freed(&room);
         }
         Ok((outcomes, written))
+    }
+
+    /// Writes analyses of records just written (see [`analysed`]). Only a cache: should
+    /// it fail, the next open analyses those posts again.
+    fn write_analysed(&self, batch: sled::Batch) {
+        if let Err(e) = self.inner.analysed.apply_batch(batch) {
+            tracing::debug!(error = %e, "could not keep the word analysis of new posts; the next start redoes it");
+        }
     }
 
     /// Puts the indexes back in step with the records for every post of a group
@@ -1490,7 +1509,8 @@ impl Store {
         for &seq in &doomed {
             batch.remove(&keys::seq_key(seq));
         }
-        self.inner.records.apply_batch(batch)?;
+        self.inner.records.apply_batch(batch.clone())?;
+        self.write_analysed(batch);
         let mut index = self.index_mut();
         for &seq in &doomed {
             index.remove(seq);
@@ -1610,40 +1630,52 @@ fn verify_parallel(
 /// Records read and analysed together while the indexes are rebuilt.
 const REBUILD_CHUNK: usize = 4096;
 
-/// [`text::analyse`] of each record's post, split over the cores; in input order.
-fn analyse_parallel(chunk: &[(u64, VerifiedPost, u32)]) -> Vec<crate::words::Analysis> {
+/// A record read back at open: its seq, post, size, and its stored analysis if
+/// that is still good.
+type Reread = (u64, VerifiedPost, u32, Option<Analysis>);
+
+/// Fills in the analysis ([`text::analyse`]) of each record that has none, split
+/// over the cores; returns the seqs analysed, to store their analyses.
+fn analyse_missing(chunk: &mut [Reread]) -> Vec<u64> {
+    let mut missing: Vec<&mut Reread> = chunk.iter_mut().filter(|r| r.3.is_none()).collect();
+    let seqs = missing.iter().map(|r| r.0).collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(VERIFY_THREADS);
-    if threads < 2 || chunk.len() < 64 {
-        return chunk
-            .iter()
-            .map(|(_, p, _)| text::analyse(p.post()))
-            .collect();
-    }
-    let per = chunk.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = chunk
-            .chunks(per)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(_, p, _)| text::analyse(p.post()))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(chunk.len());
-        for h in handles {
-            match h.join() {
-                Ok(part) => out.extend(part),
-                // Analysis does not panic; if it ever did, fail as it would have on
-                // this thread.
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+    if threads < 2 || missing.len() < 64 {
+        for r in missing {
+            r.3 = Some(text::analyse(r.1.post()));
         }
-        out
-    })
+        return seqs;
+    }
+    let per = missing.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        for part in missing.chunks_mut(per) {
+            s.spawn(move || {
+                for r in part {
+                    r.3 = Some(text::analyse(r.1.post()));
+                }
+            });
+        }
+    });
+    seqs
+}
+
+/// Stamps the analysis version on a new tree; empties one written by other
+/// analysis code (every post is then analysed again at this open).
+fn check_analysis_version(db: &sled::Db, analysed: &Tree) -> Result<(), sled::Error> {
+    let meta = db.open_tree(keys::TREE_META)?;
+    let current = analysed::version_value();
+    if meta.get(analysed::VERSION_KEY)?.as_deref() != Some(&current[..]) {
+        if !analysed.is_empty() {
+            tracing::info!(
+                "word analysis changed since the last start: analysing every post again"
+            );
+        }
+        analysed.clear()?;
+        meta.insert(analysed::VERSION_KEY, &current)?;
+    }
+    Ok(())
 }
 
 /// Accepts a database in this format (stamping a new one), refuses any other.
@@ -1682,8 +1714,10 @@ fn check_format(db: &sled::Db, path: &Path) -> Result<(), Error> {
 }
 
 /// Builds the indexes from the records, repairing what an interrupted operation can
-/// leave behind (see the module docs).
-fn rebuild(records: &Tree, blocked: &Tree, swept: &Tree) -> Result<Index, Error> {
+/// leave behind (see the module docs). The records' word analyses come from
+/// `analysed` where it has them for the record as it stands (see [`analysed`]); the
+/// others are analysed here and stored.
+fn rebuild(records: &Tree, analysed: &Tree, blocked: &Tree, swept: &Tree) -> Result<Index, Error> {
     let mut index = Index::default();
     for k in blocked.iter().keys() {
         index.set_blocked(parse_author(&k?)?, true);
@@ -1695,22 +1729,53 @@ fn rebuild(records: &Tree, blocked: &Tree, swept: &Tree) -> Result<Index, Error>
         index.swept.insert(id, s);
     }
     let mut doomed = Vec::new();
-    // Records are read in order and analysed for the text index a chunk at a time
-    // over the cores (the analysis, language detection and stemming, is most of the
-    // cost of a reopen); the index is then filled in record order, as before.
+    let mut fixes = sled::Batch::default();
+    let mut fixed = 0usize;
+    // Both trees are keyed by seq: read side by side, an analysis either belongs to
+    // the record of its seq or to none.
+    let mut stored = analysed.iter().peekable();
     let mut entries = records.iter();
     loop {
-        let mut chunk = Vec::with_capacity(REBUILD_CHUNK);
+        let mut chunk: Vec<Reread> = Vec::with_capacity(REBUILD_CHUNK);
         for entry in entries.by_ref().take(REBUILD_CHUNK) {
             let (k, raw) = entry?;
             let seq = keys::parse_seq(&k).ok_or_else(|| Error::Corrupt("record key".into()))?;
-            chunk.push((seq, decode_record(&raw)?, raw.len() as u32));
+            let post = decode_record(&raw)?;
+            let mut words = None;
+            while let Some(next) = stored.peek() {
+                let Ok((ak, _)) = next else {
+                    // An unreadable analysis is only a cache miss.
+                    stored.next();
+                    continue;
+                };
+                match keys::parse_seq(ak) {
+                    Some(s) if s == seq => {
+                        if let Some(Ok((_, v))) = stored.next() {
+                            words = analysed::decode(&v, &post.hash());
+                        }
+                        break;
+                    }
+                    Some(s) if s > seq => break,
+                    _ => {
+                        fixes.remove(ak.clone());
+                        fixed += 1;
+                        stored.next();
+                    }
+                }
+            }
+            chunk.push((seq, post, raw.len() as u32, words));
         }
         if chunk.is_empty() {
             break;
         }
-        let analyses = analyse_parallel(&chunk);
-        for ((seq, p, bytes), words) in chunk.into_iter().zip(analyses) {
+        let analysed_now = analyse_missing(&mut chunk);
+        fixed += analysed_now.len();
+        let mut next_new = analysed_now.into_iter().peekable();
+        for (seq, p, bytes, words) in chunk {
+            let words = words.unwrap_or_default();
+            if next_new.next_if_eq(&seq).is_some() {
+                fixes.insert(&keys::seq_key(seq), analysed::encode(&p.hash(), &words));
+            }
             let post = p.post();
             if index.is_blocked(&post.author) {
                 doomed.push(seq);
@@ -1728,6 +1793,11 @@ fn rebuild(records: &Tree, blocked: &Tree, swept: &Tree) -> Result<Index, Error>
             index.insert(seq, post, p.hash(), &words, bytes);
         }
     }
+    // Analyses of records that are gone.
+    for (k, _) in stored.flatten() {
+        fixes.remove(k);
+        fixed += 1;
+    }
     if !doomed.is_empty() {
         tracing::warn!(
             records = doomed.len(),
@@ -1736,9 +1806,16 @@ fn rebuild(records: &Tree, blocked: &Tree, swept: &Tree) -> Result<Index, Error>
         let mut batch = sled::Batch::default();
         for seq in doomed {
             batch.remove(&keys::seq_key(seq));
+            fixes.remove(&keys::seq_key(seq));
         }
         records.apply_batch(batch)?;
         records.flush()?;
+    }
+    if fixed > 0 {
+        tracing::debug!(posts = fixed, "brought the stored word analyses up to date");
+        if let Err(e) = analysed.apply_batch(fixes) {
+            tracing::debug!(error = %e, "could not store the word analyses; the next start redoes them");
+        }
     }
     Ok(index)
 }
