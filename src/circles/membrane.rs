@@ -157,7 +157,7 @@ impl Membrane {
             let mut s = membrane.state();
             let names: Vec<String> = s.circles.keys().cloned().collect();
             for name in names {
-                membrane.refold(&mut s, &name)?;
+                membrane.refold(&mut s, &name, true)?;
             }
             membrane.apply_moderation(&mut s)?;
         }
@@ -170,7 +170,7 @@ impl Membrane {
 
     /// Folds `name` again, sets the gate and deletes the posts of members who are no
     /// longer in. Returns how many posts were deleted.
-    fn refold(&self, s: &mut State, name: &str) -> Result<usize, Error> {
+    fn refold(&self, s: &mut State, name: &str, at_open: bool) -> Result<usize, Error> {
         if !circle::is_closed(name) {
             return Ok(0);
         }
@@ -184,7 +184,13 @@ impl Membrane {
             .unwrap_or_default();
         let m = Membership::fold(name, c.records.values());
         let after: HashSet<AuthorKey> = m.members.keys().copied().collect();
-        let gone: Vec<AuthorKey> = m.removed.keys().copied().collect();
+        // At open, every removed member's posts (a crash may have come between the
+        // record and the deletion); afterwards, only those who just left.
+        let gone: Vec<AuthorKey> = if at_open {
+            m.removed.keys().copied().collect()
+        } else {
+            before.difference(&after).copied().collect()
+        };
         let admitted = after.difference(&before).next().is_some();
         c.membership = Some(m);
         self.inner.store.gate().set_members(name, after);
@@ -383,7 +389,7 @@ impl Membrane {
                 c.records.insert(v.key(), v);
             }
             debug!(circle = %name, records = out.accepted.len(), "membership records kept");
-            out.removed_posts += self.refold(&mut s, &name)?;
+            out.removed_posts += self.refold(&mut s, &name, false)?;
         }
         if moderation_changed {
             out.removed_posts += self.apply_moderation(&mut s)?;
