@@ -780,7 +780,11 @@ fn stored_word_analyses_are_checked_and_repaired_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
     let me = identity(1);
-    let texts = ["Warm winter coat", "Ride to the clinic", "Busco ayuda con la mudanza"];
+    let texts = [
+        "Warm winter coat",
+        "Ride to the clinic",
+        "Busco ayuda con la mudanza",
+    ];
     let ids: Vec<PostId> = {
         let store = Store::open(&path).unwrap();
         texts
@@ -819,7 +823,9 @@ fn stored_word_analyses_are_checked_and_repaired_at_open() {
         analysed.insert(&keys[1], first).unwrap();
         analysed.insert(&keys[0], &b"garbage"[..]).unwrap();
         analysed.remove(&keys[2]).unwrap();
-        analysed.insert(u64::MAX.to_be_bytes(), &b"orphan"[..]).unwrap();
+        analysed
+            .insert(u64::MAX.to_be_bytes(), &b"orphan"[..])
+            .unwrap();
         db.flush().unwrap();
     }
     for _ in 0..2 {
@@ -830,7 +836,11 @@ fn stored_word_analyses_are_checked_and_repaired_at_open() {
     }
     let db = raw_db(&path);
     let analysed = db.open_tree("analysed").unwrap();
-    assert_eq!(analysed.len(), 3, "the orphan is gone, the others rewritten");
+    assert_eq!(
+        analysed.len(),
+        3,
+        "the orphan is gone, the others rewritten"
+    );
     assert!(analysed.get(u64::MAX.to_be_bytes()).unwrap().is_none());
 }
 
