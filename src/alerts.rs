@@ -16,7 +16,7 @@ use aidmesh_proto::{Category, Kind, Post, PostId};
 use serde::{Deserialize, Serialize};
 
 use crate::store::text::{self, Terms};
-use crate::store::{Query, QueryError, StatusFilter};
+use crate::store::{Query, QueryError, StatusFilter, Store};
 
 const TREE_ALERTS: &str = "alerts";
 const TREE_ALERTED: &str = "alerted";
@@ -290,9 +290,12 @@ impl Alerts {
     }
 
     /// The alerts `post` fits at `now`, each with what it had in common with it.
-    pub fn matching(&self, post: &Post, now: u64) -> Vec<(AlertId, Vec<String>)> {
+    ///
+    /// An alert that searches text asks `store`'s text index when it holds the post
+    /// (an arriving post was stored first), and analyses the post only otherwise.
+    pub fn matching(&self, post: &Post, now: u64, store: &Store) -> Vec<(AlertId, Vec<String>)> {
         let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
-        // The post's words are worked out once, and only if an alert searches text.
+        // The post's words are worked out once, and only if the index lacks them.
         let mut words = None;
         cache
             .iter()
@@ -301,8 +304,10 @@ impl Alerts {
                     return false;
                 }
                 c.terms.is_empty()
-                    || c.terms
-                        .match_analysis(words.get_or_insert_with(|| text::analyse(post)))
+                    || store.indexed_match(post, &c.terms).unwrap_or_else(|| {
+                        c.terms
+                            .match_analysis(words.get_or_insert_with(|| text::analyse(post)))
+                    })
             })
             .map(|c| (c.alert.id, c.alert.filter.reasons()))
             .collect()

@@ -95,14 +95,14 @@ impl Watcher {
             score,
             reasons,
         };
-        for (id, reasons) in self.alerts.matching(post, now) {
+        for (id, reasons) in self.alerts.matching(post, now, &self.store) {
             let target = Target::Alert { id };
             if self.alerts.first_time(&target, &post.id)? {
                 out.push(event(target, None, reasons));
             }
         }
-        // The arriving post's words, worked out once and only if an own post may
-        // match it.
+        // The arriving post's words, taken once from the store's text index (it was
+        // stored before it is checked) and only if an own post may match it.
         let mut words = None;
         for probe in self.own_posts()?.iter() {
             let own = probe.post();
@@ -114,7 +114,10 @@ impl Watcher {
             {
                 continue;
             }
-            let words = words.get_or_insert_with(|| super::PostWords::of(post));
+            let words = words.get_or_insert_with(|| match self.store.indexed_stems(post) {
+                Some((lang, (stems, title))) => super::PostWords { lang, stems, title },
+                None => super::PostWords::of(post),
+            });
             let Some(scored) = probe.score_stemmed(post, words, now) else {
                 continue;
             };

@@ -37,13 +37,14 @@
 //! deterministic for a given store and clock.
 //!
 //! # Cost
-//! Candidates come from the store's indexes with bounded scans ([`crate::Store::scan`]):
-//! the newest posts of the category, the newest posts of each shared tag, the posts
-//! of the surrounding geohash area and the newest posts that share one of the post's
-//! rarest words (any category). No ranking looks at more than
-//! [`Limits::max_loaded`] posts, whatever the store holds, and the candidates' words
-//! come from the store's text index, not from analysing them again; the price is
-//! that an old, far match that shares only common words can be missed.
+//! Candidates come from the store's indexes with bounded scans
+//! ([`crate::Store::candidates`]): the newest posts of the category, the newest posts
+//! of each shared tag, the posts of the surrounding geohash area and the newest posts
+//! that share one of the post's rarest words (any category). They are scored from
+//! what the indexes hold of them (fields and word stems), so no ranking looks at
+//! more than [`Limits::max_loaded`] candidates, whatever the store holds, and only the
+//! few it returns are read from disk; the price is that an old, far match that
+//! shares only common words can be missed.
 //!
 //! # Layout
 //! - [`geo`]: geohash centres and distances.
@@ -53,15 +54,14 @@
 pub mod geo;
 pub mod live;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::OnceLock;
 
-use aidmesh_proto::{Category, Kind, Post, PostId, Status};
+use aidmesh_proto::{AuthorKey, Category, Kind, Post, PostId, Status};
 use serde::{Serialize, Serializer};
 
-use crate::store::{self, text, Query, StatusFilter, Stemmed, Store};
-use crate::words::{self, Lang};
+use crate::store::{self, text, Query, StatusFilter, StemScan, Store, Summary};
+use crate::words::{self, Analysis, Lang};
 
 /// Matcher failures.
 #[derive(Debug, thiserror::Error)]
@@ -169,7 +169,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The most posts one ranking loads from the store.
+    /// The most candidates one ranking scores.
     pub const fn max_loaded(&self) -> usize {
         self.category_scan + self.tags * self.tag_scan + self.area_scan + self.stems * self.by_stem
     }
@@ -273,6 +273,105 @@ pub struct Match {
     pub scored: Scored,
 }
 
+/// What scoring reads of a candidate: a [`Post`], or the store's [`Summary`] of a
+/// stored one (so a ranking need not load the posts it passes over).
+pub trait Candidate {
+    /// Its id.
+    fn id(&self) -> PostId;
+    /// Its author.
+    fn author(&self) -> AuthorKey;
+    /// Offer or request.
+    fn kind(&self) -> Kind;
+    /// Its category.
+    fn category(&self) -> Category;
+    /// Its circle.
+    fn circle(&self) -> &str;
+    /// Its status.
+    fn status(&self) -> Status;
+    /// When it expires (ms).
+    fn expires_at(&self) -> u64;
+    /// When it was last changed (ms).
+    fn updated_at(&self) -> u64;
+    /// Whether it has the tag `tag`.
+    fn has_tag(&self, tag: &str) -> bool;
+    /// Its geohash.
+    fn location(&self) -> Option<&str>;
+    /// Its quantity.
+    fn quantity(&self) -> Option<u32>;
+}
+
+impl Candidate for Post {
+    fn id(&self) -> PostId {
+        self.id
+    }
+    fn author(&self) -> AuthorKey {
+        self.author
+    }
+    fn kind(&self) -> Kind {
+        self.kind
+    }
+    fn category(&self) -> Category {
+        self.category
+    }
+    fn circle(&self) -> &str {
+        &self.circle
+    }
+    fn status(&self) -> Status {
+        self.status
+    }
+    fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+    fn updated_at(&self) -> u64 {
+        self.updated_at
+    }
+    fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+    fn location(&self) -> Option<&str> {
+        self.location.as_deref()
+    }
+    fn quantity(&self) -> Option<u32> {
+        self.quantity
+    }
+}
+
+impl Candidate for Summary<'_> {
+    fn id(&self) -> PostId {
+        Summary::id(self)
+    }
+    fn author(&self) -> AuthorKey {
+        Summary::author(self)
+    }
+    fn kind(&self) -> Kind {
+        Summary::kind(self)
+    }
+    fn category(&self) -> Category {
+        Summary::category(self)
+    }
+    fn circle(&self) -> &str {
+        Summary::circle(self)
+    }
+    fn status(&self) -> Status {
+        Summary::status(self)
+    }
+    fn expires_at(&self) -> u64 {
+        Summary::expires_at(self)
+    }
+    fn updated_at(&self) -> u64 {
+        Summary::updated_at(self)
+    }
+    fn has_tag(&self, tag: &str) -> bool {
+        self.tags().any(|t| t == tag)
+    }
+    fn location(&self) -> Option<&str> {
+        Summary::location(self)
+    }
+    fn quantity(&self) -> Option<u32> {
+        Summary::quantity(self)
+    }
+}
+
 /// A stem of the post being matched and its weight (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Weighted {
@@ -293,6 +392,8 @@ pub struct Probe {
     lang: Lang,
     /// Where word frequencies come from; without a store every word is rare.
     store: Option<Store>,
+    /// The post's own analysis (in its language).
+    own: Analysis,
     /// Per language, the post's stems as if written in it, sorted by hash.
     stems: [OnceLock<Vec<Weighted>>; LANGS],
     place: Option<(f64, f64)>,
@@ -367,7 +468,7 @@ pub struct PostWords {
 impl PostWords {
     /// Analyses `post` (the store's text index holds the same for stored posts).
     pub fn of(post: &Post) -> Self {
-        let (lang, (stems, title)) = Stemmed::hashes(&text::analyse(post));
+        let (lang, (stems, title)) = text::stem_hashes(&text::analyse(post));
         Self { lang, stems, title }
     }
 }
@@ -384,8 +485,10 @@ impl Probe {
     }
 
     fn prepare(post: &Post, store: Option<Store>) -> Self {
+        let own = text::analyse(post);
         Self {
-            lang: words::detect(&format!("{}\n{}", post.title, post.body)),
+            lang: own.lang,
+            own,
             post: post.clone(),
             store,
             stems: Default::default(),
@@ -398,10 +501,21 @@ impl Probe {
         &self.post
     }
 
+    /// Whether the post's stems as if written in `lang` are weighed already.
+    fn weighed_in(&self, lang: Lang) -> bool {
+        self.stems[lang_slot(lang)].get().is_some()
+    }
+
     /// The post's stems as if written in `lang`, weighted.
     fn stems_in(&self, lang: Lang) -> &[Weighted] {
         self.stems[lang_slot(lang)].get_or_init(|| {
-            let a = words::analyse_as(lang, self.lang, &[&self.post.title, &self.post.body]);
+            let other;
+            let a = if lang == self.lang {
+                &self.own
+            } else {
+                other = words::analyse_as(lang, self.lang, &[&self.post.title, &self.post.body]);
+                &other
+            };
             let texts: Vec<&str> = a.texts().collect();
             let (df, n) = match &self.store {
                 Some(s) => s.stem_frequencies(&texts),
@@ -425,8 +539,8 @@ impl Probe {
     /// The post's own strong stems, rarest in the store first: where candidates
     /// that share a word are looked for.
     fn rarest_stems(&self) -> Vec<String> {
-        let a = words::analyse_as(self.lang, self.lang, &[&self.post.title, &self.post.body]);
-        let strong: Vec<&str> = a
+        let strong: Vec<&str> = self
+            .own
             .stems
             .iter()
             .filter(|s| !s.weak)
@@ -453,14 +567,14 @@ impl Probe {
 
     /// Whether `other` may be ranked at all: open, unexpired, opposite kind, same
     /// circle, another author (the category and words decide the rest).
-    pub fn eligible(&self, other: &Post, now: u64) -> bool {
+    pub fn eligible(&self, other: &impl Candidate, now: u64) -> bool {
         let p = &self.post;
-        other.status == Status::Open
-            && !other.is_expired(now)
-            && other.kind == p.kind.opposite()
-            && other.circle == p.circle
-            && other.author != p.author
-            && other.id != p.id
+        other.status() == Status::Open
+            && other.expires_at() > now
+            && other.kind() == p.kind.opposite()
+            && other.circle() == p.circle
+            && other.author() != p.author
+            && other.id() != p.id
     }
 
     /// The score of `other` against this post at `now`, or `None` if it may not
@@ -474,19 +588,20 @@ impl Probe {
     }
 
     /// [`Probe::score`] for a post whose words are known.
-    pub fn score_stemmed(&self, other: &Post, words: &PostWords, now: u64) -> Option<Scored> {
+    pub fn score_stemmed(
+        &self,
+        other: &impl Candidate,
+        words: &PostWords,
+        now: u64,
+    ) -> Option<Scored> {
         if !self.eligible(other, now) {
             return None;
         }
         let w = &WEIGHTS;
         let mut reasons = Vec::new();
 
-        let shared_tags: Vec<&String> = self
-            .post
-            .tags
-            .iter()
-            .filter(|t| other.tags.contains(t))
-            .collect();
+        let shared_tags: Vec<&String> =
+            self.post.tags.iter().filter(|t| other.has_tag(t)).collect();
         let mut tag_points = 0.0;
         for t in shared_tags.iter().take(w.max_tags) {
             tag_points += w.tag * if weak_tag(t) { w.weak } else { 1.0 };
@@ -495,20 +610,20 @@ impl Probe {
         let word_points = w.word * weight.min(w.max_words);
         let relevance = tag_points + word_points;
 
-        let same_category = other.category == self.post.category;
+        let same_category = other.category() == self.post.category;
         if !same_category && relevance < w.cross_category {
             return None;
         }
         let mut score = relevance;
         if same_category {
             score += w.category;
-            reasons.push(Reason::Category(other.category));
+            reasons.push(Reason::Category(other.category()));
         }
         if !shared_tags.is_empty() {
             reasons.push(Reason::Tags(shared_tags.len()));
         }
 
-        let there = other.location.as_deref().and_then(geo::decode);
+        let there = other.location().and_then(geo::decode);
         match (self.place, there) {
             (Some(a), Some(b)) => {
                 let km = geo::haversine_km(a, b);
@@ -525,11 +640,11 @@ impl Probe {
             reasons.push(Reason::Words(shared_words));
         }
 
-        let (offer, request) = match self.post.kind {
-            Kind::Offer => (&self.post, other),
-            Kind::Request => (other, &self.post),
+        let (offered, requested) = match self.post.kind {
+            Kind::Offer => (self.post.quantity, other.quantity()),
+            Kind::Request => (other.quantity(), self.post.quantity),
         };
-        if let (Some(offered), Some(requested)) = (offer.quantity, request.quantity) {
+        if let (Some(offered), Some(requested)) = (offered, requested) {
             if requested > 0 && offered < requested {
                 score += w.quantity * f64::from(offered) / f64::from(requested);
                 reasons.push(Reason::QuantityPartial { offered, requested });
@@ -539,7 +654,7 @@ impl Probe {
             }
         }
 
-        let age = now.saturating_sub(other.updated_at);
+        let age = now.saturating_sub(other.updated_at());
         score += w.freshness * 0.5f64.powf(age as f64 / w.freshness_half_life_ms as f64);
         if age < 86_400_000 {
             reasons.push(Reason::New);
@@ -564,7 +679,7 @@ fn base_query(post: &Post) -> Query {
 
 /// The store queries that yield the candidates for `post` (see the module docs),
 /// each with how many index entries it may scan; the shared-word candidates come
-/// from [`Store::with_stems`] beside these.
+/// from a [`StemScan`] beside these.
 fn candidate_queries(post: &Post) -> Vec<(Query, usize)> {
     let base = base_query(post);
     let mut out = vec![(
@@ -600,62 +715,88 @@ fn candidate_queries(post: &Post) -> Vec<(Query, usize)> {
     out
 }
 
+/// A scored candidate, before its post is loaded. Best first: score, then newer,
+/// then smaller id.
+struct Ranked {
+    id: PostId,
+    updated_at: u64,
+    scored: Scored,
+}
+
 /// The best `limit` matches for `post` among the stored posts at `now`, best first.
 /// `post` itself need not be stored.
+///
+/// Candidates are scored from the store's indexes ([`Store::candidates`]); only the
+/// `limit` best are loaded.
 pub fn rank(store: &Store, post: &Post, now: u64, limit: usize) -> Result<Vec<Match>, Error> {
-    let mut found = Vec::new();
-    if post.status != Status::Open || post.is_expired(now) {
-        return Ok(found);
+    if post.status != Status::Open || post.is_expired(now) || limit == 0 {
+        return Ok(Vec::new());
     }
     let probe = Probe::with_store(post, store);
-    let mut seen: HashSet<PostId> = HashSet::new();
-    let mut consider = |c: Stemmed| {
-        let Stemmed {
-            post,
-            lang,
-            stems,
-            title,
-        } = c;
-        let (other, _) = post.into_parts();
-        if !seen.insert(other.id) {
+    let rare = probe.rarest_stems();
+    let rare: Vec<&str> = rare.iter().map(String::as_str).collect();
+    let base = base_query(post);
+    let stems = StemScan {
+        query: &base,
+        stems: &rare,
+        per_stem: LIMITS.by_stem,
+        scan: LIMITS.stem_scan,
+    };
+    // Scoring under the store's read of its indexes must not ask the store again:
+    // the post's words in its own language (nearly every candidate's) are weighed
+    // before; a candidate in another language waits until after.
+    probe.stems_in(probe.lang);
+    let mut ranked: Vec<Ranked> = Vec::new();
+    let mut other_lang: Vec<(PostId, PostWords)> = Vec::new();
+    store.candidates(&candidate_queries(post), &stems, now, |c| {
+        if !probe.eligible(&c, now) {
             return;
         }
+        let (lang, (stems, title)) = c.stems();
         let words = PostWords { lang, stems, title };
-        if let Some(scored) = probe.score_stemmed(&other, &words, now) {
-            found.push(Match {
-                post: other,
+        if !probe.weighed_in(lang) {
+            other_lang.push((c.id(), words));
+            return;
+        }
+        if let Some(scored) = probe.score_stemmed(&c, &words, now) {
+            ranked.push(Ranked {
+                id: c.id(),
+                updated_at: c.updated_at(),
                 scored,
             });
         }
-    };
-    for (query, max_scanned) in candidate_queries(post) {
-        for c in store.scan_with_stems(&query, now, max_scanned)? {
-            consider(c);
+    })?;
+    for (id, words) in other_lang {
+        let Some(p) = store.get(&id)? else { continue };
+        if let Some(scored) = probe.score_stemmed(p.post(), &words, now) {
+            ranked.push(Ranked {
+                id,
+                updated_at: p.post().updated_at,
+                scored,
+            });
         }
     }
-    let rare = probe.rarest_stems();
-    let rare: Vec<&str> = rare.iter().map(String::as_str).collect();
-    for c in store.with_stems(
-        &base_query(post),
-        &rare,
-        now,
-        LIMITS.by_stem,
-        LIMITS.stem_scan,
-    )? {
-        consider(c);
-    }
-    sort(&mut found);
-    found.truncate(limit);
-    Ok(found)
-}
-
-/// Best first: score, then newer, then smaller id.
-fn sort(found: &mut [Match]) {
-    found.sort_by(|a, b| {
+    ranked.sort_by(|a, b| {
         b.scored
             .score
             .total_cmp(&a.scored.score)
-            .then(b.post.updated_at.cmp(&a.post.updated_at))
-            .then(a.post.id.0.cmp(&b.post.id.0))
+            .then(b.updated_at.cmp(&a.updated_at))
+            .then(a.id.0.cmp(&b.id.0))
     });
+    let mut found = Vec::with_capacity(limit.min(ranked.len()));
+    for r in ranked {
+        // A post deleted or changed since it was scored is passed over.
+        let Some(p) = store.get(&r.id)? else { continue };
+        if p.post().updated_at != r.updated_at {
+            continue;
+        }
+        found.push(Match {
+            post: p.into_parts().0,
+            scored: r.scored,
+        });
+        if found.len() == limit {
+            break;
+        }
+    }
+    Ok(found)
 }

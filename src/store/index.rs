@@ -93,6 +93,8 @@ pub(super) struct Entry {
     pub(super) kind: Kind,
     /// Status filter.
     pub(super) status: Status,
+    /// What the matcher weighs an offer's quantity against a request's by.
+    pub(super) quantity: Option<u32>,
     /// Text filter: the post's stems in the text index.
     pub(super) text: PostText,
 }
@@ -114,6 +116,7 @@ impl Entry {
             category: post.category,
             kind: post.kind,
             status: post.status,
+            quantity: post.quantity,
             text,
         }
     }
@@ -545,6 +548,11 @@ impl Index {
     /// describe exactly that revision.
     pub(super) fn holds(&self, seq: Seq, hash: &ContentHash) -> bool {
         self.entries.get(&seq).is_some_and(|e| &e.hash == hash)
+    }
+
+    /// Whether a post indexed as `text` has every one of `terms`.
+    pub(super) fn text_matches(&self, text: &PostText, terms: &Terms) -> bool {
+        self.text.matches(text, terms)
     }
 
     /// The language and stem hashes of the post `seq` ([`crate::words::hash`],

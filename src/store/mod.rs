@@ -58,7 +58,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use aidmesh_proto::limits::{self as proto_limits, NewcomerBucket};
 use aidmesh_proto::riblt::Item;
 use aidmesh_proto::rules::{MAX_CLOCK_SKEW_MS, MAX_LIFETIME_MS};
-use aidmesh_proto::{AuthorKey, PostId, SignedPost, VerifiedPost};
+use aidmesh_proto::{AuthorKey, Post, PostId, SignedPost, VerifiedPost};
 use sled::Tree;
 
 use crate::words::{Analysis, Lang};
@@ -324,33 +324,80 @@ pub struct CircleSummary {
     pub last_activity: Option<u64>,
 }
 
-/// A post with its words as the text index holds them, for the matcher.
-#[derive(Clone, Debug)]
-pub struct Stemmed {
-    /// The post.
-    pub post: VerifiedPost,
-    /// The language its stems are in.
-    pub lang: Lang,
-    /// [`crate::words::hash`] of each stem of its title and body, sorted.
-    pub stems: Vec<u64>,
-    /// The same of its title alone.
-    pub title: Vec<u64>,
+/// What the indexes know of a stored post: every field the matcher scores, read
+/// without loading the post from disk (see [`Store::candidates`]).
+#[derive(Clone, Copy)]
+pub struct Summary<'a> {
+    entry: &'a index::Entry,
+    seq: Seq,
+    index: &'a Index,
 }
 
-impl Stemmed {
-    /// The language and sorted stem hashes (all, and the title's) of an analysis.
-    pub fn hashes(words: &Analysis) -> (Lang, (Vec<u64>, Vec<u64>)) {
-        let mut all: Vec<u64> = words.texts().map(crate::words::hash).collect();
-        let mut title: Vec<u64> = words
-            .stems
-            .iter()
-            .filter(|s| s.title)
-            .map(|s| crate::words::hash(&s.text))
-            .collect();
-        all.sort_unstable();
-        title.sort_unstable();
-        (words.lang, (all, title))
+impl Summary<'_> {
+    /// The post's id.
+    pub fn id(&self) -> PostId {
+        self.entry.id
     }
+    /// Its author.
+    pub fn author(&self) -> AuthorKey {
+        self.entry.author
+    }
+    /// Offer or request.
+    pub fn kind(&self) -> aidmesh_proto::Kind {
+        self.entry.kind
+    }
+    /// Its category.
+    pub fn category(&self) -> aidmesh_proto::Category {
+        self.entry.category
+    }
+    /// Its circle.
+    pub fn circle(&self) -> &str {
+        &self.entry.circle
+    }
+    /// Its status.
+    pub fn status(&self) -> aidmesh_proto::Status {
+        self.entry.status
+    }
+    /// When it expires (ms).
+    pub fn expires_at(&self) -> u64 {
+        self.entry.expires_at
+    }
+    /// When it was last changed (ms).
+    pub fn updated_at(&self) -> u64 {
+        self.entry.updated_at
+    }
+    /// Its tags.
+    pub fn tags(&self) -> impl Iterator<Item = &str> {
+        self.entry.tags.iter().map(|t| &**t)
+    }
+    /// Its geohash, if it has one.
+    pub fn location(&self) -> Option<&str> {
+        self.entry.location.as_deref()
+    }
+    /// The quantity it offers or asks for, if given.
+    pub fn quantity(&self) -> Option<u32> {
+        self.entry.quantity
+    }
+    /// The language and sorted stem hashes ([`crate::words::hash`]) of its title and
+    /// body, and of its title alone, as the text index holds them.
+    pub fn stems(&self) -> (Lang, (Vec<u64>, Vec<u64>)) {
+        self.index.stem_hashes(self.seq)
+    }
+}
+
+/// The posts that share a word with the post being matched: for each of `stems`,
+/// up to `per_stem` of the newest posts that have exactly that stem and pass every
+/// filter of `query` but text, looking at no more than `scan` posts per stem.
+#[derive(Clone, Copy, Debug)]
+pub struct StemScan<'a> {
+    /// The filters every candidate passes.
+    pub query: &'a Query,
+    /// The stems.
+    pub stems: &'a [&'a str],
+    /// Posts kept per stem.
+    pub per_stem: usize,
+    /// Posts looked at per stem.
+    pub scan: usize,
 }
 
 /// A cheap-to-clone handle on the store.
@@ -1136,66 +1183,57 @@ impl Store {
         }
     }
 
-    /// Like [`Store::query`], but bounded for callers that want good candidates fast
-    /// (the matcher), not complete answers: it considers at most `max_scanned` posts
-    /// that pass every filter (newest first; for an area, the first ones in geohash
-    /// order), loads only those, and stops at the limit. Offset is ignored.
-    pub fn scan(
+    /// The matcher's candidates, bounded and read from the indexes alone: the posts
+    /// each of `scans` finds (a query, and how many posts passing its filters it may
+    /// look at: newest first, for an area the first ones in geohash order; at most
+    /// the query's limit kept; offset ignored) and those `stems` finds, each handed
+    /// to `f` once, under one read of the indexes (so `f` must be quick and must not
+    /// write to the store). Load the few posts worth showing afterwards with
+    /// [`Store::get`].
+    pub fn candidates(
         &self,
-        query: &Query,
+        scans: &[(Query, usize)],
+        stems: &StemScan<'_>,
         now: u64,
-        max_scanned: usize,
-    ) -> Result<Vec<VerifiedPost>, Error> {
-        Ok(self
-            .scan_with_stems(query, now, max_scanned)?
-            .into_iter()
-            .map(|s| s.post)
-            .collect())
-    }
-
-    /// [`Store::scan`], each post with the hashes of its word stems
-    /// ([`crate::words::hash`], sorted) as the text index holds them, so that the
-    /// matcher need not analyse them again.
-    pub fn scan_with_stems(
-        &self,
-        query: &Query,
-        now: u64,
-        max_scanned: usize,
-    ) -> Result<Vec<Stemmed>, Error> {
-        query.validate()?;
-        let terms = query.terms();
-        let candidates: Vec<Seq> = {
-            let index = self.index();
-            match &query.near {
-                Some(near) => index.area_sample(query, &terms, near, now, max_scanned),
-                None => index.candidates(query, &terms, now, None, max_scanned),
+        mut f: impl FnMut(Summary<'_>),
+    ) -> Result<(), Error> {
+        for (query, _) in scans {
+            query.validate()?;
+        }
+        stems.query.validate()?;
+        let index = self.index();
+        let mut seen: HashSet<Seq> = HashSet::new();
+        let mut hand = |seq: Seq| {
+            if seen.insert(seq) {
+                if let Some(entry) = index.entry(seq) {
+                    f(Summary {
+                        entry,
+                        seq,
+                        index: &index,
+                    });
+                }
             }
-            .into_iter()
-            .map(|pos| pos.seq)
-            .collect()
         };
-        self.load_with_stems(query, &terms, &candidates, now, query.limit)
-    }
-
-    /// For each of `stems`, up to `per_stem` of the newest posts that have exactly
-    /// that stem and pass every filter of `query` but text, each with its stem
-    /// hashes; at most `scan` posts looked at per stem. The matcher's candidates
-    /// that share a word with a post, whatever their category.
-    pub fn with_stems(
-        &self,
-        query: &Query,
-        stems: &[&str],
-        now: u64,
-        per_stem: usize,
-        scan: usize,
-    ) -> Result<Vec<Stemmed>, Error> {
-        query.validate()?;
-        let mut seqs = self
-            .index()
-            .with_stems(query, stems.iter().copied(), now, per_stem, scan);
-        seqs.sort_unstable();
-        seqs.dedup();
-        self.load_with_stems(query, &Terms::default(), &seqs, now, usize::MAX)
+        for (query, max_scanned) in scans {
+            let terms = query.terms();
+            let found = match &query.near {
+                Some(near) => index.area_sample(query, &terms, near, now, *max_scanned),
+                None => index.candidates(query, &terms, now, None, *max_scanned),
+            };
+            for pos in found.into_iter().take(query.limit) {
+                hand(pos.seq);
+            }
+        }
+        for seq in index.with_stems(
+            stems.query,
+            stems.stems.iter().copied(),
+            now,
+            stems.per_stem,
+            stems.scan,
+        ) {
+            hand(seq);
+        }
+        Ok(())
     }
 
     /// How many stored posts have exactly each of `stems`, and how many posts are
@@ -1204,41 +1242,26 @@ impl Store {
         self.index().stem_frequencies(stems.iter().copied())
     }
 
-    /// Loads the records `seqs` that still pass `query` (text as `terms`), at most
-    /// `limit`, each with its stem hashes.
-    fn load_with_stems(
-        &self,
-        query: &Query,
-        terms: &Terms,
-        seqs: &[Seq],
-        now: u64,
-        limit: usize,
-    ) -> Result<Vec<Stemmed>, Error> {
-        let mut found = Vec::new();
-        for &seq in seqs {
-            let Some(p) = self.load(seq)? else {
-                continue;
-            };
-            if !self.still_admits(query, terms, seq, &p, now) {
-                continue;
-            }
-            let indexed = {
-                let index = self.index();
-                index.holds(seq, &p.hash()).then(|| index.stem_hashes(seq))
-            };
-            let (lang, (stems, title)) =
-                indexed.unwrap_or_else(|| Stemmed::hashes(&text::analyse(p.post())));
-            found.push(Stemmed {
-                post: p,
-                lang,
-                stems,
-                title,
-            });
-            if found.len() >= limit {
-                break;
-            }
-        }
-        Ok(found)
+    /// The language and sorted stem hashes (all, and the title's) of `post` as the
+    /// text index holds them, if the store holds this revision of it (same id,
+    /// revision and update time): what the live matcher compares an arriving post
+    /// by, without analysing it again.
+    pub fn indexed_stems(&self, post: &Post) -> Option<(Lang, (Vec<u64>, Vec<u64>))> {
+        let index = self.index();
+        let (seq, _) = index
+            .by_id(&post.id)
+            .filter(|(_, e)| e.revision == post.revision && e.updated_at == post.updated_at)?;
+        Some(index.stem_hashes(seq))
+    }
+
+    /// Whether `post` has every one of `terms`, answered from the text index if the
+    /// store holds this revision of it (as [`Store::indexed_stems`]).
+    pub fn indexed_match(&self, post: &Post, terms: &Terms) -> Option<bool> {
+        let index = self.index();
+        let (_, e) = index
+            .by_id(&post.id)
+            .filter(|(_, e)| e.revision == post.revision && e.updated_at == post.updated_at)?;
+        Some(index.text_matches(&e.text, terms))
     }
 
     /// Every stored post of `author` (any status, expired ones not yet swept

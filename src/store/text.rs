@@ -98,6 +98,21 @@ pub fn analyse(post: &Post) -> Analysis {
     words::analyse(&[&post.title, &post.body])
 }
 
+/// The language and sorted stem hashes ([`words::hash`]) of an analysis: all of its
+/// stems and its title's. What the matcher compares.
+pub fn stem_hashes(analysis: &Analysis) -> (Lang, (Vec<u64>, Vec<u64>)) {
+    let mut all: Vec<u64> = analysis.texts().map(words::hash).collect();
+    let mut title: Vec<u64> = analysis
+        .stems
+        .iter()
+        .filter(|s| s.title)
+        .map(|s| words::hash(&s.text))
+        .collect();
+    all.sort_unstable();
+    title.sort_unstable();
+    (analysis.lang, (all, title))
+}
+
 /// Whether `post` has every term (analysing it; the index answers without this).
 pub fn matches(post: &Post, terms: &Terms) -> bool {
     terms.is_empty() || terms.match_analysis(&analyse(post))
