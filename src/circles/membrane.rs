@@ -101,6 +101,11 @@ impl std::fmt::Debug for Membrane {
     }
 }
 
+fn member_set(m: Option<&Membership>) -> HashSet<AuthorKey> {
+    m.map(|m| m.members.keys().copied().collect())
+        .unwrap_or_default()
+}
+
 fn pending_key(r: &SignedRecord) -> Vec<u8> {
     let mut key = vec![PENDING];
     key.extend_from_slice(&r.hash());
@@ -177,23 +182,33 @@ impl Membrane {
         let Some(c) = s.circles.get_mut(name) else {
             return Ok(0);
         };
-        let before: HashSet<AuthorKey> = c
-            .membership
-            .as_ref()
-            .map(|m| m.members.keys().copied().collect())
-            .unwrap_or_default();
-        let m = Membership::fold(name, c.records.values());
-        let after: HashSet<AuthorKey> = m.members.keys().copied().collect();
-        // At open, every removed member's posts (a crash may have come between the
-        // record and the deletion); afterwards, only those who just left.
+        let before = member_set(c.membership.as_ref());
+        c.membership = Some(Membership::fold(name, c.records.values()));
+        self.settle(name, before, c.membership.as_ref(), at_open)
+    }
+
+    /// Gives the gate `name`'s membership `m`, frees refusals if someone came in, and
+    /// deletes the posts of members who left (`before` → `m`; at open, of every
+    /// removed member, as a crash may have come between the record and the deletion).
+    fn settle(
+        &self,
+        name: &str,
+        before: HashSet<AuthorKey>,
+        m: Option<&Membership>,
+        at_open: bool,
+    ) -> Result<usize, Error> {
+        let Some(m) = m else { return Ok(0) };
+        let after = member_set(Some(m));
         let gone: Vec<AuthorKey> = if at_open {
             m.removed.keys().copied().collect()
         } else {
             before.difference(&after).copied().collect()
         };
         let admitted = after.difference(&before).next().is_some();
-        c.membership = Some(m);
-        self.inner.store.gate().set_members(name, after);
+        self.inner
+            .store
+            .gate()
+            .set_members(name, after, m.founder.is_some());
         if admitted {
             self.inner.store.gate_opened(name);
         }
@@ -336,7 +351,28 @@ impl Membrane {
                 .into_iter()
                 .partition(|v| v.record().action.is_membership());
             let mut kept: Vec<VerifiedRecord> = Vec::new();
-            if !membership.is_empty() {
+            let room = MAX_RECORDS_PER_CIRCLE.saturating_sub(c.records.len());
+            let last = c.records.keys().next_back().copied();
+            // Records newer than every one held (the usual case): apply them to the
+            // membership as it stands instead of folding the whole circle again (a
+            // void record changes nothing, so the result is the fold's).
+            let mut folded: Option<HashSet<AuthorKey>> = None;
+            if !membership.is_empty()
+                && circle::is_closed(&name)
+                && (c.records.is_empty() || c.membership.is_some())
+                && membership.iter().all(|v| Some(v.key()) > last)
+            {
+                folded = Some(member_set(c.membership.as_ref()));
+                let m = c.membership.get_or_insert_with(|| Membership::new(&name));
+                for v in membership {
+                    if kept.len() >= room {
+                        break;
+                    }
+                    if m.apply(&v) {
+                        kept.push(v);
+                    }
+                }
+            } else if !membership.is_empty() {
                 // Fold the stored records and the candidates together; keep the
                 // candidates that take effect at their place in the order.
                 let fresh: HashSet<OrderKey> = membership.iter().map(|v| v.key()).collect();
@@ -367,7 +403,6 @@ impl Membrane {
                     kept.push(v);
                 }
             }
-            let room = MAX_RECORDS_PER_CIRCLE.saturating_sub(c.records.len());
             if kept.len() > room {
                 warn!(circle = %name, "circle holds the most membership records a node keeps; refusing more");
                 kept.truncate(room);
@@ -389,7 +424,13 @@ impl Membrane {
                 c.records.insert(v.key(), v);
             }
             debug!(circle = %name, records = out.accepted.len(), "membership records kept");
-            out.removed_posts += self.refold(&mut s, &name, false)?;
+            out.removed_posts += match folded {
+                Some(before) => {
+                    let m = s.circles.get(&name).and_then(|c| c.membership.as_ref());
+                    self.settle(&name, before, m, false)?
+                }
+                None => self.refold(&mut s, &name, false)?,
+            };
         }
         if moderation_changed {
             out.removed_posts += self.apply_moderation(&mut s)?;

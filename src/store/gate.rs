@@ -25,8 +25,10 @@ pub enum Verdict {
 /// The gate's state.
 #[derive(Debug, Default)]
 struct State {
-    /// Current members of each closed circle whose records this node holds.
-    members: HashMap<Box<str>, HashSet<AuthorKey>>,
+    /// Current members of each closed circle whose records this node holds, and
+    /// whether the founder is known (then it is among them, and no hash is needed to
+    /// tell a stranger from the founder).
+    members: HashMap<Box<str>, (HashSet<AuthorKey>, bool)>,
     /// Posts hidden by followed moderators.
     hidden: HashSet<PostId>,
     /// `(circle, author)` blocked by followed moderators.
@@ -66,9 +68,12 @@ impl Gate {
         !circle::is_closed(circle) || member_in(&self.read(), circle, author)
     }
 
-    /// Replaces the members of closed circle `circle`.
-    pub fn set_members(&self, circle: &str, members: HashSet<AuthorKey>) {
-        self.write().members.insert(circle.into(), members);
+    /// Replaces the members of closed circle `circle`; `founder_known` when the
+    /// founder is among them.
+    pub fn set_members(&self, circle: &str, members: HashSet<AuthorKey>, founder_known: bool) {
+        self.write()
+            .members
+            .insert(circle.into(), (members, founder_known));
     }
 
     /// Forgets a closed circle's members (its posts are refused again).
@@ -85,7 +90,11 @@ impl Gate {
 }
 
 fn member_in(s: &State, circle: &str, author: &AuthorKey) -> bool {
-    s.members.get(circle).is_some_and(|m| m.contains(author)) || circle::is_founder(circle, author)
+    match s.members.get(circle) {
+        Some((m, true)) => m.contains(author),
+        Some((m, false)) => m.contains(author) || circle::is_founder(circle, author),
+        None => circle::is_founder(circle, author),
+    }
 }
 
 #[cfg(test)]
@@ -101,7 +110,7 @@ mod tests {
         let id = PostId([9; 32]);
         assert_eq!(gate.check(&circle, &founder, &id), Verdict::Pass);
         assert_eq!(gate.check(&circle, &b, &id), Verdict::NotMember);
-        gate.set_members(&circle, [b].into());
+        gate.set_members(&circle, [b].into(), false);
         assert_eq!(gate.check(&circle, &b, &id), Verdict::Pass);
         assert_eq!(gate.check(&circle, &c, &id), Verdict::NotMember);
         assert_eq!(gate.check("commons", &c, &id), Verdict::Pass);
