@@ -200,3 +200,44 @@ async fn an_imported_post_is_matched_like_one_from_the_network() {
     assert!(!again[0].as_ref().unwrap().changed());
     node.shutdown().await.unwrap();
 }
+
+#[test]
+fn alerted_memory_survives_a_restart_and_forgets_expired_posts() {
+    use aidmesh::alerts::Alerts;
+    let dir = tempfile::tempdir().unwrap();
+    let now = aidmesh::clock::now_ms();
+    let me = identity(1);
+    let live = aidmesh::proto::Post {
+        expires_at: now + 86_400_000,
+        ..post(&me, 1, MINUTE)
+    };
+    let gone = aidmesh::proto::Post {
+        expires_at: now - 1,
+        ..post(&me, 2, MINUTE)
+    };
+    let target = Target::Alert { id: AlertId(7) };
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let alerts = Alerts::open(&db).unwrap();
+        assert!(alerts.first_time(&target, &live));
+        assert!(alerts.first_time(&target, &gone));
+        assert!(
+            !alerts.first_time(&target, &live),
+            "remembered before commit"
+        );
+        alerts.commit(now).unwrap();
+        assert!(!alerts.first_time(&target, &gone));
+        db.flush().unwrap();
+    }
+    let db = sled::open(dir.path()).unwrap();
+    let alerts = Alerts::open(&db).unwrap();
+    assert!(
+        !alerts.first_time(&target, &live),
+        "remembered across a restart"
+    );
+    assert!(
+        alerts.first_time(&target, &gone),
+        "an expired post's memory is forgotten at open"
+    );
+    assert_eq!(db.open_tree("alerted").unwrap().len(), 1);
+}
