@@ -11,8 +11,9 @@
 //! That memory is also kept in memory (a 64-bit hash of each key, with the expiry),
 //! so checking it costs no disk access; new entries are written in one batch per
 //! checked post ([`Alerts::commit`]). Entries of posts that have expired are
-//! forgotten, on disk and in memory, at open and every [`PRUNE_EVERY`] new entries:
-//! an expired post cannot come back, so its memory is useless.
+//! forgotten, on disk and in memory, at the first commit after open and every
+//! [`PRUNE_EVERY`] new entries after: an expired post cannot come back, so its
+//! memory is useless.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -273,7 +274,7 @@ impl Alerts {
             cache: Arc::new(RwLock::new(all)),
             memory: Arc::default(),
         };
-        this.prune(crate::clock::now_ms())?;
+        this.prune(None)?;
         Ok(this)
     }
 
@@ -282,16 +283,18 @@ impl Alerts {
         self.memory.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Forgets the `alerted` entries of posts expired at `now`, on disk and in
-    /// memory, and reloads the memory from the tree.
-    fn prune(&self, now: u64) -> Result<(), Error> {
+    /// Loads the memory from the `alerted` tree, and with `now`, forgets the
+    /// entries of posts expired then, on disk and in memory. Without `now` (at open),
+    /// the first commit sweeps, with the caller's clock.
+    fn prune(&self, now: Option<u64>) -> Result<(), Error> {
         let mut seen = HashMap::new();
         let mut expired = sled::Batch::default();
         let mut n = 0usize;
+        let legacy_from = now.unwrap_or_else(crate::clock::now_ms);
         for entry in self.alerted.iter() {
             let (k, v) = entry?;
-            let expires = parse_expiry(&v, now);
-            if expires <= now {
+            let expires = parse_expiry(&v, legacy_from);
+            if now.is_some_and(|now| expires <= now) {
                 expired.remove(k);
                 n += 1;
             } else {
@@ -307,7 +310,7 @@ impl Alerts {
             seen.insert(key_hash(k), *expires);
         }
         memory.seen = seen;
-        memory.since_prune = 0;
+        memory.since_prune = if now.is_some() { 0 } else { PRUNE_EVERY };
         Ok(())
     }
 
@@ -430,7 +433,7 @@ impl Alerts {
             return Err(e.into());
         }
         if prune {
-            self.prune(now)?;
+            self.prune(Some(now))?;
         }
         Ok(())
     }

@@ -207,14 +207,12 @@ fn alerted_memory_survives_a_restart_and_forgets_expired_posts() {
     let dir = tempfile::tempdir().unwrap();
     let now = aidmesh::clock::now_ms();
     let me = identity(1);
-    let live = aidmesh::proto::Post {
-        expires_at: now + 86_400_000,
-        ..post(&me, 1, MINUTE)
+    let expiring = |n: u32, expires_at: u64| aidmesh::proto::Post {
+        expires_at,
+        ..post(&me, n, MINUTE)
     };
-    let gone = aidmesh::proto::Post {
-        expires_at: now - 1,
-        ..post(&me, 2, MINUTE)
-    };
+    let live = expiring(1, now + 86_400_000);
+    let gone = expiring(2, now + 1_000);
     let target = Target::Alert { id: AlertId(7) };
     {
         let db = sled::open(dir.path()).unwrap();
@@ -236,8 +234,16 @@ fn alerted_memory_survives_a_restart_and_forgets_expired_posts() {
         "remembered across a restart"
     );
     assert!(
-        alerts.first_time(&target, &gone),
-        "an expired post's memory is forgotten at open"
+        !alerts.first_time(&target, &gone),
+        "not swept before a commit"
     );
-    assert_eq!(db.open_tree("alerted").unwrap().len(), 1);
+    assert!(alerts.first_time(&target, &expiring(3, now + 86_400_000)));
+    // The first commit after open sweeps the memory of posts expired by then.
+    alerts.commit(now + 2_000).unwrap();
+    assert!(!alerts.first_time(&target, &live));
+    assert!(
+        alerts.first_time(&target, &gone),
+        "an expired post's memory is forgotten"
+    );
+    assert_eq!(db.open_tree("alerted").unwrap().len(), 2);
 }
