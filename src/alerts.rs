@@ -4,13 +4,24 @@
 //! open posts). Alerts live in the sled tree `alerts` (`id (u64 BE)` → JSON of the
 //! [`Alert`]) and are also kept in memory, so checking a post against a hundred of
 //! them reads nothing from disk. The tree `alerted` remembers which posts already
-//! raised a match for which alert or own post (`target ‖ post id` → empty), so the
-//! same post never alerts twice for the same alert or own post, across revisions,
-//! re-deliveries and restarts.
+//! raised a match for which alert or own post (`target ‖ post id` → when the post
+//! expires, u64 BE), so the same post never alerts twice for the same alert or own
+//! post, across revisions, re-deliveries and restarts.
+//!
+//! That memory is also kept in memory (a 64-bit hash of each key, with the expiry),
+//! so checking it costs no disk access; new entries are written in one batch per
+//! checked post ([`Alerts::commit`]). Entries of posts that have expired are
+//! forgotten, on disk and in memory, at the first commit after open and every
+//! [`PRUNE_EVERY`] new entries after: an expired post cannot come back, so its
+//! memory is useless.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use aidmesh_proto::rules::MAX_LIFETIME_MS;
 
 use aidmesh_proto::{Category, Kind, Post, PostId};
 use serde::{Deserialize, Serialize};
@@ -24,6 +35,8 @@ const TREE_ALERTED: &str = "alerted";
 const ALERT_TARGET: u8 = b'a';
 /// Key tag in `alerted` for an own-post target.
 const POST_TARGET: u8 = b'p';
+/// New `alerted` entries between two sweeps of expired ones.
+pub const PRUNE_EVERY: usize = 65_536;
 
 /// Alert failures.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +210,29 @@ struct Compiled {
     terms: Terms,
 }
 
+/// The in-memory mirror of the `alerted` tree, and its writes not yet made.
+#[derive(Default)]
+struct Alerted {
+    /// [`key_hash`] of each key → when its post expires.
+    seen: HashMap<u64, u64>,
+    /// New entries to write.
+    pending: Vec<(Vec<u8>, u64)>,
+    /// New entries since the last sweep of expired ones.
+    since_prune: usize,
+}
+
+/// The 64-bit hash the memory of `alerted` keys a key by (fixed keys, so the same
+/// key hashes alike in every run; two keys colliding costs one missed alert).
+fn key_hash(key: &[u8]) -> u64 {
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
+}
+
+/// An `alerted` value read back: the post's expiry. Entries written before expiries
+/// were kept (empty) are kept for a post's longest life from `now`.
+fn parse_expiry(value: &[u8], now: u64) -> u64 {
+    <[u8; 8]>::try_from(value).map_or(now.saturating_add(MAX_LIFETIME_MS), u64::from_be_bytes)
+}
+
 /// The node's alerts: on disk, and in memory for checking. Cheap to clone.
 #[derive(Clone)]
 pub struct Alerts {
@@ -205,6 +241,8 @@ pub struct Alerts {
     alerted: sled::Tree,
     /// Every alert, in id order; mirrors the `alerts` tree.
     cache: Arc<RwLock<Vec<Compiled>>>,
+    /// Mirrors the `alerted` tree.
+    memory: Arc<Mutex<Alerted>>,
 }
 
 fn compile(alert: Alert) -> Compiled {
@@ -229,12 +267,51 @@ impl Alerts {
                 serde_json::from_slice(&v).map_err(|e| Error::Corrupt(e.to_string()))?;
             all.push(compile(alert));
         }
-        Ok(Self {
+        let this = Self {
             db: db.clone(),
             alerts,
             alerted,
             cache: Arc::new(RwLock::new(all)),
-        })
+            memory: Arc::default(),
+        };
+        this.prune(None)?;
+        Ok(this)
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Alerted> {
+        // Plain map operations: a panic elsewhere cannot leave it half-changed.
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Loads the memory from the `alerted` tree, and with `now`, forgets the
+    /// entries of posts expired then, on disk and in memory. Without `now` (at open),
+    /// the first commit sweeps, with the caller's clock.
+    fn prune(&self, now: Option<u64>) -> Result<(), Error> {
+        let mut seen = HashMap::new();
+        let mut expired = sled::Batch::default();
+        let mut n = 0usize;
+        let legacy_from = now.unwrap_or_else(crate::clock::now_ms);
+        for entry in self.alerted.iter() {
+            let (k, v) = entry?;
+            let expires = parse_expiry(&v, legacy_from);
+            if now.is_some_and(|now| expires <= now) {
+                expired.remove(k);
+                n += 1;
+            } else {
+                seen.insert(key_hash(&k), expires);
+            }
+        }
+        if n > 0 {
+            self.alerted.apply_batch(expired)?;
+        }
+        let mut memory = self.memory();
+        // Entries made while the tree was read are still to be written: keep them.
+        for (k, expires) in &memory.pending {
+            seen.insert(key_hash(k), *expires);
+        }
+        memory.seen = seen;
+        memory.since_prune = if now.is_some() { 0 } else { PRUNE_EVERY };
+        Ok(())
     }
 
     /// Saves a new alert (flushed to disk before this returns).
@@ -278,9 +355,14 @@ impl Alerts {
             .ok_or(Error::NotFound(id))?;
         let mut prefix = vec![ALERT_TARGET];
         prefix.extend_from_slice(&id.0.to_be_bytes());
+        let mut memory = self.memory();
+        memory.pending.retain(|(k, _)| !k.starts_with(&prefix));
         for key in self.alerted.scan_prefix(&prefix).keys() {
-            self.alerted.remove(key?)?;
+            let key = key?;
+            memory.seen.remove(&key_hash(&key));
+            self.alerted.remove(key)?;
         }
+        drop(memory);
         self.alerts.flush()?;
         self.cache
             .write()
@@ -313,13 +395,46 @@ impl Alerts {
             .collect()
     }
 
-    /// Records that `post` matched `target`; `true` the first time only.
-    pub fn first_time(&self, target: &Target, post: &PostId) -> Result<bool, Error> {
-        let swapped = self.alerted.compare_and_swap(
-            target.key(post),
-            None as Option<&[u8]>,
-            Some(&[][..]),
-        )?;
-        Ok(swapped.is_ok())
+    /// Records that `post` matched `target`; `true` the first time only. Kept in
+    /// memory at once, written to disk by [`Alerts::commit`].
+    pub fn first_time(&self, target: &Target, post: &Post) -> bool {
+        let key = target.key(&post.id);
+        let mut memory = self.memory();
+        if memory.seen.contains_key(&key_hash(&key)) {
+            return false;
+        }
+        memory.seen.insert(key_hash(&key), post.expires_at);
+        memory.pending.push((key, post.expires_at));
+        true
+    }
+
+    /// Writes the entries [`Alerts::first_time`] made since the last commit, in one
+    /// batch, and now and then forgets those of expired posts. Until it is called,
+    /// a crash can make those posts alert again once.
+    pub fn commit(&self, now: u64) -> Result<(), Error> {
+        let (pending, prune) = {
+            let mut memory = self.memory();
+            if memory.pending.is_empty() {
+                return Ok(());
+            }
+            memory.since_prune += memory.pending.len();
+            (
+                std::mem::take(&mut memory.pending),
+                memory.since_prune >= PRUNE_EVERY,
+            )
+        };
+        let mut batch = sled::Batch::default();
+        for (k, expires) in &pending {
+            batch.insert(k.as_slice(), &expires.to_be_bytes());
+        }
+        if let Err(e) = self.alerted.apply_batch(batch) {
+            // Kept for the next commit.
+            self.memory().pending.extend(pending);
+            return Err(e.into());
+        }
+        if prune {
+            self.prune(Some(now))?;
+        }
+        Ok(())
     }
 }

@@ -200,3 +200,50 @@ async fn an_imported_post_is_matched_like_one_from_the_network() {
     assert!(!again[0].as_ref().unwrap().changed());
     node.shutdown().await.unwrap();
 }
+
+#[test]
+fn alerted_memory_survives_a_restart_and_forgets_expired_posts() {
+    use aidmesh::alerts::Alerts;
+    let dir = tempfile::tempdir().unwrap();
+    let now = aidmesh::clock::now_ms();
+    let me = identity(1);
+    let expiring = |n: u32, expires_at: u64| aidmesh::proto::Post {
+        expires_at,
+        ..post(&me, n, MINUTE)
+    };
+    let live = expiring(1, now + 86_400_000);
+    let gone = expiring(2, now + 1_000);
+    let target = Target::Alert { id: AlertId(7) };
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let alerts = Alerts::open(&db).unwrap();
+        assert!(alerts.first_time(&target, &live));
+        assert!(alerts.first_time(&target, &gone));
+        assert!(
+            !alerts.first_time(&target, &live),
+            "remembered before commit"
+        );
+        alerts.commit(now).unwrap();
+        assert!(!alerts.first_time(&target, &gone));
+        db.flush().unwrap();
+    }
+    let db = sled::open(dir.path()).unwrap();
+    let alerts = Alerts::open(&db).unwrap();
+    assert!(
+        !alerts.first_time(&target, &live),
+        "remembered across a restart"
+    );
+    assert!(
+        !alerts.first_time(&target, &gone),
+        "not swept before a commit"
+    );
+    assert!(alerts.first_time(&target, &expiring(3, now + 86_400_000)));
+    // The first commit after open sweeps the memory of posts expired by then.
+    alerts.commit(now + 2_000).unwrap();
+    assert!(!alerts.first_time(&target, &live));
+    assert!(
+        alerts.first_time(&target, &gone),
+        "an expired post's memory is forgotten"
+    );
+    assert_eq!(db.open_tree("alerted").unwrap().len(), 2);
+}

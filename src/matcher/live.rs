@@ -77,7 +77,8 @@ impl Watcher {
 
     /// The match events `post` raises at `now`: one per alert it fits and per own
     /// open post it is a match for ([`super::Scored::is_match`]), each only the
-    /// first time (recorded before this returns).
+    /// first time (recorded in memory before this returns, and on disk unless that
+    /// fails: then with the next check).
     pub fn check(&self, post: &Post, origin: Origin, now: u64) -> Result<Vec<Event>, Error> {
         let mut out = Vec::new();
         if post.author == self.me {
@@ -97,7 +98,7 @@ impl Watcher {
         };
         for (id, reasons) in self.alerts.matching(post, now, &self.store) {
             let target = Target::Alert { id };
-            if self.alerts.first_time(&target, &post.id)? {
+            if self.alerts.first_time(&target, post) {
                 out.push(event(target, None, reasons));
             }
         }
@@ -128,10 +129,14 @@ impl Watcher {
                 id: own.id,
                 title: own.title.clone(),
             };
-            if self.alerts.first_time(&target, &post.id)? {
+            if self.alerts.first_time(&target, post) {
                 let reasons = scored.reasons.iter().map(ToString::to_string).collect();
                 out.push(event(target, Some(scored.score), reasons));
             }
+        }
+        if let Err(e) = self.alerts.commit(now) {
+            // The events stand; only their memory waits for the next commit.
+            tracing::warn!(error = %e, "cannot save which posts were alerted; retrying with the next post");
         }
         Ok(out)
     }

@@ -501,13 +501,21 @@ impl Probe {
         &self.post
     }
 
-    /// Whether the post's stems as if written in `lang` are weighed already.
-    fn weighed_in(&self, lang: Lang) -> bool {
-        self.stems[lang_slot(lang)].get().is_some()
-    }
-
     /// The post's stems as if written in `lang`, weighted.
     fn stems_in(&self, lang: Lang) -> &[Weighted] {
+        self.stems_weighed(lang, &|texts| match &self.store {
+            Some(s) => s.stem_frequencies(texts),
+            None => (vec![1; texts.len()], 0),
+        })
+    }
+
+    /// [`Probe::stems_in`], the stems' frequencies (per stem, and the number of
+    /// posts) from `frequencies` when they are not weighed yet.
+    fn stems_weighed(
+        &self,
+        lang: Lang,
+        frequencies: &dyn Fn(&[&str]) -> (Vec<usize>, usize),
+    ) -> &[Weighted] {
         self.stems[lang_slot(lang)].get_or_init(|| {
             let other;
             let a = if lang == self.lang {
@@ -517,10 +525,7 @@ impl Probe {
                 &other
             };
             let texts: Vec<&str> = a.texts().collect();
-            let (df, n) = match &self.store {
-                Some(s) => s.stem_frequencies(&texts),
-                None => (vec![1; texts.len()], 0),
-            };
+            let (df, n) = frequencies(&texts);
             let mut out: Vec<Weighted> = a
                 .stems
                 .iter()
@@ -742,22 +747,16 @@ pub fn rank(store: &Store, post: &Post, now: u64, limit: usize) -> Result<Vec<Ma
         per_stem: LIMITS.by_stem,
         scan: LIMITS.stem_scan,
     };
-    // Scoring under the store's read of its indexes must not ask the store again:
-    // the post's words in its own language (nearly every candidate's) are weighed
-    // before; a candidate in another language waits until after.
-    probe.stems_in(probe.lang);
     let mut ranked: Vec<Ranked> = Vec::new();
-    let mut other_lang: Vec<(PostId, PostWords)> = Vec::new();
     store.candidates(&candidate_queries(post), &stems, now, |c| {
         if !probe.eligible(&c, now) {
             return;
         }
         let (lang, (stems, title)) = c.stems();
+        // Scoring runs under the store's read of its indexes, so the post's words
+        // in the candidate's language are weighed through that same read.
+        probe.stems_weighed(lang, &|texts| c.stem_frequencies(texts));
         let words = PostWords { lang, stems, title };
-        if !probe.weighed_in(lang) {
-            other_lang.push((c.id(), words));
-            return;
-        }
         if let Some(scored) = probe.score_stemmed(&c, &words, now) {
             ranked.push(Ranked {
                 id: c.id(),
@@ -766,16 +765,6 @@ pub fn rank(store: &Store, post: &Post, now: u64, limit: usize) -> Result<Vec<Ma
             });
         }
     })?;
-    for (id, words) in other_lang {
-        let Some(p) = store.get(&id)? else { continue };
-        if let Some(scored) = probe.score_stemmed(p.post(), &words, now) {
-            ranked.push(Ranked {
-                id,
-                updated_at: p.post().updated_at,
-                scored,
-            });
-        }
-    }
     ranked.sort_by(|a, b| {
         b.scored
             .score

@@ -383,6 +383,11 @@ impl Summary<'_> {
     pub fn stems(&self) -> (Lang, (Vec<u64>, Vec<u64>)) {
         self.index.stem_hashes(self.seq)
     }
+    /// [`Store::stem_frequencies`], through the same read of the indexes (a
+    /// [`Store::candidates`] callback must not ask the store itself).
+    pub fn stem_frequencies(&self, stems: &[&str]) -> (Vec<usize>, usize) {
+        self.index.stem_frequencies(stems.iter().copied())
+    }
 }
 
 /// The posts that share a word with the post being matched: for each of `stems`,
