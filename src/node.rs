@@ -442,6 +442,9 @@ impl NodeHandle {
     /// An invite to `circle`: the addresses others can reach this node on — public
     /// ones, else relayed ones, else its listen addresses (same network or machine).
     pub async fn invite(&self, circle: &str) -> Result<Invite, Error> {
+        // A closed circle's short name stands for its full name.
+        let full = crate::circles::resolve(&self.circles(), circle);
+        let circle = full.as_deref().unwrap_or(circle);
         check_circle(circle)?;
         self.require_member(circle)?;
         let status = self.status().await?;

@@ -483,7 +483,7 @@ async fn invite(
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     Ok(Json(json::InviteJson {
         code,
-        circle,
+        circle: invite.circle,
         addrs,
     }))
 }
