@@ -61,7 +61,7 @@ use aidmesh_proto::rules::{MAX_CLOCK_SKEW_MS, MAX_LIFETIME_MS};
 use aidmesh_proto::{AuthorKey, Post, PostId, SignedPost, VerifiedPost};
 use sled::Tree;
 
-use crate::words::{Analysis, Lang};
+use crate::words::Analysis;
 use admit::{Decision, Mode};
 use index::{Index, Pos, Seq};
 pub use query::{Query, QueryError, StatusFilter, DEFAULT_LIMIT, MAX_LIMIT};
@@ -380,7 +380,7 @@ impl Summary<'_> {
     }
     /// The language and sorted stem hashes ([`crate::words::hash`]) of its title and
     /// body, and of its title alone, as the text index holds them.
-    pub fn stems(&self) -> (Lang, (Vec<u64>, Vec<u64>)) {
+    pub fn stems(&self) -> text::StemHashes {
         self.index.stem_hashes(self.seq)
     }
     /// [`Store::stem_frequencies`], through the same read of the indexes (a
@@ -1251,7 +1251,7 @@ impl Store {
     /// text index holds them, if the store holds this revision of it (same id,
     /// revision and update time): what the live matcher compares an arriving post
     /// by, without analysing it again.
-    pub fn indexed_stems(&self, post: &Post) -> Option<(Lang, (Vec<u64>, Vec<u64>))> {
+    pub fn indexed_stems(&self, post: &Post) -> Option<text::StemHashes> {
         let index = self.index();
         let (seq, _) = index
             .by_id(&post.id)

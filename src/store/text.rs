@@ -98,9 +98,12 @@ pub fn analyse(post: &Post) -> Analysis {
     words::analyse(&[&post.title, &post.body])
 }
 
-/// The language and sorted stem hashes ([`words::hash`]) of an analysis: all of its
-/// stems and its title's. What the matcher compares.
-pub fn stem_hashes(analysis: &Analysis) -> (Lang, (Vec<u64>, Vec<u64>)) {
+/// A post's words as the matcher compares them: their language and the sorted
+/// [`words::hash`]es of all its stems and of its title's.
+pub type StemHashes = (Lang, (Vec<u64>, Vec<u64>));
+
+/// The [`StemHashes`] of an analysis.
+pub fn stem_hashes(analysis: &Analysis) -> StemHashes {
     let mut all: Vec<u64> = analysis.texts().map(words::hash).collect();
     let mut title: Vec<u64> = analysis
         .stems
