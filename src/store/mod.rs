@@ -273,6 +273,8 @@ pub struct Limits {
     pub circle_posts: u64,
     /// Most record bytes kept per circle.
     pub circle_bytes: u64,
+    /// Bytes of sled's page cache (default [`CACHE_BYTES`]).
+    pub cache_bytes: u64,
 }
 
 impl Default for Limits {
@@ -280,6 +282,7 @@ impl Default for Limits {
         Self {
             circle_posts: proto_limits::CIRCLE_BUDGET_POSTS,
             circle_bytes: proto_limits::CIRCLE_BUDGET_BYTES,
+            cache_bytes: CACHE_BYTES,
         }
     }
 }
@@ -466,7 +469,7 @@ impl Store {
         Self::open_with(path, Limits::default())
     }
 
-    /// Like [`Store::open`], with other per-circle budgets.
+    /// Like [`Store::open`], with other per-circle budgets or cache size.
     pub fn open_with(path: &Path, limits: Limits) -> Result<Self, Error> {
         let open_err = |source: sled::Error| match source {
             sled::Error::Corruption { .. } => Error::Damaged {
@@ -481,7 +484,7 @@ impl Store {
         };
         let config = sled::Config::new()
             .path(path)
-            .cache_capacity(CACHE_BYTES)
+            .cache_capacity(limits.cache_bytes)
             .flush_every_ms(Some(FLUSH_EVERY_MS));
         // A store closed a moment ago in this process may still be releasing its file
         // lock (sled's flusher thread lets go last): retry briefly before giving up.
