@@ -21,6 +21,10 @@
 //! whose record is not written yet or already changed, so every post a query loads
 //! is checked against the whole query again (a missing record is skipped).
 //!
+//! Beside the records, the `analysed` tree caches each record's word analysis so
+//! that open need not redo it ([`analysed`]): written after the records, used only
+//! while its content hash is the record's, and repaired at open.
+//!
 //! Open also repairs what an interrupted multi-step operation can leave behind:
 //! posts of an author blocked just before a crash are deleted then, and should two
 //! records ever hold the same post id, only the winning revision is kept.
