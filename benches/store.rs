@@ -7,7 +7,9 @@
 //! `search_plural` p50/p99, with a goal of 5 ms), on-disk bytes per post, the time to reopen the
 //! store, the memory the store holds after ingest, and peak RSS: `peak_rss_setup` while
 //! the benchmark makes its posts, `peak_rss` from the first store open to the end (the
-//! stores plus the wire bytes the benchmark holds for ingest, about 55 MB at 100,000).
+//! stores plus the wire bytes the benchmark holds for ingest, about 55 MB at 100,000),
+//! and the resident memory of a real node (`aidmesh run`) started on the store
+//! (`node_rss_after_restart`, goal 150 MB + 0.5 KB per post).
 
 use std::time::{Duration, Instant};
 
@@ -360,6 +362,84 @@ fn main() {
         }
     });
     emit("peak_rss", peak_rss_mb(), "MB");
+    drop(store);
+    node_rss(dir.path(), n, None);
+    node_rss(dir.path(), n, Some(32));
+}
+
+/// A real node (`aidmesh run`, its own process) started on the data dir whose store
+/// holds the `n` posts: its resident memory once it says it is running, against the
+/// goal of 150 MB + 0.5 KB per post; with the default sled cache, or `cache_mb`.
+fn node_rss(data_dir: &std::path::Path, n: usize, cache_mb: Option<u64>) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let config = data_dir.join("config.toml");
+    match cache_mb {
+        Some(mb) => std::fs::write(&config, format!("[store]\ncache_mb = {mb}\n")).unwrap(),
+        None => {
+            let _ = std::fs::remove_file(&config);
+        }
+    }
+    let label = cache_mb.map_or_else(|| "default".to_string(), |mb| format!("{mb}"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aidmesh"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args([
+            "run",
+            "--no-mdns",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api",
+            "127.0.0.1:0",
+        ])
+        .env_remove("AIDMESH_DATA_DIR")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts aidmesh run");
+    let t = Instant::now();
+    let stderr = child.stderr.take().expect("stderr");
+    let mut running = false;
+    let mut lines = BufReader::new(stderr).lines();
+    for line in lines.by_ref() {
+        let Ok(line) = line else { break };
+        if line.contains("aidmesh is running") {
+            running = true;
+            break;
+        }
+    }
+    assert!(running, "the node did not start");
+    emit(
+        &format!("node_start_cache_{label}"),
+        t.elapsed().as_secs_f64() * 1e3,
+        "ms",
+    );
+    // Drain the log so the node never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let status = |key: &str| -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    };
+    let goal = 150.0 + 0.5 * n as f64 / 1024.0;
+    emit_goal(
+        &format!("node_rss_after_restart_cache_{label}"),
+        status("VmRSS:"),
+        "MB",
+        goal,
+    );
+    emit_goal(
+        &format!("node_peak_rss_after_restart_cache_{label}"),
+        status("VmHWM:"),
+        "MB",
+        goal,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Author number `i` (a fixed key per number).

@@ -15,6 +15,10 @@ pub const DEFAULT_PORT: u16 = 7651;
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
 /// How often expired posts are swept from the store.
 pub const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 60;
+/// Smallest sled cache a node runs with (MiB).
+pub const MIN_CACHE_MB: u64 = 4;
+/// Largest sled cache a node runs with (MiB): 64 GiB.
+pub const MAX_CACHE_MB: u64 = 65_536;
 
 /// Problems with the configuration.
 #[derive(Debug, thiserror::Error)]
@@ -185,12 +189,16 @@ impl Default for RelayConfig {
 pub struct StoreConfig {
     /// Seconds between sweeps of expired posts.
     pub sweep_interval_secs: u64,
+    /// MiB of sled's page cache: recently read posts kept in memory. Less makes the
+    /// node smaller and queries that load many posts slower.
+    pub cache_mb: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             sweep_interval_secs: DEFAULT_SWEEP_INTERVAL_SECS,
+            cache_mb: crate::store::CACHE_BYTES >> 20,
         }
     }
 }
@@ -252,6 +260,12 @@ impl Config {
             return Err(Error::Invalid {
                 key: "network.idle_timeout_secs",
                 message: "must be at least 1".into(),
+            });
+        }
+        if !(MIN_CACHE_MB..=MAX_CACHE_MB).contains(&self.store.cache_mb) {
+            return Err(Error::Invalid {
+                key: "store.cache_mb",
+                message: format!("must be between {MIN_CACHE_MB} and {MAX_CACHE_MB}"),
             });
         }
         for a in &n.external_addresses {
@@ -524,6 +538,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("relay.max_circuit_duration_secs"), "{e}");
+        let e = load("[store]\ncache_mb = 0\n").unwrap_err().to_string();
+        assert!(e.contains("store.cache_mb"), "{e}");
+        assert_eq!(load("[store]\ncache_mb = 32\n").unwrap().store.cache_mb, 32);
         let e = load("this is = = not toml").unwrap_err().to_string();
         assert!(e.contains("bad config"), "{e}");
     }

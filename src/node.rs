@@ -173,7 +173,11 @@ impl Node {
         let identity = Identity::load_or_create(&dir.identity_key())?;
         let store = {
             let path = dir.db();
-            tokio::task::spawn_blocking(move || Store::open(&path))
+            let limits = crate::store::Limits {
+                cache_bytes: config.config.store.cache_mb.saturating_mul(1 << 20),
+                ..Default::default()
+            };
+            tokio::task::spawn_blocking(move || Store::open_with(&path, limits))
                 .await
                 .map_err(|_| Error::Closed)??
         };

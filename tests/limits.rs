@@ -175,6 +175,7 @@ fn a_flood_of_fresh_keys_never_displaces_what_was_there() {
     let (_d, store) = open_with(Limits {
         circle_posts: 60,
         circle_bytes: 1 << 30,
+        ..Limits::default()
     });
     // Six honest authors, five posts each, days old.
     let honest: Vec<Identity> = (10..16).map(identity).collect();
@@ -227,6 +228,7 @@ fn newcomers_are_rate_limited_once_a_circle_is_half_full() {
     let (_d, store) = open_with(Limits {
         circle_posts: 1000,
         circle_bytes: 1 << 30,
+        ..Limits::default()
     });
     // 501 posts from six authors: over half of the budget.
     let old: Vec<SignedPost> = (20..26u8)

@@ -381,6 +381,10 @@ struct Weighted {
     title: bool,
 }
 
+/// Where a probe's stem frequencies come from: per stem, how many stored posts
+/// have it, and how many posts are stored.
+type Frequencies<'a> = &'a dyn Fn(&[&str]) -> (Vec<usize>, usize);
+
 /// Number of languages a probe can be stemmed in: [`Lang::STEMMED`] and unknown.
 const LANGS: usize = Lang::STEMMED.len() + 1;
 
@@ -511,11 +515,7 @@ impl Probe {
 
     /// [`Probe::stems_in`], the stems' frequencies (per stem, and the number of
     /// posts) from `frequencies` when they are not weighed yet.
-    fn stems_weighed(
-        &self,
-        lang: Lang,
-        frequencies: &dyn Fn(&[&str]) -> (Vec<usize>, usize),
-    ) -> &[Weighted] {
+    fn stems_weighed(&self, lang: Lang, frequencies: Frequencies<'_>) -> &[Weighted] {
         self.stems[lang_slot(lang)].get_or_init(|| {
             let other;
             let a = if lang == self.lang {

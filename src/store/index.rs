@@ -30,7 +30,7 @@ use super::holdings::Holdings;
 use super::query::Query;
 use super::swept::SweptSet;
 use super::text::{PostText, Terms, TextIndex};
-use crate::words::{Analysis, Lang};
+use crate::words::Analysis;
 
 /// A record number: the key of a post's record, stable across its revisions.
 pub(super) type Seq = u64;
@@ -557,7 +557,7 @@ impl Index {
 
     /// The language and stem hashes of the post `seq` ([`crate::words::hash`],
     /// sorted): all of them and those of its title.
-    pub(super) fn stem_hashes(&self, seq: Seq) -> (Lang, (Vec<u64>, Vec<u64>)) {
+    pub(super) fn stem_hashes(&self, seq: Seq) -> super::text::StemHashes {
         self.entries.get(&seq).map_or_else(Default::default, |e| {
             (e.text.lang, self.text.hashes(&e.text))
         })

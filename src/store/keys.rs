@@ -7,7 +7,10 @@
 //! - `blocked`: author(32) → empty.
 //! - `swept`: post id(32) → the highest revision swept, its hash and when to forget
 //!   it (see [`super::swept`]). Added within format 2: older code ignores the tree.
-//! - `store`: `format` → format version (u32 BE).
+//! - `store`: `format` → format version (u32 BE); `analysis` → the version of the
+//!   word analysis in `analysed`.
+//! - `analysed`: `seq` → the record's word analysis, a cache checked by content hash
+//!   (see [`super::analysed`]). Added within format 2: older code ignores the tree.
 //!
 //! Every index (by id, time, category, circle, tag, area, expiry, content hash, and
 //! the sync items) is derived from the records at open and kept in memory: see

@@ -21,6 +21,10 @@
 //! whose record is not written yet or already changed, so every post a query loads
 //! is checked against the whole query again (a missing record is skipped).
 //!
+//! Beside the records, the `analysed` tree caches each record's word analysis so
+//! that open need not redo it ([`analysed`]): written after the records, used only
+//! while its content hash is the record's, and repaired at open.
+//!
 //! Open also repairs what an interrupted multi-step operation can leave behind:
 //! posts of an author blocked just before a crash are deleted then, and should two
 //! records ever hold the same post id, only the winning revision is kept.
@@ -61,7 +65,7 @@ use aidmesh_proto::rules::{MAX_CLOCK_SKEW_MS, MAX_LIFETIME_MS};
 use aidmesh_proto::{AuthorKey, Post, PostId, SignedPost, VerifiedPost};
 use sled::Tree;
 
-use crate::words::{Analysis, Lang};
+use crate::words::Analysis;
 use admit::{Decision, Mode};
 use index::{Index, Pos, Seq};
 pub use query::{Query, QueryError, StatusFilter, DEFAULT_LIMIT, MAX_LIMIT};
@@ -273,6 +277,8 @@ pub struct Limits {
     pub circle_posts: u64,
     /// Most record bytes kept per circle.
     pub circle_bytes: u64,
+    /// Bytes of sled's page cache (default [`CACHE_BYTES`]).
+    pub cache_bytes: u64,
 }
 
 impl Default for Limits {
@@ -280,6 +286,7 @@ impl Default for Limits {
         Self {
             circle_posts: proto_limits::CIRCLE_BUDGET_POSTS,
             circle_bytes: proto_limits::CIRCLE_BUDGET_BYTES,
+            cache_bytes: CACHE_BYTES,
         }
     }
 }
@@ -380,7 +387,7 @@ impl Summary<'_> {
     }
     /// The language and sorted stem hashes ([`crate::words::hash`]) of its title and
     /// body, and of its title alone, as the text index holds them.
-    pub fn stems(&self) -> (Lang, (Vec<u64>, Vec<u64>)) {
+    pub fn stems(&self) -> text::StemHashes {
         self.index.stem_hashes(self.seq)
     }
     /// [`Store::stem_frequencies`], through the same read of the indexes (a
@@ -466,7 +473,7 @@ impl Store {
         Self::open_with(path, Limits::default())
     }
 
-    /// Like [`Store::open`], with other per-circle budgets.
+    /// Like [`Store::open`], with other per-circle budgets or cache size.
     pub fn open_with(path: &Path, limits: Limits) -> Result<Self, Error> {
         let open_err = |source: sled::Error| match source {
             sled::Error::Corruption { .. } => Error::Damaged {
@@ -481,7 +488,7 @@ impl Store {
         };
         let config = sled::Config::new()
             .path(path)
-            .cache_capacity(CACHE_BYTES)
+            .cache_capacity(limits.cache_bytes)
             .flush_every_ms(Some(FLUSH_EVERY_MS));
         // A store closed a moment ago in this process may still be releasing its file
         // lock (sled's flusher thread lets go last): retry briefly before giving up.
@@ -1251,7 +1258,7 @@ impl Store {
     /// text index holds them, if the store holds this revision of it (same id,
     /// revision and update time): what the live matcher compares an arriving post
     /// by, without analysing it again.
-    pub fn indexed_stems(&self, post: &Post) -> Option<(Lang, (Vec<u64>, Vec<u64>))> {
+    pub fn indexed_stems(&self, post: &Post) -> Option<text::StemHashes> {
         let index = self.index();
         let (seq, _) = index
             .by_id(&post.id)

@@ -13,7 +13,7 @@
 //! many posts the store holds; a common term instead streams the newest posts and
 //! checks each against the index, stopping at the limit.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aidmesh_proto::Post;
 
@@ -98,9 +98,12 @@ pub fn analyse(post: &Post) -> Analysis {
     words::analyse(&[&post.title, &post.body])
 }
 
-/// The language and sorted stem hashes ([`words::hash`]) of an analysis: all of its
-/// stems and its title's. What the matcher compares.
-pub fn stem_hashes(analysis: &Analysis) -> (Lang, (Vec<u64>, Vec<u64>)) {
+/// A post's words as the matcher compares them: their language and the sorted
+/// [`words::hash`]es of all its stems and of its title's.
+pub type StemHashes = (Lang, (Vec<u64>, Vec<u64>));
+
+/// The [`StemHashes`] of an analysis.
+pub fn stem_hashes(analysis: &Analysis) -> StemHashes {
     let mut all: Vec<u64> = analysis.texts().map(words::hash).collect();
     let mut title: Vec<u64> = analysis
         .stems
@@ -147,6 +150,9 @@ pub(super) struct PostText {
 pub(super) struct TextIndex {
     /// Stem → its number, in stem order, so that the stems a term starts are a range.
     vocab: BTreeMap<Box<str>, StemId>,
+    /// The same, hashed: the exact look-ups of every insert, which at open are
+    /// millions.
+    exact: HashMap<Box<str>, StemId>,
     /// Per number, the stem (`None` once no post has it; the number is then reused).
     slots: Vec<Option<Slot>>,
     /// Numbers free for reuse.
@@ -164,7 +170,7 @@ impl TextIndex {
         let mut title: Vec<StemId> = Vec::new();
         for s in &analysis.stems {
             let stem = s.text.as_str();
-            let id = match self.vocab.get(stem) {
+            let id = match self.exact.get(stem) {
                 Some(&id) => id,
                 None => {
                     let slot = Slot {
@@ -183,6 +189,7 @@ impl TextIndex {
                         }
                     };
                     self.vocab.insert(stem.into(), id);
+                    self.exact.insert(stem.into(), id);
                     id
                 }
             };
@@ -215,6 +222,7 @@ impl TextIndex {
             slot.posts.remove(&seq);
             if slot.posts.is_empty() {
                 self.vocab.remove(&slot.text);
+                self.exact.remove(&slot.text);
                 *entry = None;
                 self.free.push(id);
             }
@@ -224,7 +232,7 @@ impl TextIndex {
     /// Whether nothing is indexed.
     #[cfg(test)]
     pub(super) fn is_empty(&self) -> bool {
-        self.vocab.is_empty() && self.slots.iter().all(Option::is_none)
+        self.vocab.is_empty() && self.exact.is_empty() && self.slots.iter().all(Option::is_none)
     }
 
     fn slot(&self, id: StemId) -> Option<&Slot> {
@@ -327,7 +335,7 @@ impl TextIndex {
 
     /// How many posts have exactly the stem `stem`.
     pub(super) fn frequency(&self, stem: &str) -> usize {
-        self.vocab
+        self.exact
             .get(stem)
             .and_then(|&id| self.slot(id))
             .map_or(0, |s| s.posts.len())
@@ -336,7 +344,7 @@ impl TextIndex {
     /// The posts that have exactly the stem `stem`, highest record number (about
     /// the newest) first.
     pub(super) fn posts_with<'a>(&'a self, stem: &str) -> impl Iterator<Item = Seq> + 'a {
-        self.vocab
+        self.exact
             .get(stem)
             .and_then(|&id| self.slot(id))
             .into_iter()
