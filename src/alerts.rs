@@ -9,8 +9,9 @@
 //! post, across revisions, re-deliveries and restarts.
 //!
 //! That memory is also kept in memory (a 64-bit hash of each key, with the expiry),
-//! so checking it costs no disk access; new entries are written in one batch per
-//! checked post ([`Alerts::commit`]). Entries of posts that have expired are
+//! so checking it costs no disk access; new entries are written in batches
+//! ([`Alerts::commit`]: when the arriving posts pause, or every [`COMMIT_BATCH`]).
+//! A crash can lose the last batch: those posts may then alert once more. Entries of posts that have expired are
 //! forgotten, on disk and in memory, at the first commit after open and every
 //! [`PRUNE_EVERY`] new entries after: an expired post cannot come back, so its
 //! memory is useless.
@@ -37,6 +38,8 @@ const ALERT_TARGET: u8 = b'a';
 const POST_TARGET: u8 = b'p';
 /// New `alerted` entries between two sweeps of expired ones.
 pub const PRUNE_EVERY: usize = 65_536;
+/// New `alerted` entries [`Alerts::commit_if_due`] lets wait for one batch.
+pub const COMMIT_BATCH: usize = 256;
 
 /// Alert failures.
 #[derive(Debug, thiserror::Error)]
@@ -406,6 +409,14 @@ impl Alerts {
         memory.seen.insert(key_hash(&key), post.expires_at);
         memory.pending.push((key, post.expires_at));
         true
+    }
+
+    /// [`Alerts::commit`] once [`COMMIT_BATCH`] entries wait.
+    pub fn commit_if_due(&self, now: u64) -> Result<(), Error> {
+        if self.memory().pending.len() < COMMIT_BATCH {
+            return Ok(());
+        }
+        self.commit(now)
     }
 
     /// Writes the entries [`Alerts::first_time`] made since the last commit, in one

@@ -338,8 +338,10 @@ fn alerts_and_their_memory_survive_reopening_the_store() {
                 NOW,
             )
             .unwrap();
-        let watcher = Watcher::new(store.clone(), alerts, identity(1).author());
+        let watcher = Watcher::new(store.clone(), alerts.clone(), identity(1).author());
         assert_eq!(watcher.check(&first, Origin::Gossip, NOW).unwrap().len(), 1);
+        // What the node's watcher task does once no further post waits.
+        alerts.commit(NOW).unwrap();
         store.flush().unwrap();
         alert.id
     };

@@ -77,8 +77,9 @@ impl Watcher {
 
     /// The match events `post` raises at `now`: one per alert it fits and per own
     /// open post it is a match for ([`super::Scored::is_match`]), each only the
-    /// first time (recorded in memory before this returns, and on disk unless that
-    /// fails: then with the next check).
+    /// first time (recorded in memory before this returns; on disk in batches, see
+    /// [`Alerts::commit`], which [`Watcher::run`] calls whenever no further post
+    /// waits).
     pub fn check(&self, post: &Post, origin: Origin, now: u64) -> Result<Vec<Event>, Error> {
         let mut out = Vec::new();
         if post.author == self.me {
@@ -134,9 +135,9 @@ impl Watcher {
                 out.push(event(target, Some(scored.score), reasons));
             }
         }
-        if let Err(e) = self.alerts.commit(now) {
+        if let Err(e) = self.alerts.commit_if_due(now) {
             // The events stand; only their memory waits for the next commit.
-            tracing::warn!(error = %e, "cannot save which posts were alerted; retrying with the next post");
+            tracing::warn!(error = %e, "cannot save which posts were alerted; retrying later");
         }
         Ok(out)
     }
@@ -170,7 +171,17 @@ impl Watcher {
                     continue;
                 }
             };
-            let Some(out) = out.upgrade() else { return };
+            if events.is_empty() {
+                // Nothing else waiting: a moment to write which posts alerted,
+                // before the events go out.
+                if let Err(e) = self.alerts.commit(crate::clock::now_ms()) {
+                    tracing::warn!(error = %e, "cannot save which posts were alerted; retrying later");
+                }
+            }
+            let Some(out) = out.upgrade() else {
+                let _ = self.alerts.commit(crate::clock::now_ms());
+                return;
+            };
             for e in found {
                 if let Event::Match {
                     post,
@@ -197,5 +208,6 @@ impl Watcher {
                 let _ = out.send(e);
             }
         }
+        let _ = self.alerts.commit(crate::clock::now_ms());
     }
 }
