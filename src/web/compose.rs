@@ -183,6 +183,10 @@ pub fn node_error(t: &Catalogue, e: &node::Error) -> FieldError {
             field: "circle",
             message: e.to_string(),
         },
+        node::Error::Store(s) => FieldError {
+            field: "form",
+            message: i18n::refusal(t, s).unwrap_or_else(|| e.to_string()),
+        },
         _ => FieldError {
             field: "form",
             message: e.to_string(),

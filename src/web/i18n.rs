@@ -199,6 +199,45 @@ pub fn problem(t: &Catalogue, p: &Problem) -> String {
     }
 }
 
+/// Why the store refused a post of this node, in words; `None` for a refusal a
+/// person at this node cannot meet (the caller shows the error as it is).
+pub fn refusal(t: &Catalogue, e: &crate::store::Error) -> Option<String> {
+    use crate::store::{Error, Refused};
+    let circle = |c: &str| [("circle", c.to_string())];
+    let fill_with = |s: &str, vars: &[(&str, String)]| {
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        fill(s, &vars)
+    };
+    Some(match e {
+        Error::Refused(Refused::OverQuota { circle: c, live }) => {
+            let (s, n) = if *live {
+                (
+                    t.store_over_live,
+                    aidmesh_proto::limits::MAX_LIVE_PER_AUTHOR,
+                )
+            } else {
+                (
+                    t.store_over_total,
+                    aidmesh_proto::limits::MAX_POSTS_PER_AUTHOR,
+                )
+            };
+            fill_with(s, &[("n", n.to_string()), ("circle", c.clone())])
+        }
+        Error::Refused(Refused::CircleFull { circle: c }) => {
+            fill_with(t.store_circle_full, &circle(c))
+        }
+        Error::Refused(Refused::NotMember { circle: c }) => {
+            fill_with(t.store_not_member, &circle(c))
+        }
+        Error::Refused(Refused::Newcomers { circle: c }) => {
+            fill_with(t.store_newcomers, &circle(c))
+        }
+        Error::Refused(Refused::Moderated) => t.store_moderated.to_string(),
+        Error::DiskFull(_) => t.store_disk_full.to_string(),
+        _ => return None,
+    })
+}
+
 /// Why a match scored, in words.
 pub fn reason(t: &Catalogue, r: &Reason) -> String {
     match r {
@@ -268,6 +307,13 @@ catalogue! {
     refused_title: "Not done", "No se ha hecho";
     refused_forged: "This change did not come from this node's own page, so it was refused. Go back, reload the page and try again.", "Este cambio no venía de la página de este nodo y se ha rechazado. Vuelve atrás, recarga la página e inténtalo de nuevo.";
     refused_too_large: "That was too much text to send at once.", "Era demasiado texto para enviarlo de una vez.";
+    store_over_live: "You already have {n} open posts in {circle}, the most any node keeps. Mark one done or withdraw it first.", "Ya tienes {n} publicaciones abiertas en {circle}, lo máximo que guarda un nodo. Marca una como hecha o retírala antes.";
+    store_over_total: "You already have {n} posts in {circle}, the most any node keeps. Older ones must expire first.", "Ya tienes {n} publicaciones en {circle}, lo máximo que guarda un nodo. Tienen que caducar las más antiguas.";
+    store_circle_full: "The circle {circle} is full on this node. Try again when older posts expire.", "El círculo {circle} está lleno en este nodo. Inténtalo de nuevo cuando caduquen publicaciones antiguas.";
+    store_not_member: "You are not a member of the closed circle {circle}. Ask one of its moderators for an invite.", "No eres miembro del círculo cerrado {circle}. Pide una invitación a quien lo modera.";
+    store_newcomers: "Too many new people are posting in {circle} right now. Try again in a minute.", "Demasiadas personas nuevas publican ahora en {circle}. Inténtalo de nuevo en un minuto.";
+    store_moderated: "A moderator this node follows has hidden or blocked this.", "Alguien que modera y que este nodo sigue lo ha ocultado o bloqueado.";
+    store_disk_full: "The disk of this node is full, so nothing was saved. Free some space and try again.", "El disco de este nodo está lleno y no se ha guardado nada. Libera espacio e inténtalo de nuevo.";
     login_title: "Log in", "Entrar";
     login_needed: "You are not logged in, so this page shows nothing.", "No has entrado, así que esta página no muestra nada.";
     login_how: "On the computer where your node runs, type:", "En el ordenador donde funciona tu nodo, escribe:";
@@ -479,6 +525,22 @@ catalogue! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_said_in_the_page_language() {
+        use crate::store::{Error, Refused};
+        let quota = Error::Refused(Refused::OverQuota {
+            circle: "riverside".into(),
+            live: true,
+        });
+        let es = refusal(&ES, &quota).unwrap();
+        assert!(es.contains("Ya tienes 100") && es.contains("riverside"), "{es}");
+        let en = refusal(&EN, &quota).unwrap();
+        assert!(en.contains("You already have 100 open posts in riverside"), "{en}");
+        let full = refusal(&ES, &Error::DiskFull("no space".into())).unwrap();
+        assert!(full.contains("disco"), "{full}");
+        assert!(refusal(&EN, &Error::Corrupt("x".into())).is_none());
+    }
 
     #[test]
     fn accept_language_picks_the_best_supported() {
