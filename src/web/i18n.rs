@@ -534,9 +534,15 @@ mod tests {
             live: true,
         });
         let es = refusal(&ES, &quota).unwrap();
-        assert!(es.contains("Ya tienes 100") && es.contains("riverside"), "{es}");
+        assert!(
+            es.contains("Ya tienes 100") && es.contains("riverside"),
+            "{es}"
+        );
         let en = refusal(&EN, &quota).unwrap();
-        assert!(en.contains("You already have 100 open posts in riverside"), "{en}");
+        assert!(
+            en.contains("You already have 100 open posts in riverside"),
+            "{en}"
+        );
         let full = refusal(&ES, &Error::DiskFull("no space".into())).unwrap();
         assert!(full.contains("disco"), "{full}");
         assert!(refusal(&EN, &Error::Corrupt("x".into())).is_none());
