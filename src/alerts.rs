@@ -54,6 +54,9 @@ pub enum Error {
     /// An alert with no filter at all would fire on every post.
     #[error("an alert needs at least one filter (kind, category, tag, near, search or circle)")]
     Empty,
+    /// The radius is out of range, or given without a place.
+    #[error("within: {0}")]
+    Within(String),
     /// No alert with this id.
     #[error("no alert with id {0}")]
     NotFound(AlertId),
@@ -68,6 +71,7 @@ impl Error {
         match self {
             Error::Filter(q) => Some(q.field()),
             Error::Empty => Some("filter"),
+            Error::Within(_) => Some("within_km"),
             _ => None,
         }
     }
@@ -102,8 +106,12 @@ pub struct AlertFilter {
     pub category: Option<Category>,
     /// Posts carrying this tag.
     pub tag: Option<String>,
-    /// Posts whose geohash starts with this prefix.
+    /// Posts within [`AlertFilter::within_km`] of this place's centre (a geohash),
+    /// as `aidmesh list --near` and the matcher reckon distance.
     pub near: Option<String>,
+    /// The radius around `near`, in whole km; [`crate::listing::DEFAULT_WITHIN_KM`]
+    /// when not given.
+    pub within_km: Option<u32>,
     /// Every word must start a word of the title or body.
     pub search: Option<String>,
     /// One circle.
@@ -111,18 +119,36 @@ pub struct AlertFilter {
 }
 
 impl AlertFilter {
-    /// The store query this filter stands for (open posts).
+    /// The store query this filter stands for (open posts), but for the distance
+    /// from `near` (see [`AlertFilter::reaches`]).
     pub fn query(&self) -> Query {
         Query {
             kind: self.kind,
             circle: self.circle.clone(),
             category: self.category,
             tag: self.tag.clone(),
-            near: self.near.clone(),
             text: self.search.clone(),
             status: StatusFilter::Open,
             ..Query::default()
         }
+    }
+
+    /// The radius around `near`, in km.
+    pub fn radius_km(&self) -> f64 {
+        self.within_km
+            .map_or(crate::listing::DEFAULT_WITHIN_KM, f64::from)
+    }
+
+    /// Whether `post` is within reach of `near` (any post when there is no `near`;
+    /// never a post without a location when there is).
+    pub fn reaches(&self, post: &Post) -> bool {
+        let Some(near) = &self.near else {
+            return true;
+        };
+        post.location
+            .as_deref()
+            .and_then(|l| crate::places::distance_km(near, l))
+            .is_some_and(|km| km <= self.radius_km())
     }
 
     /// Checks every filter value, with the same errors as a `list` query.
@@ -130,7 +156,20 @@ impl AlertFilter {
         if *self == AlertFilter::default() {
             return Err(Error::Empty);
         }
-        self.query().validate()?;
+        let mut query = self.query();
+        query.near = self.near.clone();
+        query.validate()?;
+        if let Some(km) = self.within_km {
+            if km == 0 || f64::from(km) > crate::listing::MAX_WITHIN_KM {
+                return Err(Error::Within(format!(
+                    "must be between 1 and {} km, got {km}",
+                    crate::listing::MAX_WITHIN_KM
+                )));
+            }
+            if self.near.is_none() {
+                return Err(Error::Within("needs a place to measure from (near)".into()));
+            }
+        }
         Ok(())
     }
 
@@ -147,7 +186,7 @@ impl AlertFilter {
             r.push(format!("tag {t}"));
         }
         if let Some(g) = &self.near {
-            r.push(format!("near {g}"));
+            r.push(format!("within {} km of {g}", self.radius_km()));
         }
         if let Some(s) = &self.search {
             r.push(format!("words {s:?}"));
@@ -385,7 +424,9 @@ impl Alerts {
         cache
             .iter()
             .filter(|c| {
-                if !c.query.admits_with(post, now, &Terms::default()) {
+                if !c.query.admits_with(post, now, &Terms::default())
+                    || !c.alert.filter.reaches(post)
+                {
                     return false;
                 }
                 c.terms.is_empty()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use aidmesh::alerts::{AlertFilter, Alerts, Target};
+use aidmesh::alerts::{AlertFilter, AlertId, Alerts, Target};
 use aidmesh::matcher::{self, live::Watcher, Match};
 use aidmesh::proto::{Category, Kind, Post, Status};
 use aidmesh::{Event, Identity, Origin, Store};
@@ -404,4 +404,87 @@ fn bad_alert_filters_are_refused_naming_the_filter() {
         alerts.remove(aidmesh::alerts::AlertId(42)),
         Err(aidmesh::alerts::Error::NotFound(_))
     ));
+}
+
+#[test]
+fn an_alert_near_a_place_fires_within_its_radius_as_list_reckons_it() {
+    let (_d, store) = open();
+    let alerts = Alerts::open(store.db()).unwrap();
+    // The centres of u33dc and u33db2 are about 4 km apart, of u33dc and u33dk0 14 km.
+    let near = alerts
+        .add(
+            AlertFilter {
+                near: Some("u33dc".into()),
+                within_km: Some(5),
+                ..AlertFilter::default()
+            },
+            NOW,
+        )
+        .unwrap();
+    let default_radius = alerts
+        .add(
+            AlertFilter {
+                near: Some("u0yjj".into()),
+                ..AlertFilter::default()
+            },
+            NOW,
+        )
+        .unwrap();
+    let watcher = Watcher::new(store.clone(), alerts.clone(), identity(1).author());
+    let a = identity(2);
+    let fired = |p: &Post| -> Vec<AlertId> {
+        put(&store, &a, p);
+        watcher
+            .check(p, Origin::Gossip, NOW)
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Match {
+                    target: Target::Alert { id },
+                    ..
+                } => Some(id),
+                _ => None,
+            })
+            .collect()
+    };
+    let next_cell = offer(&a, 1, "Soup", &[], Some("u33db2"));
+    assert_eq!(
+        fired(&next_cell),
+        vec![near.id],
+        "4 km away, in another cell"
+    );
+    let far = offer(&a, 2, "Soup", &[], Some("u33dk0"));
+    assert!(fired(&far).is_empty(), "beyond 5 km");
+    let nowhere = offer(&a, 3, "Soup", &[], None);
+    assert!(fired(&nowhere).is_empty(), "no location, no distance");
+    let same_cell = offer(&a, 4, "Soup", &[], Some("u0yjj1"));
+    assert_eq!(
+        fired(&same_cell),
+        vec![default_radius.id],
+        "within the default 10 km"
+    );
+    assert_eq!(near.filter.reasons(), ["within 5 km of u33dc"]);
+
+    for (bad, why) in [
+        (
+            AlertFilter {
+                near: Some("u33dc".into()),
+                within_km: Some(0),
+                ..AlertFilter::default()
+            },
+            "between 1 and",
+        ),
+        (
+            AlertFilter {
+                tag: Some("soup".into()),
+                within_km: Some(5),
+                ..AlertFilter::default()
+            },
+            "needs a place",
+        ),
+    ] {
+        let e = alerts.add(bad, NOW).unwrap_err();
+        assert_eq!(e.field(), Some("within_km"));
+        assert!(e.to_string().contains(why), "{e}");
+    }
 }

@@ -957,7 +957,14 @@ async fn list_alerts(State(s): State<AppState>) -> ApiResult<Vec<json::AlertJson
 
 /// The filters an alert may have: those of `list`, minus limit, offset and status.
 const ALERT_FILTERS: &[&str] = &[
-    "kind", "category", "tag", "near", "search", "text", "circle",
+    "kind",
+    "category",
+    "tag",
+    "near",
+    "within_km",
+    "search",
+    "text",
+    "circle",
 ];
 
 /// `POST alerts` with a JSON object of filters (`{"kind": "offer", "tag": "bike"}`),
@@ -983,15 +990,27 @@ async fn add_alert(
             serde_json::Value::String(v) => {
                 params.insert(k, v);
             }
+            serde_json::Value::Number(n) if k == "within_km" => {
+                params.insert(k, n.to_string());
+            }
             _ => return Err(ApiError::field(&k, format!("{k}: must be a string"))),
         }
     }
+    let within_km = params
+        .remove("within_km")
+        .map(|v| {
+            v.trim().parse::<u32>().map_err(|_| {
+                ApiError::field("within_km", "within_km: must be a whole number of km")
+            })
+        })
+        .transpose()?;
     let q = query_from(&params)?;
     let filter = crate::alerts::AlertFilter {
         kind: q.kind,
         category: q.category,
         tag: q.tag,
         near: q.near,
+        within_km,
         search: q.text,
         circle: q.circle,
     };

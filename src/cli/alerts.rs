@@ -1,7 +1,7 @@
 //! Standing alerts: `alert add`, `alert list`, `alert remove`.
 
 use aidmesh::client;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use super::output::print_json;
 use super::posts::FilterArgs;
@@ -11,7 +11,7 @@ use super::Ctx;
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Save an alert with the filters of `list`; prints its id.
-    Add(FilterArgs),
+    Add(AddArgs),
     /// Show the saved alerts.
     List,
     /// Delete an alert.
@@ -19,6 +19,16 @@ pub enum Command {
         /// The alert id, as `alert list` shows it (alert ids are short numbers).
         id: String,
     },
+}
+
+/// `alert add`.
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// With --near: how far from it, in whole km (default 10, as `list`)
+    #[arg(long, value_name = "KM", requires = "near")]
+    within: Option<u32>,
 }
 
 /// Runs one of the alert commands.
@@ -50,7 +60,8 @@ pub async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     }
 }
 
-async fn add(ctx: &Ctx, f: FilterArgs) -> anyhow::Result<()> {
+async fn add(ctx: &Ctx, args: AddArgs) -> anyhow::Result<()> {
+    let AddArgs { filter: f, within } = args;
     if f.kind.is_none()
         && f.category.is_none()
         && f.tags.is_empty()
@@ -67,7 +78,7 @@ async fn add(ctx: &Ctx, f: FilterArgs) -> anyhow::Result<()> {
     if tags.len() > 1 {
         anyhow::bail!("--tag: an alert takes one tag (save one alert per tag)");
     }
-    // A place is an area for an alert: the posts whose geohash starts with it.
+    // A place for an alert is a point: the posts within --within km of it.
     let near = f.near.map(|n| super::args::place("near", &n)).transpose()?;
     // Names are checked here so a typo never reaches the node; the rest (tag, near,
     // circle) by the node, with the same errors as `list`.
@@ -84,6 +95,7 @@ async fn add(ctx: &Ctx, f: FilterArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("--category: {e}"))?,
         tag: tags.pop(),
         near,
+        within_km: within,
         search: f.search,
         circle: f.circle,
     };
@@ -97,7 +109,14 @@ async fn add(ctx: &Ctx, f: FilterArgs) -> anyhow::Result<()> {
                 field: Some(field),
                 message,
                 ..
-            } => anyhow::anyhow!("--{field}: {message}"),
+            } => {
+                let flag = if field == "within_km" {
+                    "within"
+                } else {
+                    &field
+                };
+                anyhow::anyhow!("--{flag}: {message}")
+            }
             other => other.into(),
         })?;
     if ctx.json {

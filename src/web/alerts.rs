@@ -156,6 +156,7 @@ pub async fn add(
         category: f.category,
         tag: f.tag,
         near: f.near,
+        within_km: None,
         search: f.text,
         circle: f.circle,
     };
