@@ -27,6 +27,7 @@ use aidmesh_proto::rules::MAX_LIFETIME_MS;
 use aidmesh_proto::{Category, Kind, Post, PostId};
 use serde::{Deserialize, Serialize};
 
+use crate::listing::{Listing, Within};
 use crate::store::text::{self, Terms};
 use crate::store::{Query, QueryError, StatusFilter, Store};
 
@@ -119,9 +120,21 @@ pub struct AlertFilter {
 }
 
 impl AlertFilter {
-    /// The store query this filter stands for (open posts), but for the distance
-    /// from `near` (see [`AlertFilter::reaches`]).
-    pub fn query(&self) -> Query {
+    /// The listing this filter stands for (open posts): a store query, and the
+    /// distance from `near`.
+    pub fn listing(&self) -> Listing {
+        Listing {
+            query: self.query(),
+            within: self.near.as_ref().map(|around| Within {
+                around: around.clone(),
+                km: self.radius_km(),
+            }),
+            ..Listing::default()
+        }
+    }
+
+    /// The store query of [`AlertFilter::listing`], without the distance.
+    fn query(&self) -> Query {
         Query {
             kind: self.kind,
             circle: self.circle.clone(),
@@ -137,18 +150,6 @@ impl AlertFilter {
     pub fn radius_km(&self) -> f64 {
         self.within_km
             .map_or(crate::listing::DEFAULT_WITHIN_KM, f64::from)
-    }
-
-    /// Whether `post` is within reach of `near` (any post when there is no `near`;
-    /// never a post without a location when there is).
-    pub fn reaches(&self, post: &Post) -> bool {
-        let Some(near) = &self.near else {
-            return true;
-        };
-        post.location
-            .as_deref()
-            .and_then(|l| crate::places::distance_km(near, l))
-            .is_some_and(|km| km <= self.radius_km())
     }
 
     /// Checks every filter value, with the same errors as a `list` query.
@@ -248,7 +249,7 @@ impl Target {
 /// An alert ready to check posts against.
 struct Compiled {
     alert: Alert,
-    query: Query,
+    listing: Listing,
     terms: Terms,
 }
 
@@ -288,11 +289,11 @@ pub struct Alerts {
 }
 
 fn compile(alert: Alert) -> Compiled {
-    let query = alert.filter.query();
-    let terms = query.text_terms();
+    let listing = alert.filter.listing();
+    let terms = listing.query.text_terms();
     Compiled {
         alert,
-        query,
+        listing,
         terms,
     }
 }
@@ -424,8 +425,8 @@ impl Alerts {
         cache
             .iter()
             .filter(|c| {
-                if !c.query.admits_with(post, now, &Terms::default())
-                    || !c.alert.filter.reaches(post)
+                if !c.listing.query.admits_with(post, now, &Terms::default())
+                    || !c.listing.within.as_ref().is_none_or(|w| w.reaches(post))
                 {
                     return false;
                 }

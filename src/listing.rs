@@ -36,6 +36,16 @@ pub struct Within {
     pub km: f64,
 }
 
+impl Within {
+    /// Whether `post` has a place within the radius (a post without one never is).
+    pub fn reaches(&self, post: &aidmesh_proto::Post) -> bool {
+        post.location
+            .as_deref()
+            .and_then(|l| places::distance_km(&self.around, l))
+            .is_some_and(|d| d <= self.km)
+    }
+}
+
 /// A listing that cannot run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -86,12 +96,7 @@ pub fn list(store: &Store, listing: &Listing, now: u64) -> Result<Vec<VerifiedPo
     let keep = |p: &VerifiedPost| -> bool {
         let post = p.post();
         listing.more_tags.iter().all(|t| post.tags.contains(t))
-            && listing.within.as_ref().is_none_or(|w| {
-                post.location
-                    .as_deref()
-                    .and_then(|l| places::distance_km(&w.around, l))
-                    .is_some_and(|d| d <= w.km)
-            })
+            && listing.within.as_ref().is_none_or(|w| w.reaches(post))
     };
     let mut found = Vec::new();
     match &listing.within {

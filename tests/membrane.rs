@@ -28,20 +28,6 @@ fn draft(circle: &str, title: &str) -> Draft {
     }
 }
 
-async fn wait_long<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let ok = tokio::time::timeout(LONG, async {
-        while !cond().await {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
-    assert!(ok.is_ok(), "timed out waiting until {what}");
-}
-
 fn member(node: &NodeHandle, circle: &str, who: &NodeHandle) -> bool {
     node.store()
         .gate()
@@ -49,15 +35,15 @@ fn member(node: &NodeHandle, circle: &str, who: &NodeHandle) -> bool {
 }
 
 async fn wait_member(node: &NodeHandle, circle: &str, who: &NodeHandle, what: &str) {
-    wait_long(what, || async { member(node, circle, who) }).await;
+    wait_until_within(what, LONG, || async { member(node, circle, who) }).await;
 }
 
 async fn wait_has(node: &NodeHandle, id: &PostId, what: &str) {
-    wait_long(what, || async { node.store().contains(id) }).await;
+    wait_until_within(what, LONG, || async { node.store().contains(id) }).await;
 }
 
 async fn wait_lacks(node: &NodeHandle, id: &PostId, what: &str) {
-    wait_long(what, || async { !node.store().contains(id) }).await;
+    wait_until_within(what, LONG, || async { !node.store().contains(id) }).await;
 }
 
 async fn join_with_invite(inviter: &NodeHandle, joiner: &NodeHandle, circle: &str) {
@@ -123,7 +109,7 @@ async fn a_closed_circle_keeps_out_strangers_and_removed_members_everywhere() {
 
     // A makes B a moderator; B admits D with an invite of its own.
     a.circle_grant_moderator(&full, &b.peer_id()).await.unwrap();
-    wait_long("B sees itself a moderator", || async {
+    wait_until_within("B sees itself a moderator", LONG, || async {
         b.membrane()
             .membership(&full)
             .is_some_and(|m| m.is_moderator(&b.identity().author()))
@@ -153,7 +139,7 @@ async fn a_closed_circle_keeps_out_strangers_and_removed_members_everywhere() {
     let e_peer = e.peer_id();
     e.shutdown().await.unwrap();
     drop(e);
-    wait_long("A sees E gone", || async {
+    wait_until_within("A sees E gone", LONG, || async {
         !a.peers().await.unwrap().iter().any(|p| p.peer_id == e_peer)
     })
     .await;
@@ -163,7 +149,7 @@ async fn a_closed_circle_keeps_out_strangers_and_removed_members_everywhere() {
     assert!(removed.contains(&b.peer_id().to_string()), "{removed:?}");
     assert!(removed.contains(&d.peer_id().to_string()), "{removed:?}");
     assert!(!a.store().contains(&b_post.id) && !a.store().contains(&d_post.id));
-    wait_long("D learns it was removed", || async {
+    wait_until_within("D learns it was removed", LONG, || async {
         !member(&d, &full, &d)
     })
     .await;

@@ -200,6 +200,13 @@ impl Index {
         self.entries.len()
     }
 
+    /// The entry of `post` if the indexes hold this revision of it (same id,
+    /// revision and update time).
+    pub(super) fn holding(&self, post: &Post) -> Option<(Seq, &Entry)> {
+        self.by_id(&post.id)
+            .filter(|(_, e)| e.revision == post.revision && e.updated_at == post.updated_at)
+    }
+
     /// The seq and entry of a stored post id.
     pub(super) fn by_id(&self, id: &PostId) -> Option<(Seq, &Entry)> {
         let seq = *self.ids.get(id)?;

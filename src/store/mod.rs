@@ -1260,9 +1260,7 @@ impl Store {
     /// by, without analysing it again.
     pub fn indexed_stems(&self, post: &Post) -> Option<text::StemHashes> {
         let index = self.index();
-        let (seq, _) = index
-            .by_id(&post.id)
-            .filter(|(_, e)| e.revision == post.revision && e.updated_at == post.updated_at)?;
+        let (seq, _) = index.holding(post)?;
         Some(index.stem_hashes(seq))
     }
 
@@ -1270,9 +1268,7 @@ impl Store {
     /// store holds this revision of it (as [`Store::indexed_stems`]).
     pub fn indexed_match(&self, post: &Post, terms: &Terms) -> Option<bool> {
         let index = self.index();
-        let (_, e) = index
-            .by_id(&post.id)
-            .filter(|(_, e)| e.revision == post.revision && e.updated_at == post.updated_at)?;
+        let (_, e) = index.holding(post)?;
         Some(index.text_matches(&e.text, terms))
     }
 

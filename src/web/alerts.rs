@@ -70,8 +70,9 @@ fn render(
                         (layout::csrf_field(csrf))
                         button.danger type="submit" aria-label=(i18n::fill(t.remove_alert_named, &[("alert", &describe(t, &a.filter))])) { (t.remove) }
                     }
-                    @let q = crate::store::Query { limit: SHOWN_PER_ALERT, ..a.filter.query() };
-                    @let found = state.node().query(&q).unwrap_or_default();
+                    @let listing = a.filter.listing();
+                    @let shown = crate::listing::Listing { query: crate::store::Query { limit: SHOWN_PER_ALERT, ..listing.query.clone() }, ..listing };
+                    @let found = crate::listing::list(state.node().store(), &shown, crate::clock::now_ms()).unwrap_or_default();
                     @if found.is_empty() { p.empty { (t.alert_nothing_yet) } }
                     div.cards { @for p in &found { (layout::card(t, p.post(), &me)) } }
                 }

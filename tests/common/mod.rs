@@ -131,12 +131,21 @@ pub async fn wait_for<T>(
 }
 
 /// Polls `cond` until it holds (for state that has no event of its own).
-pub async fn wait_until<F, Fut>(what: &str, mut cond: F)
+pub async fn wait_until<F, Fut>(what: &str, cond: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let ok = tokio::time::timeout(TIMEOUT, async {
+    wait_until_within(what, TIMEOUT, cond).await
+}
+
+/// [`wait_until`] with another timeout.
+pub async fn wait_until_within<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let ok = tokio::time::timeout(timeout, async {
         while !cond().await {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
