@@ -3,18 +3,19 @@
 //! Prints one JSON object per line; a program that prints figures, not a timed test.
 //!
 //! Run: `cargo bench --bench flood` (K = 1, 100, 1000; 10,000 flood posts each), or
-//! e.g. `cargo bench --bench flood -- 1 1000 --posts 20000 --honest 30`.
+//! e.g. `cargo bench --bench flood -- 1 1000 --posts 20000 --honest 20`.
 //!
 //! For each K:
 //! 1. The victim is the real `aidmesh` binary (its own process, so its RSS, disk and
 //!    CPU are its own), on 127.0.0.1 with a fresh data dir. The honest publisher is an
 //!    [`aidmesh::Node`] in this process, connected to the victim. Arrivals at the
 //!    victim are read from its local API event stream.
-//! 2. Quiet: the honest node publishes `--honest` posts 100 ms apart; each post's
+//! 2. Quiet: an honest node publishes `--honest` posts (at most 20, an author's relay
+//!    burst) 100 ms apart; each post's
 //!    delivery time (publish call to the victim's `post_added` event) is recorded.
 //! 3. Flood: a raw gossipsub peer connects to the victim and publishes `--posts` valid,
 //!    signed posts by K keys (posts/K each) as fast as gossipsub takes them, while the
-//!    honest node publishes another `--honest` posts 100 ms apart.
+//!    a second honest node (another author) publishes `--honest` posts 100 ms apart.
 //! 4. Figures: flood posts accepted (stored by the victim) and refused, honest delivery
 //!    p50/p99 quiet and during the flood and their ratio (goal ≤ 2×), honest posts lost
 //!    (not delivered within 10 s), the victim's RSS and disk before and after, and its
@@ -223,8 +224,28 @@ fn flood_posts(keys: usize, per_key: usize, seed: u32) -> Vec<Vec<u8>> {
 }
 
 /// A raw gossipsub peer that publishes `posts` as fast as gossipsub takes them and
-/// reports how many it handed over.
-async fn flood(dial: Multiaddr, posts: Vec<Vec<u8>>) -> Result<tokio::task::JoinHandle<usize>> {
+/// reports how many it handed over. It runs on its own OS thread and runtime, as an
+/// attacker's machine would: sharing the honest node's tokio workers would make the
+/// benchmark measure its own scheduler, not the victim.
+fn flood(dial: Multiaddr, posts: Vec<Vec<u8>>) -> Result<std::thread::JoinHandle<Result<usize>>> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<()>>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(flood_on(dial, posts, ready_tx))
+    });
+    ready_rx
+        .recv()
+        .context("the flooder thread ended before it was ready")??;
+    Ok(thread)
+}
+
+async fn flood_on(
+    dial: Multiaddr,
+    posts: Vec<Vec<u8>>,
+    ready: std::sync::mpsc::Sender<Result<()>>,
+) -> Result<usize> {
     let mut swarm = libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -250,7 +271,7 @@ async fn flood(dial: Multiaddr, posts: Vec<Vec<u8>>) -> Result<tokio::task::Join
     let topic = aidmesh::net::gossip::topic("commons");
     swarm.behaviour_mut().subscribe(&topic)?;
     swarm.dial(dial)?;
-    tokio::time::timeout(Duration::from_secs(30), async {
+    let subscribed = tokio::time::timeout(Duration::from_secs(30), async {
         loop {
             if let libp2p::swarm::SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) =
                 swarm.select_next_some().await
@@ -260,30 +281,32 @@ async fn flood(dial: Multiaddr, posts: Vec<Vec<u8>>) -> Result<tokio::task::Join
         }
     })
     .await
-    .context("the flooder sees the victim's subscription")?;
-    Ok(tokio::spawn(async move {
-        let mut sent = 0;
-        let mut posts = posts.into_iter();
-        loop {
-            // Publish in small batches between polls of the swarm, so its queues drain.
-            for data in posts.by_ref().take(64) {
-                if swarm.behaviour_mut().publish(topic.clone(), data).is_ok() {
-                    sent += 1;
-                }
+    .context("the flooder sees the victim's subscription");
+    let failed = subscribed.is_err();
+    let _ = ready.send(subscribed.map_err(|e| anyhow::anyhow!("{e:#}")));
+    if failed {
+        bail!("the flooder did not see the victim's subscription");
+    }
+    let mut sent = 0;
+    let mut posts = posts.into_iter();
+    loop {
+        // Publish in small batches between polls of the swarm, so its queues drain.
+        for data in posts.by_ref().take(64) {
+            if swarm.behaviour_mut().publish(topic.clone(), data).is_ok() {
+                sent += 1;
             }
-            if posts.len() == 0 {
-                break;
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(1), swarm.select_next_some()).await;
         }
-        // Keep the connection up while the victim reads the rest.
-        let until = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < until {
-            let _ =
-                tokio::time::timeout(Duration::from_millis(100), swarm.select_next_some()).await;
+        if posts.len() == 0 {
+            break;
         }
-        sent
-    }))
+        let _ = tokio::time::timeout(Duration::from_millis(1), swarm.select_next_some()).await;
+    }
+    // Keep the connection up while the victim reads the rest.
+    let until = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < until {
+        let _ = tokio::time::timeout(Duration::from_millis(100), swarm.select_next_some()).await;
+    }
+    Ok(sent)
 }
 
 /// Honest posts published 100 ms apart; returns their delivery times (ms) at the
@@ -329,8 +352,11 @@ async fn honest_round(
 
 async fn run(keys: usize, total: usize, honest_count: usize) -> Result<()> {
     let victim = Victim::start().await?;
-    let hdir = tempfile::tempdir()?;
-    let honest = honest_node(hdir.path(), victim.addr.clone()).await?;
+    // One honest author per round: an author's relay rate (a burst of 20, then one post
+    // per 5 s) would otherwise hold back the second round's posts whatever the flood.
+    let (qdir, fdir) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let honest_quiet = honest_node(qdir.path(), victim.addr.clone()).await?;
+    let honest_flood = honest_node(fdir.path(), victim.addr.clone()).await?;
     let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     {
         let events = victim.client.events().await?;
@@ -348,27 +374,34 @@ async fn run(keys: usize, total: usize, honest_count: usize) -> Result<()> {
     }
     // Connected, and meshes formed (a few gossipsub heartbeats).
     let deadline = Instant::now() + Duration::from_secs(30);
-    while victim.client.status().await?["connected_peers"].as_u64() < Some(1) {
+    while victim.client.status().await?["connected_peers"].as_u64() < Some(2) {
         if Instant::now() > deadline {
-            bail!("the honest node did not connect");
+            bail!("the honest nodes did not connect");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
 
-    let (quiet, quiet_lost) = honest_round(&honest, &arrivals, honest_count, "quiet").await?;
+    let (quiet, quiet_lost) = honest_round(&honest_quiet, &arrivals, honest_count, "quiet").await?;
     let posts_before = victim.posts().await?;
     let rss_before = rss_mb(victim.pid());
     let disk_before = disk_mb(victim.dir.path());
     let cpu_before = cpu_secs(victim.pid());
 
     let per_key = total.div_ceil(keys);
-    let posts = flood_posts(keys, per_key, keys as u32);
+    let posts =
+        tokio::task::spawn_blocking(move || flood_posts(keys, per_key, keys as u32)).await?;
     let flood_len = posts.len();
-    let flooder = flood(victim.addr.clone(), posts).await?;
+    let flooder = {
+        let addr = victim.addr.clone();
+        tokio::task::spawn_blocking(move || flood(addr, posts)).await??
+    };
     let started = Instant::now();
-    let (during, during_lost) = honest_round(&honest, &arrivals, honest_count, "flood").await?;
-    let sent = flooder.await?;
+    let (during, during_lost) =
+        honest_round(&honest_flood, &arrivals, honest_count, "flood").await?;
+    let sent = tokio::task::spawn_blocking(move || flooder.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the flooder thread panicked"))??;
     let flood_secs = started.elapsed().as_secs_f64();
     // Let the victim finish what is in flight.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -447,7 +480,8 @@ async fn run(keys: usize, total: usize, honest_count: usize) -> Result<()> {
             "us",
         );
     }
-    honest.shutdown().await?;
+    honest_quiet.shutdown().await?;
+    honest_flood.shutdown().await?;
     victim.stop();
     Ok(())
 }
@@ -470,6 +504,9 @@ fn main() -> Result<()> {
     }
     if keys.is_empty() {
         keys = vec![1, 100, 1_000];
+    }
+    if !(1..=20).contains(&honest) {
+        bail!("--honest takes 1 to 20: an honest author's relay burst is 20 posts");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

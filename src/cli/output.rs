@@ -178,6 +178,10 @@ fn print_health(h: &serde_json::Value) {
     note(n("gossip_over_peer_rate"), "messages over a peer's rate");
     note(n("gossip_over_author_rate"), "posts over an author's rate");
     note(
+        n("gossip_write_queue_full"),
+        "posts that arrived while the store's write queue was full",
+    );
+    note(
         n("gossip_sends_dropped"),
         "gossip sends dropped (queue full)",
     );

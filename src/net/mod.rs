@@ -19,6 +19,7 @@ mod records;
 mod relay_rate;
 mod skew;
 mod sync_driver;
+mod writer;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -183,6 +184,8 @@ pub struct NetHealth {
     pub gossip_over_peer_rate: u64,
     /// Gossip posts ignored because their author was over its relay rate.
     pub gossip_over_author_rate: u64,
+    /// Gossip posts ignored because the store's write queue was full.
+    pub gossip_write_queue_full: u64,
     /// Incoming connections refused by the connection limits.
     pub connections_refused: u64,
     /// Catch-up sync sessions running now.
@@ -261,6 +264,8 @@ pub(crate) struct Network {
     /// [`LIAR_SCORE`] whatever their relay-rate strikes say.
     liars: HashSet<PeerId>,
     relay_rate: relay_rate::RelayRate,
+    /// Writes accepted gossip off the swarm task.
+    writer: writer::Writer,
     links: links::Links,
     held: held::Held,
     skew: skew::Skew,
@@ -369,6 +374,7 @@ impl Network {
             }
         }
 
+        let writer = writer::Writer::start(store.clone(), events.clone());
         let syncer = SyncDriver::new(
             store.clone(),
             events.clone(),
@@ -390,6 +396,7 @@ impl Network {
             syncer,
             liars: HashSet::new(),
             relay_rate: relay_rate::RelayRate::default(),
+            writer,
             links: links::Links::default(),
             held: held::Held::default(),
             skew: skew::Skew::default(),
@@ -470,6 +477,7 @@ impl Network {
                 _ = resync.tick() => self.periodic_sync(),
             }
         }
+        self.writer.finish().await;
         if let Err(e) = self.store.flush_async().await {
             warn!(error = %e, "flushing the store at shutdown failed");
         }
@@ -694,6 +702,7 @@ impl Network {
                         gossip_links_repaired: self.links.repaired,
                         gossip_over_peer_rate: self.relay_rate.over_peer,
                         gossip_over_author_rate: self.relay_rate.over_author,
+                        gossip_write_queue_full: self.writer.full,
                         connections_refused: self.connections_refused,
                         sync_sessions: self.syncer.running(),
                     },
@@ -870,13 +879,7 @@ impl Network {
                     .gossipsub
                     .report_message_validation_result(&message_id, &propagation_source, acceptance);
                 if let Some(verified) = to_store {
-                    match self.store.insert_verified(&verified) {
-                        Ok(outcome) => {
-                            announce(&self.events, verified.post(), outcome, Origin::Gossip)
-                        }
-                        Err(crate::store::Error::Refused(r)) if !r.is_senders_fault() => {}
-                        Err(e) => warn!(error = %e, "cannot store a gossiped post"),
-                    }
+                    self.writer.write(propagation_source, verified);
                 }
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
@@ -1314,6 +1317,10 @@ impl Network {
                     if let Some(score) = self.relay_rate.strike(*from, &verdict, at) {
                         self.set_strike_score(*from, score);
                     }
+                    return (MessageAcceptance::Ignore, None);
+                }
+                if !self.writer.has_room() {
+                    debug!(peer = %from, "the store's write queue is full; not relaying");
                     return (MessageAcceptance::Ignore, None);
                 }
                 let (author, stamp) = (post.author, post.updated_at);

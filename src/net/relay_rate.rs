@@ -16,10 +16,10 @@ use tokio::time::Instant;
 
 use super::rate::{Buckets, Rate};
 
-/// Messages one peer may send us: bursts of 400, 40 a second sustained. A quiet
+/// Messages one peer may send us: bursts of 100, 40 a second sustained. A quiet
 /// circle sees a few posts a minute; a peer relaying a busy one stays far below.
 pub const PEER_RATE: Rate = Rate {
-    burst: 400.0,
+    burst: 100.0,
     per_sec: 40.0,
 };
 /// New posts (or revisions) one author may get relayed through us: bursts of 20, then
@@ -173,7 +173,7 @@ mod tests {
             }
         }
         assert_eq!(passed, PEER_RATE.burst as usize);
-        assert_eq!(r.over_peer, 600);
+        assert_eq!(r.over_peer, 1000 - PEER_RATE.burst as u64);
         assert!(last_score <= -8.0, "graylisted: {last_score}");
         assert!(last_score >= MIN_STRIKE_SCORE);
         // An honest peer is untouched by the other's flood.

@@ -633,12 +633,33 @@ impl Store {
     }
 
     fn insert_verified_at(&self, post: &VerifiedPost, now: u64) -> Result<Inserted, Error> {
-        let _w = self.lock();
-        let (mut outcomes, _) = self.write_group(std::slice::from_ref(post), Mode::Network, now)?;
-        outcomes
+        self.insert_verified_batch_at(std::slice::from_ref(post), now)?
             .pop()
             .unwrap_or(Ok(Inserted::Duplicate))
             .map_err(Error::from)
+    }
+
+    /// Stores verified posts from the network, in write groups of up to
+    /// `BATCH_TX` posts (each group atomic), deciding each in order as
+    /// [`Store::insert_verified`] would; one outcome per post.
+    pub fn insert_verified_batch(
+        &self,
+        posts: &[VerifiedPost],
+    ) -> Result<Vec<Result<Inserted, Refused>>, Error> {
+        self.insert_verified_batch_at(posts, crate::clock::now_ms())
+    }
+
+    fn insert_verified_batch_at(
+        &self,
+        posts: &[VerifiedPost],
+        now: u64,
+    ) -> Result<Vec<Result<Inserted, Refused>>, Error> {
+        let _w = self.lock();
+        let mut out = Vec::with_capacity(posts.len());
+        for chunk in posts.chunks(BATCH_TX) {
+            out.extend(self.write_group(chunk, Mode::Network, now)?.0);
+        }
+        Ok(out)
     }
 
     /// Whether inserting `post` now would change the store: a new post or a winning
@@ -723,12 +744,9 @@ impl Store {
                 }
             }
         }
-        let _w = self.lock();
-        for (chunk, idx) in good.chunks(BATCH_TX).zip(at.chunks(BATCH_TX)) {
-            let (outcomes, _) = self.write_group(chunk, Mode::Network, now)?;
-            for (outcome, &i) in outcomes.into_iter().zip(idx) {
-                out[i] = Some(outcome);
-            }
+        let outcomes = self.insert_verified_batch_at(&good, now)?;
+        for (outcome, i) in outcomes.into_iter().zip(at) {
+            out[i] = Some(outcome);
         }
         Ok(out
             .into_iter()
