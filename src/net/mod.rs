@@ -374,7 +374,8 @@ impl Network {
             }
         }
 
-        let writer = writer::Writer::start(store.clone(), events.clone());
+        let writer = writer::Writer::start(store.clone(), events.clone())
+            .map_err(|e| Error::Setup(format!("cannot start the gossip writer: {e}")))?;
         let syncer = SyncDriver::new(
             store.clone(),
             events.clone(),

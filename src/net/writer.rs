@@ -1,5 +1,5 @@
 //! Gossiped posts the swarm task accepted, written to the store in batches on a
-//! blocking thread: a burst of writes (a flood's first few hundred posts, a busy
+//! thread of its own: a burst of writes (a flood's first few hundred posts, a busy
 //! circle) never holds up the swarm task. Posts wait in one queue per sending peer
 //! and each batch takes from the queues in turn, so one peer's burst delays another
 //! peer's post by one batch at most, not by the whole burst. The queues together hold
@@ -8,12 +8,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use aidmesh_proto::VerifiedPost;
 use libp2p::PeerId;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::events::{Bus, Origin};
@@ -29,7 +29,7 @@ type Queued = (PeerId, Box<VerifiedPost>);
 
 /// The sending end, owned by the swarm task.
 pub(crate) struct Writer {
-    tx: mpsc::UnboundedSender<Queued>,
+    tx: mpsc::Sender<Queued>,
     /// Posts sent and not yet written; the bound on everything queued.
     pending: Arc<AtomicUsize>,
     task: JoinHandle<()>,
@@ -38,16 +38,21 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writing task (on the current tokio runtime).
-    pub(crate) fn start(store: Store, events: Bus) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// Starts the writing thread. A thread of its own rather than a task that hands
+    /// each batch to tokio's blocking pool: one wake-up per batch, not two.
+    pub(crate) fn start(store: Store, events: Bus) -> Result<Self, std::io::Error> {
+        let (tx, rx) = mpsc::channel();
         let pending = Arc::new(AtomicUsize::new(0));
-        Self {
+        let counter = pending.clone();
+        let task = std::thread::Builder::new()
+            .name("aidmesh-gossip-writer".into())
+            .spawn(move || run(&store, &events, &rx, &counter))?;
+        Ok(Self {
             tx,
-            task: tokio::spawn(run(store, events, rx, pending.clone())),
+            task,
             pending,
             full: 0,
-        }
+        })
     }
 
     /// Whether a post accepted now could be queued; counts a miss. The swarm task is
@@ -69,11 +74,15 @@ impl Writer {
         }
     }
 
-    /// Writes what is queued, then ends the task.
+    /// Writes what is queued, then ends the thread.
     pub(crate) async fn finish(self) {
         drop(self.tx);
-        if let Err(e) = self.task.await {
-            warn!(error = %e, "the gossip writer ended abnormally");
+        let task = self.task;
+        if !matches!(
+            tokio::task::spawn_blocking(move || task.join()).await,
+            Ok(Ok(()))
+        ) {
+            warn!("the gossip writer ended abnormally");
         }
     }
 }
@@ -122,12 +131,7 @@ impl Fair {
     }
 }
 
-async fn run(
-    store: Store,
-    events: Bus,
-    mut rx: mpsc::UnboundedReceiver<Queued>,
-    pending: Arc<AtomicUsize>,
-) {
+fn run(store: &Store, events: &Bus, rx: &mpsc::Receiver<Queued>, pending: &AtomicUsize) {
     let mut fair = Fair::default();
     let mut open = true;
     loop {
@@ -135,44 +139,35 @@ async fn run(
             if !open {
                 break;
             }
-            match rx.recv().await {
-                Some(q) => fair.push(q),
-                None => break,
+            match rx.recv() {
+                Ok(q) => fair.push(q),
+                Err(mpsc::RecvError) => break,
             }
         }
         loop {
             match rx.try_recv() {
                 Ok(q) => fair.push(q),
-                Err(mpsc::error::TryRecvError::Empty) => break,
-                Err(mpsc::error::TryRecvError::Disconnected) => {
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
                     open = false;
                     break;
                 }
             }
         }
         let posts = fair.batch(BATCH);
-        let count = posts.len();
-        let store = store.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let outcomes = store.insert_verified_batch(&posts);
-            (posts, outcomes)
-        })
-        .await;
-        pending.fetch_sub(count, Ordering::AcqRel);
-        match written {
-            Ok((posts, Ok(outcomes))) => {
+        let outcomes = store.insert_verified_batch(&posts);
+        pending.fetch_sub(posts.len(), Ordering::AcqRel);
+        match outcomes {
+            Ok(outcomes) => {
                 for (post, outcome) in posts.iter().zip(outcomes) {
                     match outcome {
-                        Ok(o) => super::announce(&events, post.post(), o, Origin::Gossip),
+                        Ok(o) => super::announce(events, post.post(), o, Origin::Gossip),
                         Err(r) if !r.is_senders_fault() => {}
                         Err(r) => warn!(reason = %r, "a gossiped post was refused at writing"),
                     }
                 }
             }
-            Ok((posts, Err(e))) => {
-                warn!(error = %e, posts = posts.len(), "cannot store gossiped posts")
-            }
-            Err(e) => warn!(error = %e, "the gossip writer's thread failed"),
+            Err(e) => warn!(error = %e, posts = posts.len(), "cannot store gossiped posts"),
         }
     }
 }
