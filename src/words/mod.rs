@@ -166,8 +166,9 @@ pub fn detect(text: &str) -> Lang {
         } else if folded.chars().all(|c| c.is_alphanumeric() && !c.is_ascii()) {
             other += 1;
         }
-        for (v, lang) in votes.iter_mut().zip(Lang::STEMMED) {
-            if stop::list(lang).binary_search(&folded.as_str()).is_ok() {
+        let lists = stop::lists_of(&folded);
+        for (i, v) in votes.iter_mut().enumerate() {
+            if lists & (1 << i) != 0 {
                 *v += 2;
             }
         }
