@@ -102,29 +102,6 @@ pub(super) struct Answered {
     served: Served,
 }
 
-/// A job that ran off the swarm task and finished.
-pub(super) enum Done {
-    Answered(Answered),
-    Stored(Stored),
-}
-
-/// Fetched posts of a session, stored off the swarm task.
-pub(super) struct Stored {
-    peer: PeerId,
-    /// Which store of that peer's session this is (a session that ended meanwhile
-    /// ignores it).
-    ticket: u64,
-    result: Result<Fetched, crate::store::Error>,
-}
-
-/// What storing a batch of fetched posts found.
-struct Fetched {
-    invalid: usize,
-    stored: usize,
-    /// Posts dated ahead of our clock, for the swarm task to keep aside.
-    future: Vec<aidmesh_proto::SignedPost>,
-}
-
 /// What an answer tells about the peer.
 #[derive(Debug)]
 enum Served {
@@ -171,11 +148,6 @@ pub(super) struct SyncDriver {
     slots: Arc<Semaphore>,
     answered_tx: mpsc::UnboundedSender<Answered>,
     answered_rx: mpsc::UnboundedReceiver<Answered>,
-    /// Sessions whose fetched posts are being stored, with the ticket of that store.
-    storing: HashMap<PeerId, u64>,
-    tickets: u64,
-    stored_tx: mpsc::UnboundedSender<Stored>,
-    stored_rx: mpsc::UnboundedReceiver<Stored>,
     effects: Vec<Effect>,
 }
 
@@ -183,7 +155,6 @@ impl SyncDriver {
     /// A driver over `store`, telling `events` how sessions end.
     pub fn new(store: Store, events: Bus, me: Option<AuthorKey>) -> Self {
         let (answered_tx, answered_rx) = mpsc::unbounded_channel();
-        let (stored_tx, stored_rx) = mpsc::unbounded_channel();
         Self {
             store,
             events,
@@ -200,30 +171,14 @@ impl SyncDriver {
             slots: Arc::new(Semaphore::new(MAX_JOBS)),
             answered_tx,
             answered_rx,
-            storing: HashMap::new(),
-            tickets: 0,
-            stored_tx,
-            stored_rx,
             effects: Vec::new(),
         }
     }
 
-    /// The next finished job: a responder's answer or a batch of fetched posts
-    /// stored (pending forever if none: the driver holds the senders itself).
-    pub async fn done(&mut self) -> Option<Done> {
-        tokio::select! {
-            Some(a) = self.answered_rx.recv() => Some(Done::Answered(a)),
-            Some(s) = self.stored_rx.recv() => Some(Done::Stored(s)),
-            else => None,
-        }
-    }
-
-    /// Goes on after a finished job.
-    pub fn on_done(&mut self, ctx: &mut Ctx<'_>, done: Done) {
-        match done {
-            Done::Answered(a) => self.on_answered(ctx, a),
-            Done::Stored(s) => self.on_stored(ctx, s),
-        }
+    /// The next finished responder job (pending forever if none: the driver holds a
+    /// sender itself).
+    pub async fn answered(&mut self) -> Option<Answered> {
+        self.answered_rx.recv().await
     }
 
     /// What the swarm task must do now.
@@ -241,10 +196,8 @@ impl SyncDriver {
         self.sessions.len()
     }
 
-    /// Queues a session with `peer` for `circle` (unless the peer is banned or the
-    /// pair is queued already) and starts what can start. A pair whose session is
-    /// running is queued for once more after it: what made the caller ask (a new
-    /// member's records, say) may change what that session could store.
+    /// Queues a session with `peer` for `circle` (unless the peer is banned, or the
+    /// pair is running or queued already) and starts what can start.
     pub fn queue(&mut self, ctx: &mut Ctx<'_>, peer: PeerId, circle: String) {
         if let Some(until) = self.banned.get(&peer) {
             if *until > Instant::now() {
@@ -258,7 +211,8 @@ impl SyncDriver {
         {
             return;
         }
-        if self.queue.iter().any(|(p, c)| p == &peer && c == &circle) {
+        let running = self.sessions.get(&peer).is_some_and(|s| s.circle == circle);
+        if running || self.queue.iter().any(|(p, c)| p == &peer && c == &circle) {
             return;
         }
         if self.queue.len() >= MAX_QUEUE {
@@ -363,7 +317,6 @@ impl SyncDriver {
         let Some(session) = self.sessions.remove(&peer) else {
             return;
         };
-        self.storing.remove(&peer);
         let s = &session.summary;
         match &result {
             Ok(()) => info!(
@@ -473,62 +426,73 @@ impl SyncDriver {
         }
     }
 
-    fn proceed(&mut self, ctx: &mut Ctx<'_>, peer: PeerId, next: Result<Next, Failure>) {
-        match next {
-            Ok(Next::Send(request)) => self.send(ctx, peer, request),
-            Ok(Next::Done) => self.end(ctx, peer, Ok(())),
-            Err(f) => self.end(ctx, peer, Err(f)),
-            Ok(Next::Store(posts)) => {
-                let Some(circle) = self.sessions.get(&peer).map(|s| s.circle.clone()) else {
-                    return;
-                };
-                // Verifying and writing a batch takes tens of milliseconds: on a
-                // blocking thread, so the swarm task goes on meanwhile. The
-                // session waits for the result (see `on_stored`).
-                self.tickets += 1;
-                let ticket = self.tickets;
-                self.storing.insert(peer, ticket);
-                let (store, events, tx) = (
-                    self.store.clone(),
-                    self.events.clone(),
-                    self.stored_tx.clone(),
-                );
-                tokio::task::spawn_blocking(move || {
-                    let result = store_fetched(&store, &events, posts, &circle);
-                    let _ = tx.send(Stored {
-                        peer,
-                        ticket,
-                        result,
-                    });
-                });
+    fn proceed(&mut self, ctx: &mut Ctx<'_>, peer: PeerId, mut next: Result<Next, Failure>) {
+        loop {
+            match next {
+                Ok(Next::Send(request)) => return self.send(ctx, peer, request),
+                Ok(Next::Done) => return self.end(ctx, peer, Ok(())),
+                Err(f) => return self.end(ctx, peer, Err(f)),
+                Ok(Next::Store(posts)) => {
+                    let Some(circle) = self.sessions.get(&peer).map(|s| s.circle.clone()) else {
+                        return;
+                    };
+                    let (invalid, stored) = match self.store_fetched(posts, &circle) {
+                        Ok(n) => n,
+                        Err(e) => return self.end(ctx, peer, Err(Failure::Local(e.to_string()))),
+                    };
+                    let Some(session) = self.sessions.get_mut(&peer) else {
+                        return;
+                    };
+                    next = session.after_store(invalid, stored);
+                }
             }
         }
     }
 
-    /// A batch of a session's fetched posts is stored: the session goes on.
-    fn on_stored(&mut self, ctx: &mut Ctx<'_>, stored: Stored) {
-        let Stored {
-            peer,
-            ticket,
-            result,
-        } = stored;
-        if self.storing.get(&peer) != Some(&ticket) {
-            return;
-        }
-        self.storing.remove(&peer);
-        let next = match result {
-            Ok(f) => {
-                if !f.future.is_empty() {
-                    self.effects.push(Effect::Future(f.future));
-                }
-                let Some(session) = self.sessions.get_mut(&peer) else {
-                    return;
-                };
-                session.after_store(f.invalid, f.stored)
+    /// Verifies and stores fetched posts, announcing what changed. Returns how many
+    /// were invalid (undecodable, badly signed, breaking a rule, or of another
+    /// circle; expired ones, a race with the clock, and posts refused for a blocked
+    /// author, a quota, a full circle or the newcomer rate do not count)
+    /// and how many changed the store. Posts dated ahead of our clock go to the swarm
+    /// task to be kept aside.
+    fn store_fetched(
+        &mut self,
+        posts: Vec<aidmesh_proto::SignedPost>,
+        circle: &str,
+    ) -> Result<(usize, usize), crate::store::Error> {
+        let mut invalid = 0;
+        let mut stored = 0;
+        let mut keep = Vec::with_capacity(posts.len());
+        for signed in posts {
+            match signed.decode_post() {
+                Ok(p) if p.circle == circle => keep.push(signed),
+                _ => invalid += 1,
             }
-            Err(e) => Err(Failure::Local(e.to_string())),
-        };
-        self.proceed(ctx, peer, next);
+        }
+        let decoded: Vec<Option<aidmesh_proto::Post>> =
+            keep.iter().map(|s| s.decode_post().ok()).collect();
+        let outcomes = self.store.insert_batch(keep.clone(), now_ms())?;
+        let mut future = Vec::new();
+        for ((outcome, post), signed) in outcomes.into_iter().zip(decoded).zip(keep) {
+            match outcome {
+                Ok(o) => {
+                    stored += usize::from(o.changed());
+                    if let Some(post) = post {
+                        super::announce(&self.events, &post, o, Origin::Sync);
+                    }
+                }
+                Err(Refused::Invalid(e)) if gossip::is_in_future(&e) => future.push(signed),
+                Err(Refused::Invalid(e)) if gossip::is_not_senders_fault(&e) => {}
+                // Blocked, over quota, circle full, newcomers: valid posts an honest
+                // peer may hold; the store remembers them so they are not fetched again.
+                Err(r) if !r.is_senders_fault() => {}
+                Err(_) => invalid += 1,
+            }
+        }
+        if !future.is_empty() {
+            self.effects.push(Effect::Future(future));
+        }
+        Ok((invalid, stored))
     }
 
     /// Answers a peer's request: refusals at once, real work on a blocking thread at
@@ -634,7 +598,7 @@ impl SyncDriver {
     }
 
     /// Sends a finished answer and acts on what it tells.
-    fn on_answered(&mut self, ctx: &mut Ctx<'_>, answered: Answered) {
+    pub fn on_answered(&mut self, ctx: &mut Ctx<'_>, answered: Answered) {
         let Answered {
             peer,
             channel,
@@ -660,51 +624,4 @@ impl SyncDriver {
             Served::Differs(_) | Served::Other => {}
         }
     }
-}
-
-/// Verifies and stores fetched posts, announcing what changed. Counts how many were
-/// invalid (undecodable, badly signed, breaking a rule, or of another circle; expired
-/// ones, a race with the clock, and posts refused for a blocked author, a quota, a
-/// full circle or the newcomer rate do not count) and how many changed the store.
-/// Posts dated ahead of our clock are handed back to be kept aside.
-fn store_fetched(
-    store: &Store,
-    events: &Bus,
-    posts: Vec<aidmesh_proto::SignedPost>,
-    circle: &str,
-) -> Result<Fetched, crate::store::Error> {
-    let mut invalid = 0;
-    let mut stored = 0;
-    let mut keep = Vec::with_capacity(posts.len());
-    for signed in posts {
-        match signed.decode_post() {
-            Ok(p) if p.circle == circle => keep.push(signed),
-            _ => invalid += 1,
-        }
-    }
-    let decoded: Vec<Option<aidmesh_proto::Post>> =
-        keep.iter().map(|s| s.decode_post().ok()).collect();
-    let outcomes = store.insert_batch(keep.clone(), now_ms())?;
-    let mut future = Vec::new();
-    for ((outcome, post), signed) in outcomes.into_iter().zip(decoded).zip(keep) {
-        match outcome {
-            Ok(o) => {
-                stored += usize::from(o.changed());
-                if let Some(post) = post {
-                    super::announce(events, &post, o, Origin::Sync);
-                }
-            }
-            Err(Refused::Invalid(e)) if gossip::is_in_future(&e) => future.push(signed),
-            Err(Refused::Invalid(e)) if gossip::is_not_senders_fault(&e) => {}
-            // Blocked, over quota, circle full, newcomers: valid posts an honest
-            // peer may hold; the store remembers them so they are not fetched again.
-            Err(r) if !r.is_senders_fault() => {}
-            Err(_) => invalid += 1,
-        }
-    }
-    Ok(Fetched {
-        invalid,
-        stored,
-        future,
-    })
 }

@@ -587,8 +587,11 @@ impl Store {
     }
 
     /// The gate lets more in (a member admitted, a moderator unfollowed): forget the
-    /// refusals of `circle`'s posts so sync fetches them again.
+    /// refusals of `circle`'s posts so sync fetches them again. Waits for a write in
+    /// progress: one that judged by the gate as it was notes its refusals at its end,
+    /// and those must be forgotten too.
     pub fn gate_opened(&self, circle: &str) {
+        let _w = self.lock();
         self.refused().room_freed(&Room::Circle(circle.into()));
     }
 
