@@ -110,7 +110,7 @@ impl Fair {
 
     /// Up to `max` posts, one from each waiting peer in turn.
     fn batch(&mut self, max: usize) -> Vec<VerifiedPost> {
-        let mut out = Vec::with_capacity(max.min(64));
+        let mut out = Vec::with_capacity(max.min(BATCH));
         while out.len() < max {
             let Some(peer) = self.turn.pop_front() else {
                 break;
