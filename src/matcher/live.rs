@@ -178,10 +178,7 @@ impl Watcher {
                     tracing::warn!(error = %e, "cannot save which posts were alerted; retrying later");
                 }
             }
-            let Some(out) = out.upgrade() else {
-                let _ = self.alerts.commit(crate::clock::now_ms());
-                return;
-            };
+            let Some(out) = out.upgrade() else { break };
             for e in found {
                 if let Event::Match {
                     post,

@@ -86,8 +86,12 @@ impl Lang {
             ]
             .map(Stemmer::create)
         });
-        let i = Lang::STEMMED.iter().position(|l| *l == self)?;
-        STEMMERS.get(i)
+        STEMMERS.get(self.index()?)
+    }
+
+    /// Where this language stands in [`Lang::STEMMED`] (`None` when unknown).
+    pub(crate) fn index(self) -> Option<usize> {
+        Lang::STEMMED.iter().position(|l| *l == self)
     }
 
     fn whatlang(self) -> Option<whatlang::Lang> {

@@ -643,10 +643,7 @@ fn stop_bit(lang: Lang) -> u8 {
     } else {
         lang
     };
-    Lang::STEMMED
-        .iter()
-        .position(|l| *l == lang)
-        .map_or(0, |i| 1 << i)
+    lang.index().map_or(0, |i| 1 << i)
 }
 
 /// Whether the folded `word` is a stop word of `lang`. A text whose language is
