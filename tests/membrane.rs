@@ -20,6 +20,9 @@ use common::*;
 /// Generous: membership records and posts travel by gossip and catch-up; this only
 /// bounds the waiting.
 const LONG: Duration = Duration::from_secs(120);
+/// Shorter than the node's periodic sync (60 s), still generous: a newcomer's
+/// catch-up must follow from its admission, not wait for the next round.
+const BEFORE_PERIODIC_SYNC: Duration = Duration::from_secs(30);
 
 fn draft(circle: &str, title: &str) -> Draft {
     Draft {
@@ -134,8 +137,15 @@ async fn a_closed_circle_keeps_out_strangers_and_removed_members_everywhere() {
     let e = spawn_node(dirs[3].path(), std::slice::from_ref(&a_addr), &["commons"]).await;
     wait_connected(&e, a.peer_id()).await;
     join_with_invite(&a, &e, &full).await;
-    wait_has(&e, &b_post.id, "E catches up B's post").await;
-    wait_has(&e, &d_post.id, "E catches up D's post").await;
+    for (id, what) in [
+        (&b_post.id, "E catches up B's post"),
+        (&d_post.id, "E catches up D's post"),
+    ] {
+        wait_until_within(what, BEFORE_PERIODIC_SYNC, || async {
+            e.store().contains(id)
+        })
+        .await;
+    }
     let e_peer = e.peer_id();
     e.shutdown().await.unwrap();
     drop(e);

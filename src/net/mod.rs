@@ -645,6 +645,17 @@ impl Network {
                     // Peers that join later get it through the catch-up exchange.
                     Err(e) => debug!(circle, error = %e, "record not published now"),
                 }
+                if aidmesh_proto::circle::is_closed(&circle) {
+                    // A newcomer's redemption: the circle's peers may have refused
+                    // it their records a moment ago, not knowing it as a member.
+                    // The catch-up request offers the record, so they learn it even
+                    // before gossip brings it, and serve.
+                    let peers = self.circle_peers(&circle);
+                    let rr = &mut self.swarm.behaviour_mut().records;
+                    for peer in peers {
+                        self.records.ask_again(rr, peer, &circle);
+                    }
+                }
             }
             Command::Join { circle, reply } => {
                 let new = self.join(&circle);
@@ -932,7 +943,7 @@ impl Network {
                 let rr = &mut self.swarm.behaviour_mut().records;
                 if let Some((peer, circle)) = self.records.on_event(rr, &self.circles, event) {
                     // New members' posts may have been refused a moment ago.
-                    self.with_sync(|sync, ctx| sync.queue(ctx, peer, circle));
+                    self.with_sync(|sync, ctx| sync.queue_again(ctx, peer, circle));
                 }
             }
             BehaviourEvent::Sync(event) => self.with_sync(|sync, ctx| sync.on_event(ctx, event)),
@@ -1364,7 +1375,7 @@ impl Network {
                 if aidmesh_proto::circle::is_closed(circle) {
                     // Posts of members admitted just now may have been refused.
                     let (peer, circle) = (*from, circle.to_string());
-                    self.with_sync(|sync, ctx| sync.queue(ctx, peer, circle));
+                    self.with_sync(|sync, ctx| sync.queue_again(ctx, peer, circle));
                 }
                 MessageAcceptance::Accept
             }

@@ -5,7 +5,7 @@
 //! served) is in `aidmesh_proto::circle` and [`crate::circles::membrane`]; this file
 //! only moves bytes between them and the swarm.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aidmesh_proto::circle::{
@@ -41,6 +41,10 @@ struct Pending {
 pub(crate) struct Records {
     membrane: Membrane,
     pending: HashMap<OutboundRequestId, Pending>,
+    /// Exchanges in flight to make once more when they are answered: this node made
+    /// a record since the request left, and the peer should have it (see
+    /// [`Records::ask_again`]). Never more than `pending`.
+    again: HashSet<(PeerId, String)>,
     /// Bytes received in responses since start (for the benchmark and status).
     pub bytes_received: u64,
 }
@@ -50,6 +54,7 @@ impl Records {
         Self {
             membrane,
             pending: HashMap::new(),
+            again: HashSet::new(),
             bytes_received: 0,
         }
     }
@@ -84,6 +89,35 @@ impl Records {
                 );
             }
             Err(e) => warn!(error = %e, "cannot encode a records request"),
+        }
+    }
+
+    /// Asks `peer` again after this node made a record of `circle`: the request
+    /// offers it, so a peer that refused to serve a closed circle's records to a
+    /// node it did not know as a member (a newcomer whose redemption had not reached
+    /// it yet) takes the redemption first and then serves. An exchange in flight
+    /// with the peer carries the old offer, so the new one follows when it ends.
+    pub(crate) fn ask_again(
+        &mut self,
+        rr: &mut request_response::Behaviour<Codec>,
+        peer: PeerId,
+        circle: &str,
+    ) {
+        if self
+            .pending
+            .values()
+            .any(|p| p.peer == peer && p.circle == circle)
+        {
+            self.again.insert((peer, circle.to_string()));
+        } else {
+            self.ask(rr, peer, circle, 0);
+        }
+    }
+
+    /// Asks again what [`Records::ask_again`] held back until `pending` was answered.
+    fn ended(&mut self, rr: &mut request_response::Behaviour<Codec>, pending: &Pending) {
+        if self.again.remove(&(pending.peer, pending.circle.clone())) {
+            self.ask(rr, pending.peer, &pending.circle, 0);
         }
     }
 
@@ -138,6 +172,7 @@ impl Records {
                 ..
             } => {
                 let pending = self.pending.remove(&request_id)?;
+                self.ended(rr, &pending);
                 self.bytes_received += response.len() as u64;
                 let (records, more) = match decode_response(&response) {
                     Ok(circle::Response::Records { records, more }) => (records, more),
@@ -179,7 +214,10 @@ impl Records {
                 }
             }
             Event::OutboundFailure { request_id, .. } => {
-                self.pending.remove(&request_id);
+                // A failed exchange is not repeated: the next sync asks again.
+                if let Some(p) = self.pending.remove(&request_id) {
+                    self.again.remove(&(p.peer, p.circle));
+                }
                 None
             }
             _ => None,

@@ -137,6 +137,9 @@ pub(super) struct SyncDriver {
     cache: Arc<Mutex<sync::ItemCache>>,
     sessions: HashMap<PeerId, sync::Session>,
     queue: VecDeque<(PeerId, String)>,
+    /// Running sessions to run once more when they end: the gate opened while they
+    /// ran, so posts they refused may now be admitted (see [`SyncDriver::queue_again`]).
+    again: HashSet<(PeerId, String)>,
     requests: HashMap<OutboundRequestId, PeerId>,
     log: HashMap<PeerId, SyncStatus>,
     banned: HashMap<PeerId, Instant>,
@@ -162,6 +165,7 @@ impl SyncDriver {
             cache: Arc::default(),
             sessions: HashMap::new(),
             queue: VecDeque::new(),
+            again: HashSet::new(),
             requests: HashMap::new(),
             log: HashMap::new(),
             banned: HashMap::new(),
@@ -223,8 +227,22 @@ impl SyncDriver {
         self.start_next(ctx);
     }
 
+    /// Like [`SyncDriver::queue`], for when this node's gate has just let more in
+    /// (members admitted): a session of the pair that is running now may have refused
+    /// the posts the gate now admits, so it runs once more after it ends. Only a
+    /// change of the gate asks for this, never a session's own outcome, so sessions
+    /// cannot keep each other going.
+    pub fn queue_again(&mut self, ctx: &mut Ctx<'_>, peer: PeerId, circle: String) {
+        if self.sessions.get(&peer).is_some_and(|s| s.circle == circle) {
+            self.again.insert((peer, circle));
+        } else {
+            self.queue(ctx, peer, circle);
+        }
+    }
+
     /// A peer's last connection closed: its session and queue go, without blame.
     pub fn peer_gone(&mut self, ctx: &mut Ctx<'_>, peer: &PeerId) {
+        self.again.retain(|(p, _)| p != peer);
         self.sessions.remove(peer);
         self.queue.retain(|(p, _)| p != peer);
         self.requests.retain(|_, p| p != peer);
@@ -330,6 +348,7 @@ impl SyncDriver {
                 self.effects.push(Effect::Penalise(peer));
                 self.banned.insert(peer, Instant::now() + SYNC_BAN);
                 self.queue.retain(|(p, _)| p != &peer);
+                self.again.retain(|(p, _)| p != &peer);
             }
             Err(Failure::Local(reason)) | Err(Failure::Declined(reason)) => {
                 warn!(%peer, circle = session.circle, %reason, "sync failed")
@@ -372,6 +391,9 @@ impl SyncDriver {
             round_trips: s.round_trips,
             error: result.err().map(|e| e.to_string()),
         });
+        if self.again.remove(&(peer, session.circle.clone())) {
+            self.queue(ctx, peer, session.circle);
+        }
         self.start_next(ctx);
     }
 

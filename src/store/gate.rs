@@ -6,6 +6,7 @@
 //! sync, import), so a post that the gate refuses is neither stored nor relayed.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use aidmesh_proto::circle;
@@ -35,17 +36,37 @@ struct State {
     blocked: HashSet<(Box<str>, AuthorKey)>,
 }
 
+#[derive(Debug, Default)]
+struct Shared {
+    state: RwLock<State>,
+    /// Bumped by every change, so that a refusal judged by the gate as it was before
+    /// a change can be told from one judged after it (see [`Gate::generation`]).
+    generation: AtomicU64,
+}
+
 /// A cheap-to-clone handle on the gate.
 #[derive(Clone, Debug, Default)]
-pub struct Gate(Arc<RwLock<State>>);
+pub struct Gate(Arc<Shared>);
 
 impl Gate {
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.0.read().unwrap_or_else(|p| p.into_inner())
+        self.0.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The state for a change; the generation moves on before the guard is handed
+    /// out, so a verdict given after the change never carries an older generation.
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.0.write().unwrap_or_else(|p| p.into_inner())
+        let guard = self.0.state.write().unwrap_or_else(|p| p.into_inner());
+        self.0.generation.fetch_add(1, Ordering::AcqRel);
+        guard
+    }
+
+    /// How many times the gate has changed. A writer reads it before it asks the
+    /// gate and keeps the refusals it was given only if it has not moved by the time
+    /// it remembers them: a refusal the old gate gave may be one the new gate would
+    /// not, and remembering it would keep sync from fetching the post again.
+    pub fn generation(&self) -> u64 {
+        self.0.generation.load(Ordering::Acquire)
     }
 
     /// Whether `author` may post `id` in `circle` here.
@@ -120,5 +141,21 @@ mod tests {
             gate.check("commons", &c, &PostId([8; 32])),
             Verdict::Moderated
         );
+    }
+
+    #[test]
+    fn every_change_moves_the_generation_on() {
+        let gate = Gate::default();
+        let before = gate.generation();
+        gate.check("commons", &AuthorKey([1; 32]), &PostId([9; 32]));
+        assert_eq!(gate.generation(), before, "asking changes nothing");
+        gate.set_members("x~00", HashSet::new(), false);
+        let after_members = gate.generation();
+        assert!(after_members > before);
+        gate.forget("x~00");
+        assert!(gate.generation() > after_members);
+        let after_forget = gate.generation();
+        gate.set_moderation(HashSet::new(), HashSet::new());
+        assert!(gate.generation() > after_forget);
     }
 }

@@ -587,12 +587,30 @@ impl Store {
     }
 
     /// The gate lets more in (a member admitted, a moderator unfollowed): forget the
-    /// refusals of `circle`'s posts so sync fetches them again. Waits for a write in
-    /// progress: one that judged by the gate as it was notes its refusals at its end,
-    /// and those must be forgotten too.
+    /// refusals of `circle`'s posts so sync fetches them again. Called after the gate
+    /// changed; a write judging by the gate as it was then drops its refusals (see
+    /// `remember`).
     pub fn gate_opened(&self, circle: &str) {
-        let _w = self.lock();
         self.refused().room_freed(&Room::Circle(circle.into()));
+    }
+
+    /// Remembers refusals decided by the gate as it was at `gate_generation`. A
+    /// refusal by the gate itself is dropped if the gate has changed since: the
+    /// change may admit the post, and [`Store::gate_opened`] may already have run.
+    fn remember(&self, notes: Vec<Note>, gate_generation: u64) {
+        let mut refused = self.refused();
+        let gate_moved = self.inner.gate.generation() != gate_generation;
+        for n in notes {
+            if gate_moved
+                && matches!(
+                    n.reason,
+                    RefusalReason::NotMember | RefusalReason::Moderated
+                )
+            {
+                continue;
+            }
+            refused.note(n.key, n.reason, n.until, Some(n.author), n.room);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, ()> {
@@ -673,6 +691,7 @@ impl Store {
     pub fn would_change(&self, post: &VerifiedPost) -> Result<bool, Error> {
         let now = crate::clock::now_ms();
         let bytes = record_len(post);
+        let gate_generation = self.inner.gate.generation();
         let decision = admit::decide(
             &self.index(),
             &self.inner.gate,
@@ -685,13 +704,14 @@ impl Store {
         Ok(match decision {
             Decision::Keep(_) => false,
             Decision::Refuse { reason, room, .. } => {
-                self.refused().note(
-                    refused::key_of(&post.hash()),
+                let note = Note {
+                    key: refused::key_of(&post.hash()),
                     reason,
-                    post.post().expires_at,
-                    Some(post.post().author),
+                    until: post.post().expires_at,
+                    author: post.post().author,
                     room,
-                );
+                };
+                self.remember(vec![note], gate_generation);
                 false
             }
             Decision::Write { newcomer, .. } => {
@@ -806,6 +826,7 @@ impl Store {
         let mut notes: Vec<Note> = Vec::new();
         let mut freed: Vec<Room> = Vec::new();
         let remember = mode == Mode::Network;
+        let gate_generation = self.inner.gate.generation();
         let mut wrote = false;
         // The title and body are analysed for the text index before the indexes are
         // locked for writing (readers never wait for it), and only for the posts the
@@ -953,10 +974,8 @@ impl Store {
             self.inner.generation.fetch_add(1, Ordering::Release);
             self.write_analysed(analysed_batch);
         }
+        self.remember(notes, gate_generation);
         let mut refused = self.refused();
-        for n in notes {
-            refused.note(n.key, n.reason, n.until, Some(n.author), n.room);
-        }
         for room in freed {
             refused.room_freed(&room);
         }
@@ -1881,4 +1900,46 @@ fn parse_author(k: &[u8]) -> Result<AuthorKey, Error> {
 fn decode_record(raw: &[u8]) -> Result<VerifiedPost, Error> {
     let signed = SignedPost::decode(raw).map_err(|e| Error::Corrupt(e.to_string()))?;
     VerifiedPost::assume_verified(signed).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aidmesh_proto::riblt::ITEM_HASH_BYTES;
+
+    #[test]
+    fn a_refusal_by_a_gate_that_has_since_changed_is_not_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let author = AuthorKey([2; 32]);
+        let note = |n: u8, reason| Note {
+            key: [n; ITEM_HASH_BYTES],
+            reason,
+            until: u64::MAX,
+            author,
+            room: Some(Room::Circle("riverside~00".into())),
+        };
+        let judged_at = store.gate().generation();
+        store.remember(vec![note(1, RefusalReason::NotMember)], judged_at);
+        assert!(store.refusal(&[1; ITEM_HASH_BYTES], 0).is_some());
+
+        let judged_at = store.gate().generation();
+        store
+            .gate()
+            .set_members("riverside~00", [author].into(), false);
+        store.remember(
+            vec![
+                note(2, RefusalReason::NotMember),
+                note(3, RefusalReason::Moderated),
+                note(4, RefusalReason::OverQuota),
+            ],
+            judged_at,
+        );
+        assert!(store.refusal(&[2; ITEM_HASH_BYTES], 0).is_none());
+        assert!(store.refusal(&[3; ITEM_HASH_BYTES], 0).is_none());
+        assert!(
+            store.refusal(&[4; ITEM_HASH_BYTES], 0).is_some(),
+            "a refusal the gate did not give stands"
+        );
+    }
 }
