@@ -233,7 +233,42 @@ fn seeded() -> (tempfile::TempDir, Store) {
 
 #[test]
 fn queries_use_every_filter_newest_first() {
-    let (_d, store) = seeded();
+    let (d, store) = seeded();
+    check_every_filter(&store);
+    // The indexes rebuilt at open answer the same.
+    drop(store);
+    let store = Store::open(&d.path().join("db")).unwrap();
+    check_every_filter(&store);
+    let items = store.sync_items("commons", NOW).unwrap();
+    assert_eq!(
+        items.len(),
+        4,
+        "every post of the circle is a sync item"
+    );
+    assert!(items.windows(2).all(|w| w[0] <= w[1]), "in order");
+    assert_eq!(store.sweep_expired(NOW + 2 * MINUTE).unwrap(), 1);
+    check_after_sweep(&store);
+}
+
+fn check_after_sweep(store: &Store) {
+    assert_eq!(
+        titles(
+            &store
+                .query(
+                    &Query {
+                        tag: Some("bread".into()),
+                        status: StatusFilter::Any,
+                        ..q()
+                    },
+                    NOW
+                )
+                .unwrap()
+        ),
+        ["Bread was taken", "Fresh bread every morning"]
+    );
+}
+
+fn check_every_filter(store: &Store) {
     let run = |query: Query| titles(&store.query(&query, NOW).unwrap());
     assert_eq!(
         run(q()),

@@ -16,7 +16,7 @@
 //! after the records, in its own batch, with no transaction spanning the two trees:
 //! whatever a crash leaves, open repairs it.
 
-use crate::words::{Analysis, Lang, Stem};
+use crate::words::{Analysis, Lang};
 use aidmesh_proto::ContentHash;
 
 /// The tree.
@@ -77,31 +77,79 @@ pub(super) fn encode(hash: &ContentHash, analysis: &Analysis) -> Vec<u8> {
     out
 }
 
-/// The analysis in `bytes` if it was made for the post whose content hash is `hash`
-/// and reads back whole; `None` otherwise (the caller analyses the post again).
+/// A stored analysis read in place: checked whole when made, so its stems come out
+/// without allocating (opening the store reads 100,000s of them).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct View<'a> {
+    /// The language of the stems.
+    pub(super) lang: Lang,
+    count: u16,
+    stems: &'a [u8],
+}
+
+impl<'a> View<'a> {
+    /// The analysis in `bytes` if it was made for the post whose content hash is
+    /// `hash` and reads back whole; `None` otherwise (the caller analyses the post
+    /// again).
+    pub(super) fn of(bytes: &'a [u8], hash: &ContentHash) -> Option<Self> {
+        let (stored, rest) = bytes.split_at_checked(HASH)?;
+        if stored != hash.0 {
+            return None;
+        }
+        let (&lang, rest) = rest.split_first()?;
+        let lang = byte_lang(lang)?;
+        let (count, stems) = rest.split_at_checked(2)?;
+        let view = Self {
+            lang,
+            count: u16::from_be_bytes([count[0], count[1]]),
+            stems,
+        };
+        let mut rest = stems;
+        for _ in 0..view.count {
+            let (_, text, r) = next_stem(rest)?;
+            std::str::from_utf8(text).ok()?;
+            rest = r;
+        }
+        rest.is_empty().then_some(view)
+    }
+
+    /// Each stem: its text, whether it is weak, whether it is of the title.
+    pub(super) fn stems(self) -> impl Iterator<Item = (&'a str, bool, bool)> {
+        let mut rest = self.stems;
+        (0..self.count).map_while(move |_| {
+            let (flags, text, r) = next_stem(rest)?;
+            rest = r;
+            // Checked in `of`: never fails here.
+            let text = std::str::from_utf8(text).ok()?;
+            Some((text, flags & WEAK != 0, flags & TITLE != 0))
+        })
+    }
+}
+
+/// One stem's `(flags, text, rest)`.
+fn next_stem(bytes: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&flags, r) = bytes.split_first()?;
+    let (len, r) = r.split_at_checked(2)?;
+    let (text, r) = r.split_at_checked(usize::from(u16::from_be_bytes([len[0], len[1]])))?;
+    Some((flags, text, r))
+}
+
+/// The analysis in `bytes`, owned (see [`View::of`]).
+#[cfg(test)]
 pub(super) fn decode(bytes: &[u8], hash: &ContentHash) -> Option<Analysis> {
-    let (stored, rest) = bytes.split_at_checked(HASH)?;
-    if stored != hash.0 {
-        return None;
-    }
-    let (&lang, rest) = rest.split_first()?;
-    let lang = byte_lang(lang)?;
-    let (count, mut rest) = rest.split_at_checked(2)?;
-    let count = u16::from_be_bytes([count[0], count[1]]);
-    let mut stems = Vec::with_capacity(usize::from(count).min(rest.len() / 3));
-    for _ in 0..count {
-        let (&flags, r) = rest.split_first()?;
-        let (len, r) = r.split_at_checked(2)?;
-        let len = usize::from(u16::from_be_bytes([len[0], len[1]]));
-        let (text, r) = r.split_at_checked(len)?;
-        stems.push(Stem {
-            text: std::str::from_utf8(text).ok()?.to_owned(),
-            weak: flags & WEAK != 0,
-            title: flags & TITLE != 0,
-        });
-        rest = r;
-    }
-    rest.is_empty().then_some(Analysis { lang, stems })
+    let view = View::of(bytes, hash)?;
+    let stems = view
+        .stems()
+        .map(|(text, weak, title)| crate::words::Stem {
+            text: text.to_owned(),
+            weak,
+            title,
+        })
+        .collect();
+    Some(Analysis {
+        lang: view.lang,
+        stems,
+    })
 }
 
 /// The stored form of [`ANALYSIS_VERSION`].

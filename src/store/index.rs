@@ -30,7 +30,7 @@ use super::holdings::Holdings;
 use super::query::Query;
 use super::swept::SweptSet;
 use super::text::{PostText, Terms, TextIndex};
-use crate::words::Analysis;
+use crate::words::{Analysis, Lang};
 
 /// A record number: the key of a post's record, stable across its revisions.
 pub(super) type Seq = u64;
@@ -192,9 +192,76 @@ pub(super) struct Index {
     pub(super) swept: SweptSet,
     /// The word stems of every post.
     text: TextIndex,
+    /// While the store opens: the ordered sets (`all` to `hashes`) are left empty
+    /// and built from `entries` at once by [`Index::build_sets`], which sorts each
+    /// once instead of searching it for every post.
+    deferred: bool,
 }
 
 impl Index {
+    /// An index for the store's open: the ordered sets are built at the end, by
+    /// [`Index::build_sets`].
+    pub(super) fn deferring() -> Self {
+        Self {
+            deferred: true,
+            ..Self::default()
+        }
+    }
+
+    /// Builds the ordered sets from the entries, at the end of the store's open.
+    pub(super) fn build_sets(&mut self) {
+        if !self.deferred {
+            return;
+        }
+        self.deferred = false;
+        let n = self.entries.len();
+        let mut all = Vec::with_capacity(n);
+        let mut by_category: HashMap<Category, Vec<Pos>> = HashMap::new();
+        let mut by_circle: HashMap<Box<str>, Vec<Pos>> = HashMap::new();
+        let mut by_tag: HashMap<Box<str>, Vec<Pos>> = HashMap::new();
+        let mut by_place = Vec::with_capacity(n);
+        let mut expiry = Vec::with_capacity(n);
+        let mut sync: HashMap<Box<str>, Vec<SyncKey>> = HashMap::new();
+        let mut hashes = Vec::with_capacity(n);
+        // Keyed by strings every post repeats: copied once per key, not per post.
+        fn push<V>(m: &mut HashMap<Box<str>, Vec<V>>, k: &str, v: V) {
+            match m.get_mut(k) {
+                Some(list) => list.push(v),
+                None => {
+                    m.insert(k.into(), vec![v]);
+                }
+            }
+        }
+        for (&seq, e) in &self.entries {
+            let pos = e.pos(seq);
+            all.push(pos);
+            by_category.entry(e.category).or_default().push(pos);
+            push(&mut by_circle, &e.circle, pos);
+            for t in e.tags.iter() {
+                push(&mut by_tag, t, pos);
+            }
+            if let Some(l) = &e.location {
+                by_place.push((geo(l, 0), seq));
+            }
+            expiry.push((e.expires_at, seq));
+            push(&mut sync, &e.circle, e.sync_key(seq));
+            hashes.push((e.hash.0, seq));
+        }
+        fn sets<K: std::hash::Hash + Eq, V: Ord>(m: HashMap<K, Vec<V>>) -> HashMap<K, BTreeSet<V>> {
+            m.into_iter()
+                .map(|(k, v)| (k, v.into_iter().collect()))
+                .collect()
+        }
+        self.all = all.into_iter().collect();
+        self.by_category = sets(by_category);
+        self.by_circle = sets(by_circle);
+        self.by_tag = sets(by_tag);
+        self.by_place = by_place.into_iter().collect();
+        self.expiry = expiry.into_iter().collect();
+        self.sync = sets(sync);
+        self.hashes = hashes.into_iter().collect();
+    }
+
     /// Number of stored posts.
     pub(super) fn len(&self) -> usize {
         self.entries.len()
@@ -243,10 +310,30 @@ impl Index {
         words: &Analysis,
         bytes: u32,
     ) {
+        let stems = words.stems.iter().map(|s| (s.text.as_str(), s.title));
+        self.insert_stems(seq, post, hash, words.lang, stems, bytes);
+    }
+
+    /// [`Index::insert`] with the analysis as its language and borrowed stems (each
+    /// with whether it is of the title), as the stored analyses give them.
+    pub(super) fn insert_stems<'a>(
+        &mut self,
+        seq: Seq,
+        post: &Post,
+        hash: ContentHash,
+        lang: Lang,
+        stems: impl IntoIterator<Item = (&'a str, bool)>,
+        bytes: u32,
+    ) {
         self.remove(seq);
-        let text = self.text.insert(seq, words);
+        let text = self.text.insert_stems(seq, lang, stems);
         let e = Entry::of(post, hash, text, bytes);
         self.holdings.insert(seq, &e);
+        if self.deferred {
+            self.ids.insert(e.id, seq);
+            self.entries.insert(seq, e);
+            return;
+        }
         let pos = e.pos(seq);
         self.all.insert(pos);
         self.by_category.entry(e.category).or_default().insert(pos);

@@ -1701,21 +1701,31 @@ fn verify_parallel(
 /// Records read and analysed together while the indexes are rebuilt.
 const REBUILD_CHUNK: usize = 4096;
 
-/// A record read back at open: its seq, post, size, and its stored analysis if
-/// that is still good.
-type Reread = (u64, VerifiedPost, u32, Option<Analysis>);
+/// A record read back at open: its seq, post, size, and its words.
+type Reread = (u64, VerifiedPost, u32, Words);
+
+/// A reread record's words: its stored analysis while that is good (read in place,
+/// see [`analysed::View`]), else one made now.
+enum Words {
+    Stored(sled::IVec),
+    Made(Analysis),
+    Missing,
+}
 
 /// Fills in the analysis ([`text::analyse`]) of each record that has none, split
 /// over the cores; returns the seqs analysed, to store their analyses.
 fn analyse_missing(chunk: &mut [Reread]) -> Vec<u64> {
-    let mut missing: Vec<&mut Reread> = chunk.iter_mut().filter(|r| r.3.is_none()).collect();
+    let mut missing: Vec<&mut Reread> = chunk
+        .iter_mut()
+        .filter(|r| matches!(r.3, Words::Missing))
+        .collect();
     let seqs = missing.iter().map(|r| r.0).collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(VERIFY_THREADS);
     if threads < 2 || missing.len() < 64 {
         for r in missing {
-            r.3 = Some(text::analyse(r.1.post()));
+            r.3 = Words::Made(text::analyse(r.1.post()));
         }
         return seqs;
     }
@@ -1724,7 +1734,7 @@ fn analyse_missing(chunk: &mut [Reread]) -> Vec<u64> {
         for part in missing.chunks_mut(per) {
             s.spawn(move || {
                 for r in part {
-                    r.3 = Some(text::analyse(r.1.post()));
+                    r.3 = Words::Made(text::analyse(r.1.post()));
                 }
             });
         }
@@ -1789,7 +1799,7 @@ fn check_format(db: &sled::Db, path: &Path) -> Result<(), Error> {
 /// `analysed` where it has them for the record as it stands (see [`analysed`]); the
 /// others are analysed here and stored.
 fn rebuild(records: &Tree, analysed: &Tree, blocked: &Tree, swept: &Tree) -> Result<Index, Error> {
-    let mut index = Index::default();
+    let mut index = Index::deferring();
     for k in blocked.iter().keys() {
         index.set_blocked(parse_author(&k?)?, true);
     }
@@ -1812,7 +1822,7 @@ fn rebuild(records: &Tree, analysed: &Tree, blocked: &Tree, swept: &Tree) -> Res
             let (k, raw) = entry?;
             let seq = keys::parse_seq(&k).ok_or_else(|| Error::Corrupt("record key".into()))?;
             let post = decode_record(&raw)?;
-            let mut words = None;
+            let mut words = Words::Missing;
             while let Some(next) = stored.peek() {
                 let Ok((ak, _)) = next else {
                     // An unreadable analysis is only a cache miss.
@@ -1822,7 +1832,9 @@ fn rebuild(records: &Tree, analysed: &Tree, blocked: &Tree, swept: &Tree) -> Res
                 match keys::parse_seq(ak) {
                     Some(s) if s == seq => {
                         if let Some(Ok((_, v))) = stored.next() {
-                            words = analysed::decode(&v, &post.hash());
+                            if analysed::View::of(&v, &post.hash()).is_some() {
+                                words = Words::Stored(v);
+                            }
                         }
                         break;
                     }
@@ -1843,9 +1855,10 @@ fn rebuild(records: &Tree, analysed: &Tree, blocked: &Tree, swept: &Tree) -> Res
         fixed += analysed_now.len();
         let mut next_new = analysed_now.into_iter().peekable();
         for (seq, p, bytes, words) in chunk {
-            let words = words.unwrap_or_default();
             if next_new.next_if_eq(&seq).is_some() {
-                fixes.insert(&keys::seq_key(seq), analysed::encode(&p.hash(), &words));
+                if let Words::Made(words) = &words {
+                    fixes.insert(&keys::seq_key(seq), analysed::encode(&p.hash(), words));
+                }
             }
             let post = p.post();
             if index.is_blocked(&post.author) {
@@ -1861,9 +1874,21 @@ fn rebuild(records: &Tree, analysed: &Tree, blocked: &Tree, swept: &Tree) -> Res
                     continue;
                 }
             }
-            index.insert(seq, post, p.hash(), &words, bytes);
+            match &words {
+                Words::Stored(v) => match analysed::View::of(v, &p.hash()) {
+                    Some(view) => {
+                        let stems = view.stems().map(|(text, _, title)| (text, title));
+                        index.insert_stems(seq, post, p.hash(), view.lang, stems, bytes)
+                    }
+                    // Checked when read.
+                    None => index.insert(seq, post, p.hash(), &text::analyse(post), bytes),
+                },
+                Words::Made(words) => index.insert(seq, post, p.hash(), words, bytes),
+                Words::Missing => index.insert(seq, post, p.hash(), &Analysis::default(), bytes),
+            }
         }
     }
+    index.build_sets();
     // Analyses of records that are gone.
     for (k, _) in stored.flatten() {
         fixes.remove(k);

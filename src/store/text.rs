@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use aidmesh_proto::Post;
+use roaring::RoaringTreemap;
 
 use super::index::Seq;
 use crate::words::{self, Analysis, Lang};
@@ -130,8 +131,11 @@ struct Slot {
     text: Box<str>,
     /// [`words::hash`] of the text, for the matcher.
     hash: u64,
-    /// The posts that have it.
-    posts: BTreeSet<Seq>,
+    /// The posts that have it. A compressed bitmap: a post has some 40 stems, so
+    /// this is most of the index, and records numbers come in runs (they are given
+    /// out in order), which a bitmap keeps in a few bytes each and takes in order
+    /// at open without searching.
+    posts: RoaringTreemap,
 }
 
 /// What the text index knows of one post: enough to check terms and to remove it.
@@ -165,18 +169,35 @@ const ESTIMATE_STEMS: usize = 256;
 impl TextIndex {
     /// Adds the post `seq`, analysed as `analysis`; returns what must be kept to
     /// remove it again.
+    #[cfg(test)]
     pub(super) fn insert(&mut self, seq: Seq, analysis: &Analysis) -> PostText {
-        let mut ids: Vec<StemId> = Vec::with_capacity(analysis.stems.len());
+        self.insert_stems(
+            seq,
+            analysis.lang,
+            analysis.stems.iter().map(|s| (s.text.as_str(), s.title)),
+        )
+    }
+
+    /// Adds the post `seq`, whose text in `lang` has `stems` (each with whether it
+    /// is of the title); returns what must be kept to remove it again. The stems are
+    /// borrowed: a stem new to the vocabulary is the only one copied.
+    pub(super) fn insert_stems<'a>(
+        &mut self,
+        seq: Seq,
+        lang: Lang,
+        stems: impl IntoIterator<Item = (&'a str, bool)>,
+    ) -> PostText {
+        let stems = stems.into_iter();
+        let mut ids: Vec<StemId> = Vec::with_capacity(stems.size_hint().0);
         let mut title: Vec<StemId> = Vec::new();
-        for s in &analysis.stems {
-            let stem = s.text.as_str();
+        for (stem, of_title) in stems {
             let id = match self.exact.get(stem) {
                 Some(&id) => id,
                 None => {
                     let slot = Slot {
                         text: stem.into(),
                         hash: words::hash(stem),
-                        posts: BTreeSet::new(),
+                        posts: RoaringTreemap::new(),
                     };
                     let id = match self.free.pop() {
                         Some(id) => {
@@ -197,7 +218,7 @@ impl TextIndex {
                 slot.posts.insert(seq);
             }
             ids.push(id);
-            if s.title {
+            if of_title {
                 title.push(id);
             }
         }
@@ -206,7 +227,7 @@ impl TextIndex {
         title.sort_unstable();
         title.dedup();
         PostText {
-            lang: analysis.lang,
+            lang,
             stems: ids.into(),
             title: title.into(),
         }
@@ -219,7 +240,7 @@ impl TextIndex {
                 continue;
             };
             let Some(slot) = entry else { continue };
-            slot.posts.remove(&seq);
+            slot.posts.remove(seq);
             if slot.posts.is_empty() {
                 self.vocab.remove(&slot.text);
                 self.exact.remove(&slot.text);
@@ -307,7 +328,7 @@ impl TextIndex {
                 if seen > ESTIMATE_STEMS {
                     return None;
                 }
-                n += slot.posts.len();
+                n += usize::try_from(slot.posts.len()).unwrap_or(usize::MAX);
             }
         }
         Some(n)
@@ -327,7 +348,7 @@ impl TextIndex {
         let mut out = BTreeSet::new();
         for s in Self::distinct(term) {
             for slot in self.starting(s, usize::MAX) {
-                out.extend(slot.posts.iter().copied());
+                out.extend(slot.posts.iter());
             }
         }
         out
@@ -338,7 +359,7 @@ impl TextIndex {
         self.exact
             .get(stem)
             .and_then(|&id| self.slot(id))
-            .map_or(0, |s| s.posts.len())
+            .map_or(0, |s| usize::try_from(s.posts.len()).unwrap_or(usize::MAX))
     }
 
     /// The posts that have exactly the stem `stem`, highest record number (about
@@ -348,7 +369,7 @@ impl TextIndex {
             .get(stem)
             .and_then(|&id| self.slot(id))
             .into_iter()
-            .flat_map(|s| s.posts.iter().rev().copied())
+            .flat_map(|s| s.posts.iter().rev())
     }
 }
 
