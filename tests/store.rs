@@ -240,11 +240,7 @@ fn queries_use_every_filter_newest_first() {
     let store = Store::open(&d.path().join("db")).unwrap();
     check_every_filter(&store);
     let items = store.sync_items("commons", NOW).unwrap();
-    assert_eq!(
-        items.len(),
-        4,
-        "every post of the circle is a sync item"
-    );
+    assert_eq!(items.len(), 4, "every post of the circle is a sync item");
     assert!(items.windows(2).all(|w| w[0] <= w[1]), "in order");
     assert_eq!(store.sweep_expired(NOW + 2 * MINUTE).unwrap(), 1);
     check_after_sweep(&store);
