@@ -53,8 +53,8 @@ impl Gate {
         self.0.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The state for a change; the generation moves on before the guard is handed
-    /// out, so a verdict given after the change never carries an older generation.
+    /// The state for a change. The generation moves on while the lock is held, so a
+    /// verdict read from the old state never carries the new generation.
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         let guard = self.0.state.write().unwrap_or_else(|p| p.into_inner());
         self.0.generation.fetch_add(1, Ordering::AcqRel);
