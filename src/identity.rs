@@ -6,8 +6,10 @@
 //! it cannot be read — losing a key would lose the authorship of every post made
 //! with it.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use aidmesh_proto::{AuthorKey, SigningKey};
 use libp2p::identity::{Keypair, PeerId, PublicKey};
@@ -195,6 +197,35 @@ pub fn author_peer_id(author: &AuthorKey) -> Option<PeerId> {
     PeerId::from_bytes(&bytes).ok()
 }
 
+/// Most author texts [`author_text`] keeps; past that it starts over.
+const AUTHOR_TEXTS: usize = 4096;
+
+/// How a post's author is shown (API, CLI): its peer id in base58, or the key's
+/// own text should it not make one.
+///
+/// Base58 is a long division over the 38 bytes, a few microseconds each: it was an
+/// eighth of the API's CPU answering a list of 50 posts. Authors repeat, so the texts
+/// of the last few thousand are kept (a bounded table, emptied when full, so a flood
+/// of fresh keys costs only the division).
+pub fn author_text(author: &AuthorKey) -> String {
+    static TEXTS: std::sync::OnceLock<Mutex<HashMap<AuthorKey, Arc<str>>>> =
+        std::sync::OnceLock::new();
+    let texts = TEXTS.get_or_init(Mutex::default);
+    let lock = || texts.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(t) = lock().get(author) {
+        return t.to_string();
+    }
+    let text: Arc<str> = author_peer_id(author)
+        .map_or_else(|| author.to_string(), |p| p.to_string())
+        .into();
+    let mut texts = lock();
+    if texts.len() >= AUTHOR_TEXTS {
+        texts.clear();
+    }
+    texts.insert(*author, text.clone());
+    text.to_string()
+}
+
 /// The post author behind a peer id, when the peer id embeds an ed25519 key.
 pub fn peer_id_author(peer: &PeerId) -> Option<AuthorKey> {
     // Ed25519 peer ids are identity multihashes of the protobuf-encoded public key.
@@ -273,5 +304,23 @@ mod tests {
             assert_eq!(peer_id_author(&slow), Some(other.author()));
         }
         assert_eq!(peer_id_author(&id.peer_id()), Some(id.author()));
+    }
+
+    #[test]
+    fn author_texts_are_peer_ids_kept_or_not() {
+        let id = Identity::from_secret([4u8; 32]);
+        let text = id.peer_id().to_string();
+        assert_eq!(author_text(&id.author()), text);
+        assert_eq!(author_text(&id.author()), text, "from the table");
+        // More authors than the table holds: it starts over, texts stay right.
+        for n in 0..AUTHOR_TEXTS as u32 + 10 {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&n.to_be_bytes());
+            let author = AuthorKey(key);
+            let expected =
+                author_peer_id(&author).map_or_else(|| author.to_string(), |p| p.to_string());
+            assert_eq!(author_text(&author), expected);
+        }
+        assert_eq!(author_text(&id.author()), text);
     }
 }

@@ -5,8 +5,6 @@ use std::time::{Duration, SystemTime};
 use aidmesh_proto::{Category, Kind, Post, Status};
 use serde::{Deserialize, Serialize};
 
-use crate::identity::author_peer_id;
-
 /// A post as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostJson {
@@ -53,9 +51,7 @@ impl From<&Post> for PostJson {
     fn from(p: &Post) -> Self {
         Self {
             id: p.id.to_string(),
-            author: author_peer_id(&p.author)
-                .map(|id| id.to_string())
-                .unwrap_or_else(|| p.author.to_string()),
+            author: crate::identity::author_text(&p.author),
             revision: p.revision,
             circle: p.circle.clone(),
             kind: p.kind,

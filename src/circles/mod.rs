@@ -159,9 +159,7 @@ pub struct Members {
 impl Members {
     /// From a fold.
     pub fn of(circle: &str, m: Option<&aidmesh_proto::circle::Membership>, records: usize) -> Self {
-        let pid = |k: &aidmesh_proto::AuthorKey| {
-            crate::identity::author_peer_id(k).map_or_else(|| k.to_string(), |p| p.to_string())
-        };
+        let pid = |k: &aidmesh_proto::AuthorKey| crate::identity::author_text(k);
         let Some(m) = m else {
             return Self {
                 circle: circle.to_string(),
