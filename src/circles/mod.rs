@@ -159,7 +159,7 @@ pub struct Members {
 impl Members {
     /// From a fold.
     pub fn of(circle: &str, m: Option<&aidmesh_proto::circle::Membership>, records: usize) -> Self {
-        let pid = |k: &aidmesh_proto::AuthorKey| crate::identity::author_text(k);
+        let pid = crate::identity::author_text;
         let Some(m) = m else {
             return Self {
                 circle: circle.to_string(),

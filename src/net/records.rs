@@ -67,12 +67,7 @@ impl Records {
         circle: &str,
         round: u32,
     ) {
-        if self.pending.len() >= MAX_IN_FLIGHT
-            || self
-                .pending
-                .values()
-                .any(|p| p.peer == peer && p.circle == circle)
-        {
+        if self.pending.len() >= MAX_IN_FLIGHT || self.in_flight(&peer, circle) {
             return;
         }
         let request = self.membrane.request(circle);
@@ -103,15 +98,18 @@ impl Records {
         peer: PeerId,
         circle: &str,
     ) {
-        if self
-            .pending
-            .values()
-            .any(|p| p.peer == peer && p.circle == circle)
-        {
+        if self.in_flight(&peer, circle) {
             self.again.insert((peer, circle.to_string()));
         } else {
             self.ask(rr, peer, circle, 0);
         }
+    }
+
+    /// Whether an exchange with `peer` about `circle` is in flight.
+    fn in_flight(&self, peer: &PeerId, circle: &str) -> bool {
+        self.pending
+            .values()
+            .any(|p| p.peer == *peer && p.circle == circle)
     }
 
     /// Asks again what [`Records::ask_again`] held back until `pending` was answered.

@@ -37,10 +37,7 @@ const TITLE: u8 = 2;
 const UNKNOWN: u8 = 0xff;
 
 fn lang_byte(lang: Lang) -> u8 {
-    Lang::STEMMED
-        .iter()
-        .position(|l| *l == lang)
-        .map_or(UNKNOWN, |i| i as u8)
+    lang.index().map_or(UNKNOWN, |i| i as u8)
 }
 
 fn byte_lang(b: u8) -> Option<Lang> {
@@ -124,6 +121,12 @@ impl<'a> View<'a> {
             Some((text, flags & WEAK != 0, flags & TITLE != 0))
         })
     }
+}
+
+/// Whether the stored analysis `bytes` was made for the post whose content hash is
+/// `hash` (its other bytes are checked by [`View::of`] when they are read).
+pub(super) fn made_for(bytes: &[u8], hash: &ContentHash) -> bool {
+    bytes.get(..HASH) == Some(&hash.0[..])
 }
 
 /// One stem's `(flags, text, rest)`.

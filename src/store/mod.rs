@@ -597,7 +597,7 @@ impl Store {
     /// Remembers refusals decided by the gate as it was at `gate_generation`. A
     /// refusal by the gate itself is dropped if the gate has changed since: the
     /// change may admit the post, and [`Store::gate_opened`] may already have run.
-    fn remember(&self, notes: Vec<Note>, gate_generation: u64) {
+    fn remember(&self, notes: impl IntoIterator<Item = Note>, gate_generation: u64) {
         let mut refused = self.refused();
         let gate_moved = self.inner.gate.generation() != gate_generation;
         for n in notes {
@@ -711,7 +711,7 @@ impl Store {
                     author: post.post().author,
                     room,
                 };
-                self.remember(vec![note], gate_generation);
+                self.remember([note], gate_generation);
                 false
             }
             Decision::Write { newcomer, .. } => {
@@ -1704,8 +1704,8 @@ const REBUILD_CHUNK: usize = 4096;
 /// A record read back at open: its seq, post, size, and its words.
 type Reread = (u64, VerifiedPost, u32, Words);
 
-/// A reread record's words: its stored analysis while that is good (read in place,
-/// see [`analysed::View`]), else one made now.
+/// A reread record's words: its stored analysis while that is for this post (read in
+/// place, see [`analysed::View`]), else one made now.
 enum Words {
     Stored(sled::IVec),
     Made(Analysis),
@@ -1713,13 +1713,12 @@ enum Words {
 }
 
 /// Fills in the analysis ([`text::analyse`]) of each record that has none, split
-/// over the cores; returns the seqs analysed, to store their analyses.
-fn analyse_missing(chunk: &mut [Reread]) -> Vec<u64> {
+/// over the cores.
+fn analyse_missing(chunk: &mut [Reread]) {
     let mut missing: Vec<&mut Reread> = chunk
         .iter_mut()
         .filter(|r| matches!(r.3, Words::Missing))
         .collect();
-    let seqs = missing.iter().map(|r| r.0).collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(VERIFY_THREADS);
@@ -1727,7 +1726,7 @@ fn analyse_missing(chunk: &mut [Reread]) -> Vec<u64> {
         for r in missing {
             r.3 = Words::Made(text::analyse(r.1.post()));
         }
-        return seqs;
+        return;
     }
     let per = missing.len().div_ceil(threads);
     std::thread::scope(|s| {
@@ -1739,7 +1738,6 @@ fn analyse_missing(chunk: &mut [Reread]) -> Vec<u64> {
             });
         }
     });
-    seqs
 }
 
 /// Stamps the analysis version on a new tree; empties one written by other
@@ -1832,7 +1830,7 @@ fn rebuild(records: &Tree, analysed: &Tree, blocked: &Tree, swept: &Tree) -> Res
                 match keys::parse_seq(ak) {
                     Some(s) if s == seq => {
                         if let Some(Ok((_, v))) = stored.next() {
-                            if analysed::View::of(&v, &post.hash()).is_some() {
+                            if analysed::made_for(&v, &post.hash()) {
                                 words = Words::Stored(v);
                             }
                         }
@@ -1851,15 +1849,8 @@ fn rebuild(records: &Tree, analysed: &Tree, blocked: &Tree, swept: &Tree) -> Res
         if chunk.is_empty() {
             break;
         }
-        let analysed_now = analyse_missing(&mut chunk);
-        fixed += analysed_now.len();
-        let mut next_new = analysed_now.into_iter().peekable();
+        analyse_missing(&mut chunk);
         for (seq, p, bytes, words) in chunk {
-            if next_new.next_if_eq(&seq).is_some() {
-                if let Words::Made(words) = &words {
-                    fixes.insert(&keys::seq_key(seq), analysed::encode(&p.hash(), words));
-                }
-            }
             let post = p.post();
             if index.is_blocked(&post.author) {
                 doomed.push(seq);
@@ -1874,18 +1865,23 @@ fn rebuild(records: &Tree, analysed: &Tree, blocked: &Tree, swept: &Tree) -> Res
                     continue;
                 }
             }
-            match &words {
-                Words::Stored(v) => match analysed::View::of(v, &p.hash()) {
-                    Some(view) => {
-                        let stems = view.stems().map(|(text, _, title)| (text, title));
-                        index.insert_stems(seq, post, p.hash(), view.lang, stems, bytes)
-                    }
-                    // Checked when read.
-                    None => index.insert(seq, post, p.hash(), &text::analyse(post), bytes),
-                },
-                Words::Made(words) => index.insert(seq, post, p.hash(), words, bytes),
-                Words::Missing => index.insert(seq, post, p.hash(), &Analysis::default(), bytes),
+            let view = match &words {
+                Words::Stored(v) => analysed::View::of(v, &p.hash()),
+                _ => None,
+            };
+            if let Some(view) = view {
+                let stems = view.stems().map(|(text, _, title)| (text, title));
+                index.insert_stems(seq, post, p.hash(), view.lang, stems, bytes);
+                continue;
             }
+            // Made just now, or stored for this post but damaged: analysed again here.
+            let made = match words {
+                Words::Made(made) => made,
+                _ => text::analyse(post),
+            };
+            fixes.insert(&keys::seq_key(seq), analysed::encode(&p.hash(), &made));
+            fixed += 1;
+            index.insert(seq, post, p.hash(), &made, bytes);
         }
     }
     index.build_sets();
@@ -1903,6 +1899,7 @@ fn rebuild(records: &Tree, analysed: &Tree, blocked: &Tree, swept: &Tree) -> Res
         for seq in doomed {
             batch.remove(&keys::seq_key(seq));
             fixes.remove(&keys::seq_key(seq));
+            fixed += 1;
         }
         records.apply_batch(batch)?;
         records.flush()?;

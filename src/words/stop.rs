@@ -615,6 +615,10 @@ pub(super) fn list(lang: Lang) -> &'static [&'static str] {
 /// Bit of the weak list in a word's [`lists_of`] mask; bit `i` below it is the stop
 /// list of `Lang::STEMMED[i]`.
 const WEAK_BIT: u8 = 1 << 7;
+const _: () = assert!(
+    Lang::STEMMED.len() < 8,
+    "one bit per stop list, below WEAK_BIT"
+);
 
 /// Each word of any list, with the lists it is in.
 static LISTS: LazyLock<FxHashMap<&'static str, u8>> = LazyLock::new(|| {
