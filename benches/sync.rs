@@ -93,6 +93,9 @@ const CASES: &[(usize, usize)] = &[
 /// Part 2: how long B may take to catch up.
 const E2E_TIMEOUT: Duration = Duration::from_secs(900);
 const AUTHORS: u8 = 50;
+/// Part 2 goals (issue #17): catch-up rate, and the first post within this of B's start.
+const GOAL_POSTS_PER_S: f64 = 25_000.0;
+const GOAL_FIRST_POST: Duration = Duration::from_millis(200);
 
 const WORDS: &[&str] = &[
     "bread", "soup", "ride", "clinic", "bike", "tools", "drill", "ladder", "room", "bed", "coat",
@@ -1071,7 +1074,13 @@ async fn e2e_part(args: &Args) -> Result<()> {
         "time_to_first_synced_post_ms",
         first.map_or(Value::Null, |d| ms(d).into()),
         "ms",
-        &[],
+        &[
+            ("goal_max", ms(GOAL_FIRST_POST).into()),
+            (
+                "goal_met",
+                first.is_some_and(|d| d < GOAL_FIRST_POST).into(),
+            ),
+        ],
     );
     line.emit_with(
         "catch_up_ms",
@@ -1088,8 +1097,11 @@ async fn e2e_part(args: &Args) -> Result<()> {
         rate.round(),
         "posts/s",
         &[
-            ("goal_min", 20_000.into()),
-            ("goal_met", (caught_up.is_ok() && rate >= 20_000.0).into()),
+            ("goal_min", GOAL_POSTS_PER_S.into()),
+            (
+                "goal_met",
+                (caught_up.is_ok() && rate >= GOAL_POSTS_PER_S).into(),
+            ),
         ],
     );
     match &event {

@@ -120,7 +120,9 @@ type Skip = Box<dyn Fn(&Item) -> bool + Send>;
 pub enum Next {
     /// Send this request to the peer.
     Send(Request),
-    /// Store these fetched posts (verifying them), then call [`Session::after_store`].
+    /// Store these fetched posts (verifying them) and report with
+    /// [`Session::stored`]; the next batch may be asked for meanwhile
+    /// ([`Session::next_fetch`]), or after ([`Session::after_store`] does both).
     Store(Vec<SignedPost>),
     /// The session is over.
     Done,
@@ -230,6 +232,14 @@ impl Session {
             )));
         }
         self.summary.symbols += symbols.len();
+        if set_size == 0 {
+            // The peer holds nothing of the circle: it lacks every item of ours and
+            // has nothing to fetch, so there is nothing to decode. (A peer that lies
+            // so only keeps its posts from us this once, as refusing would.)
+            self.summary.decoded = true;
+            self.summary.extra = self.local_count;
+            return Ok(Next::Done);
+        }
         self.decoder.add(&symbols);
         if self.decoder.is_failed() {
             return Err(Failure::Lie("coded symbols contradict each other".into()));
@@ -282,7 +292,8 @@ impl Session {
         }))
     }
 
-    fn next_fetch(&mut self) -> Next {
+    /// The next batch to fetch, or `Done` when every wanted post was asked for.
+    pub fn next_fetch(&mut self) -> Next {
         if self.to_fetch.is_empty() {
             return Next::Done;
         }
@@ -320,15 +331,21 @@ impl Session {
         Ok(Next::Store(posts))
     }
 
-    /// Continues after the fetched posts were stored. `invalid` is how many of them
-    /// failed verification or the rules, or belonged to another circle; `stored` how
-    /// many changed the store.
+    /// Continues after a batch was stored, for one batch at a time:
+    /// [`Session::stored`], then [`Session::next_fetch`].
     pub fn after_store(&mut self, invalid: usize, stored: usize) -> Result<Next, Failure> {
+        self.stored(invalid, stored)?;
+        Ok(self.next_fetch())
+    }
+
+    /// Counts a stored batch: `invalid` of its posts failed verification or the rules,
+    /// or belonged to another circle (a lie), `stored` changed the store.
+    pub fn stored(&mut self, invalid: usize, stored: usize) -> Result<(), Failure> {
         self.summary.stored += stored;
         if invalid > 0 {
             return Err(Failure::Lie(format!("served {invalid} invalid posts")));
         }
-        Ok(self.next_fetch())
+        Ok(())
     }
 }
 
@@ -501,11 +518,12 @@ pub fn respond(
                     return Ok(refuse(format!("at most {MAX_FETCH} posts per fetch")));
                 }
                 let mut posts = Vec::with_capacity(hashes.len());
+                let author = crate::identity::peer_id_author(&peer);
                 for h in &hashes {
                     if let Some(p) = store.get_by_hash_prefix(h)? {
                         // A closed circle's posts go to its members only.
-                        let member = crate::identity::peer_id_author(&peer)
-                            .is_some_and(|a| store.gate().is_member(&p.post().circle, &a));
+                        let member =
+                            author.is_some_and(|a| store.gate().is_member(&p.post().circle, &a));
                         if !p.post().is_expired(now) && member {
                             posts.push(p.signed().clone());
                         }
@@ -672,6 +690,22 @@ mod tests {
             .unwrap_err();
         assert!(matches!(failure, Failure::Lie(_)));
         assert_eq!(session.summary.symbols, 0, "refused before taking them in");
+    }
+
+    #[test]
+    fn a_peer_with_nothing_ends_the_session_at_once() {
+        let (mut session, _) = Session::start("commons".into(), Arc::new(items(0..1_000)));
+        let next = session
+            .on_response(Response::Symbols {
+                set_size: 0,
+                from: 0,
+                symbols: riblt::encode(&[], 0, FIRST_SYMBOLS as usize),
+            })
+            .unwrap();
+        assert!(matches!(next, Next::Done), "{next:?}");
+        assert!(session.summary.decoded);
+        assert_eq!((session.summary.extra, session.summary.missing), (1_000, 0));
+        assert_eq!(session.summary.round_trips, 1, "the Hello only");
     }
 
     /// A full session of `local` against `remote`, up to its first fetch.

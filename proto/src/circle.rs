@@ -26,14 +26,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::byte_newtype;
 use crate::codec::{self, CodecError};
+use crate::keys;
 use crate::post::{AuthorKey, PostId};
 use crate::rules::{check_circle, MAX_CIRCLE_CHARS, MAX_CLOCK_SKEW_MS};
-use crate::signed::{canonical_point, strict_nonce, Signature};
+use crate::signed::Signature;
 use crate::ValidationError;
 
 /// Separates a closed circle's name from its id.
@@ -365,11 +366,8 @@ impl SignedRecord {
     fn verify_inner(&self, now: u64, nested: bool) -> Result<VerifiedRecord, RecordError> {
         let record = self.decode_record()?;
         record.check(now, nested)?;
-        let key = VerifyingKey::from_bytes(&record.signer.0)
-            .ok()
-            .filter(|k| !k.is_weak() && canonical_point(&record.signer.0).is_some())
-            .ok_or(RecordError::BadKey)?;
-        if !strict_nonce(&self.signature) {
+        let key = keys::strict_key(&record.signer.0).ok_or(RecordError::BadKey)?;
+        if !keys::strict_nonce(self.signature.nonce()) {
             return Err(RecordError::BadSignature);
         }
         let signature = ed25519_dalek::Signature::from_bytes(&self.signature.0);

@@ -22,6 +22,7 @@ mod bytes;
 pub mod circle;
 pub mod codec;
 pub mod invite;
+mod keys;
 pub mod limits;
 pub mod message;
 pub mod post;

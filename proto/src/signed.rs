@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bytes::byte_newtype;
 use crate::codec::{self, CodecError};
+use crate::keys;
 use crate::post::{ContentHash, Post};
 use crate::rules::{self, Field, Problem, ValidationError};
 
@@ -36,6 +37,13 @@ byte_newtype!(
     Signature,
     64
 );
+
+impl Signature {
+    /// The nonce point `R`: the first half of the signature.
+    pub(crate) fn nonce(&self) -> &[u8; 32] {
+        self.0.first_chunk().unwrap_or(&[0; 32])
+    }
+}
 
 /// Why a post was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -151,14 +159,11 @@ impl SignedPost {
     fn prepare(&self, now: u64) -> Result<Prepared, Error> {
         let post = self.decode_post()?;
         rules::validate(&post, now)?;
-        let key = VerifyingKey::from_bytes(&post.author.0)
-            .ok()
-            .filter(|k| !k.is_weak() && canonical_point(&post.author.0).is_some())
-            .ok_or(ValidationError {
-                field: Field::Author,
-                problem: Problem::BadKey,
-            })?;
-        if !strict_nonce(&self.signature) {
+        let key = keys::strict_key(&post.author.0).ok_or(ValidationError {
+            field: Field::Author,
+            problem: Problem::BadKey,
+        })?;
+        if !keys::strict_nonce(self.signature.nonce()) {
             return Err(Error::BadSignature);
         }
         let signature = ed25519_dalek::Signature::from_bytes(&self.signature.0);
@@ -178,21 +183,6 @@ impl SignedPost {
             .map_err(|_| Error::BadSignature)?;
         Ok(VerifiedPost::new(p.post, self))
     }
-}
-
-/// The point `bytes` encode, if they are its one canonical encoding.
-pub(crate) fn canonical_point(bytes: &[u8; 32]) -> Option<curve25519_dalek::EdwardsPoint> {
-    let point = curve25519_dalek::edwards::CompressedEdwardsY(*bytes).decompress()?;
-    (point.compress().to_bytes() == *bytes).then_some(point)
-}
-
-/// Whether the signature's `R` is what `verify_strict` demands: a canonical encoding
-/// of a point that is not of small order. Checked before batching (see the module
-/// docs); costs a point decompression, a few µs.
-pub(crate) fn strict_nonce(signature: &Signature) -> bool {
-    let mut r = [0u8; 32];
-    r.copy_from_slice(&signature.0[..32]);
-    canonical_point(&r).is_some_and(|p| !p.is_small_order())
 }
 
 /// Verifies many posts at once, with ed25519 batch verification in groups of

@@ -49,6 +49,7 @@ pub mod gate;
 mod holdings;
 mod index;
 mod keys;
+mod parallel;
 pub mod query;
 pub mod refused;
 mod swept;
@@ -87,8 +88,10 @@ const LOCK_RETRIES: u32 = 40;
 pub const BATCH_TX: usize = 512;
 /// Most expired posts removed per sweep batch.
 const SWEEP_TX: usize = 4096;
-/// Most threads [`Store::insert_batch`] verifies signatures on.
+/// Most threads [`Store::insert_batch`] verifies signatures and analyses text on.
 pub const VERIFY_THREADS: usize = 4;
+/// Fewest posts worth analysing on a thread of their own (tens of µs each).
+const ANALYSE_PER_THREAD: usize = 32;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -829,16 +832,16 @@ impl Store {
         let gate_generation = self.inner.gate.generation();
         let mut wrote = false;
         // The title and body are analysed for the text index before the indexes are
-        // locked for writing (readers never wait for it), and only for the posts the
-        // indexes as they stand would write: duplicates and refusals cost no
-        // analysis. A post that only a write earlier in this group lets in is
-        // analysed on the spot.
-        let mut words: Vec<Option<Analysis>> = {
+        // locked for writing (readers never wait for it), on all cores, and only for
+        // the posts the indexes as they stand would write: duplicates and refusals
+        // cost no analysis. A post that only a write earlier in this group lets in
+        // is analysed on the spot.
+        let wanted: Vec<(&VerifiedPost, bool)> = {
             let index = self.index();
             posts
                 .iter()
                 .map(|v| {
-                    matches!(
+                    let write = matches!(
                         admit::decide(
                             &index,
                             &self.inner.gate,
@@ -849,14 +852,15 @@ impl Store {
                             now,
                         ),
                         Decision::Write { .. }
-                    )
+                    );
+                    (v, write)
                 })
-                .collect::<Vec<bool>>()
-        }
-        .into_iter()
-        .zip(posts)
-        .map(|(write, v)| write.then(|| text::analyse(v.post())))
-        .collect();
+                .collect()
+        };
+        let mut words: Vec<Option<Analysis>> =
+            parallel::map(&wanted, ANALYSE_PER_THREAD, |(v, write)| {
+                write.then(|| text::analyse(v.post()))
+            });
         {
             let mut index = self.index_mut();
             for (v, words) in posts.iter().zip(words.iter_mut()) {
