@@ -379,3 +379,49 @@ async fn lying_sync_peers_end_their_session_and_change_nothing() {
     honest.shutdown().await.unwrap();
     other.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_post_in_the_first_of_several_batches_ends_the_session_there() {
+    use aidmesh::proto::riblt::{self, Item, ITEM_HASH_BYTES};
+    use aidmesh::proto::sync::{Request, Response};
+    let d1 = tempfile::tempdir().unwrap();
+    let honest = spawn_node(d1.path(), &[], &["commons"]).await;
+    // 600 posts, three fetches; the newest (fetched first) is forged.
+    let mut served = posts(600, 70);
+    served[0].signature.0[0] ^= 1;
+    let mut items: Vec<Item> = served
+        .iter()
+        .map(|s| Item::new(s.decode_post().unwrap().updated_at, &s.content_hash()))
+        .collect();
+    items.sort();
+    let symbols = move |from: u32, to: u32| Response::Symbols {
+        set_size: 600,
+        from,
+        symbols: riblt::encode(&items, from as usize, to as usize),
+    };
+    let liar_peer = liar(&honest, move |req| match req {
+        Request::Hello { first, .. } => symbols(0, first),
+        Request::Estimate { from, .. } => symbols(from, from + 1_000),
+        Request::More { from, to, .. } => symbols(from, to),
+        Request::Fetch { hashes } => Response::Posts {
+            posts: served
+                .iter()
+                .filter(|s| {
+                    hashes
+                        .iter()
+                        .any(|h| h[..] == s.content_hash().0[..ITEM_HASH_BYTES])
+                })
+                .cloned()
+                .collect(),
+        },
+    })
+    .await;
+    let err = sync_error(&honest, liar_peer)
+        .await
+        .expect("the session fails");
+    assert!(err.contains("invalid"), "{err}");
+    // The valid posts of the forged batch are kept; the batch fetched while it was
+    // being stored is not.
+    assert_eq!(honest.store().len(), 255);
+    honest.shutdown().await.unwrap();
+}
