@@ -120,9 +120,7 @@ type Skip = Box<dyn Fn(&Item) -> bool + Send>;
 pub enum Next {
     /// Send this request to the peer.
     Send(Request),
-    /// Store these fetched posts (verifying them) and report with
-    /// [`Session::stored`]; the next batch may be asked for meanwhile
-    /// ([`Session::next_fetch`]), or after ([`Session::after_store`] does both).
+    /// Store these fetched posts (verifying them), then call [`Session::after_store`].
     Store(Vec<SignedPost>),
     /// The session is over.
     Done,
@@ -292,8 +290,7 @@ impl Session {
         }))
     }
 
-    /// The next batch to fetch, or `Done` when every wanted post was asked for.
-    pub fn next_fetch(&mut self) -> Next {
+    fn next_fetch(&mut self) -> Next {
         if self.to_fetch.is_empty() {
             return Next::Done;
         }
@@ -331,21 +328,15 @@ impl Session {
         Ok(Next::Store(posts))
     }
 
-    /// Continues after a batch was stored, for one batch at a time:
-    /// [`Session::stored`], then [`Session::next_fetch`].
+    /// Continues after the fetched posts were stored. `invalid` is how many of them
+    /// failed verification or the rules, or belonged to another circle; `stored` how
+    /// many changed the store.
     pub fn after_store(&mut self, invalid: usize, stored: usize) -> Result<Next, Failure> {
-        self.stored(invalid, stored)?;
-        Ok(self.next_fetch())
-    }
-
-    /// Counts a stored batch: `invalid` of its posts failed verification or the rules,
-    /// or belonged to another circle (a lie), `stored` changed the store.
-    pub fn stored(&mut self, invalid: usize, stored: usize) -> Result<(), Failure> {
         self.summary.stored += stored;
         if invalid > 0 {
             return Err(Failure::Lie(format!("served {invalid} invalid posts")));
         }
-        Ok(())
+        Ok(self.next_fetch())
     }
 }
 
