@@ -1667,10 +1667,7 @@ fn verify_parallel(
     mut posts: Vec<SignedPost>,
     now: u64,
 ) -> Vec<Result<VerifiedPost, aidmesh_proto::Error>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(VERIFY_THREADS)
-        .min(posts.len() / aidmesh_proto::signed::VERIFY_BATCH);
+    let threads = parallel::threads(posts.len(), aidmesh_proto::signed::VERIFY_BATCH);
     if threads < 2 {
         return aidmesh_proto::verify_batch(posts, now);
     }
@@ -1684,22 +1681,8 @@ fn verify_parallel(
         parts.push(std::mem::replace(&mut posts, rest));
     }
     parts.push(posts);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .map(|part| s.spawn(move || aidmesh_proto::verify_batch(part, now)))
-            .collect();
-        let mut out = Vec::new();
-        for h in handles {
-            match h.join() {
-                Ok(results) => out.extend(results),
-                // verify_batch does not panic; if it ever did, fail as it would have
-                // on this thread.
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        out
-    })
+    // verify_batch does not panic; if it ever did, it fails as it would have here.
+    parallel::run(parts, |part| aidmesh_proto::verify_batch(part, now))
 }
 
 /// Records read and analysed together while the indexes are rebuilt.

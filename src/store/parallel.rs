@@ -9,21 +9,36 @@ pub(super) fn map<T: Sync, R: Send>(
     min_per_thread: usize,
     f: impl Fn(&T) -> R + Sync,
 ) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(super::VERIFY_THREADS)
-        .min(items.len() / min_per_thread.max(1));
+    let threads = threads(items.len(), min_per_thread);
     if threads < 2 {
         return items.iter().map(f).collect();
     }
-    let per = items.len().div_ceil(threads);
+    let f = &f;
+    run(items.chunks(items.len().div_ceil(threads)), |part| {
+        part.iter().map(f).collect()
+    })
+}
+
+/// How many threads a batch of `len` items takes, at least `min_per_thread` each.
+pub(super) fn threads(len: usize, min_per_thread: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(super::VERIFY_THREADS)
+        .min(len / min_per_thread.max(1))
+}
+
+/// `f` of each part on a thread of its own, the results joined in order.
+pub(super) fn run<P: Send, R: Send>(
+    parts: impl IntoIterator<Item = P>,
+    f: impl Fn(P) -> Vec<R> + Sync,
+) -> Vec<R> {
     let f = &f;
     std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(per)
-            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| s.spawn(move || f(part)))
             .collect();
-        let mut out = Vec::with_capacity(items.len());
+        let mut out = Vec::new();
         for h in handles {
             match h.join() {
                 Ok(part) => out.extend(part),
