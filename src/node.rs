@@ -528,6 +528,7 @@ impl NodeHandle {
         tokio::task::spawn_blocking(move || crate::circles::join(&path, &name))
             .await
             .map_err(|_| Error::Closed)??;
+        self.inner.store.gate().join(circle);
         let name = circle.to_string();
         self.request(|reply| Command::Join {
             circle: name,
@@ -563,6 +564,10 @@ impl NodeHandle {
                 .into());
             }
         }
+        // From here on no write path stores a post of the circle; writes already
+        // under way finish first, and the removal below, which waits for them, takes
+        // their posts too.
+        self.inner.store.gate().leave(circle);
         let name = circle.to_string();
         let was_member = self
             .request(|reply| Command::Leave {

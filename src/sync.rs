@@ -9,15 +9,15 @@
 //! of at most [`MAX_FETCH`] posts, which go through the same verification as gossip.
 //!
 //! This module holds the protocol logic without I/O: [`Session`] (the initiator's
-//! state machine), [`respond`] (the responder), the item cache, and the byte codec
+//! state machine), [`respond`] (the responder), the responder's session snapshots, and the byte codec
 //! for libp2p request-response. The network's sync driver (`net::sync_driver`)
 //! schedules sessions and runs the responder off the swarm task.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use aidmesh_proto::riblt::{self, Decoder, Fingerprint, Item, Strata, ITEM_HASH_BYTES};
+use aidmesh_proto::riblt::{self, CodedSet, Decoder, Item, ITEM_HASH_BYTES};
 use aidmesh_proto::sync::{
     Request, Response, FIRST_SYMBOLS, MAX_FETCH, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_SYMBOLS,
 };
@@ -44,9 +44,6 @@ pub const SESSION_DEADLINE: Duration = Duration::from_secs(600);
 /// posts may have been replaced, but a peer that keeps offering what it never serves
 /// is not waited for).
 const MAX_EMPTY_FETCHES: u32 = 3;
-/// How long cached item lists of a circle stay valid when the store has not changed
-/// (items also leave the set by expiring).
-const CACHE_TTL: Duration = Duration::from_secs(10);
 
 /// Why a session ended badly. `Lie` means the peer broke the protocol in a way an
 /// honest peer cannot, and is penalised.
@@ -120,27 +117,30 @@ type Skip = Box<dyn Fn(&Item) -> bool + Send>;
 pub enum Next {
     /// Send this request to the peer.
     Send(Request),
-    /// Store these fetched posts (verifying them), then call [`Session::after_store`].
+    /// Store these fetched posts (verifying them) and report with
+    /// [`Session::stored`]; the next batch may be asked for meanwhile
+    /// ([`Session::next_fetch`]), or after ([`Session::after_store`] does both).
     Store(Vec<SignedPost>),
     /// The session is over.
     Done,
 }
 
 impl Session {
-    /// A session over `local` (our items of `circle`) and its first request.
-    pub fn start(circle: String, local: Arc<Vec<Item>>) -> (Self, Request) {
+    /// A session over `local` (our items of `circle`, see [`Store::sync_view`]) and
+    /// its first request.
+    pub fn start(circle: String, local: CodedSet) -> (Self, Request) {
         Self::begin(circle, local, false)
     }
 
     /// A session sized for a relayed connection: the first coded symbols only, so it
     /// fetches a difference of up to about a dozen posts and gives up (without blame)
     /// on a larger one.
-    pub fn start_light(circle: String, local: Arc<Vec<Item>>) -> (Self, Request) {
+    pub fn start_light(circle: String, local: CodedSet) -> (Self, Request) {
         Self::begin(circle, local, true)
     }
 
-    fn begin(circle: String, local: Arc<Vec<Item>>, light: bool) -> (Self, Request) {
-        let fingerprint = Fingerprint::of(local.iter());
+    fn begin(circle: String, local: CodedSet, light: bool) -> (Self, Request) {
+        let fingerprint = local.sketch().fingerprint();
         let request = Request::Hello {
             circle: circle.clone(),
             fingerprint,
@@ -149,7 +149,7 @@ impl Session {
         let session = Self {
             circle,
             local_count: local.len(),
-            decoder: Decoder::new(local.as_ref().clone()),
+            decoder: Decoder::new(local),
             estimated: false,
             remote_count: None,
             to_fetch: Vec::new(),
@@ -278,7 +278,7 @@ impl Session {
             self.estimated = true;
             return Ok(Next::Send(Request::Estimate {
                 circle: self.circle.clone(),
-                strata: Strata::of(self.decoder.local()),
+                strata: self.decoder.local().sketch().strata().clone(),
                 from: received,
             }));
         }
@@ -290,7 +290,8 @@ impl Session {
         }))
     }
 
-    fn next_fetch(&mut self) -> Next {
+    /// The next batch to fetch, or `Done` when every wanted post was asked for.
+    pub fn next_fetch(&mut self) -> Next {
         if self.to_fetch.is_empty() {
             return Next::Done;
         }
@@ -328,20 +329,24 @@ impl Session {
         Ok(Next::Store(posts))
     }
 
-    /// Continues after the fetched posts were stored. `invalid` is how many of them
-    /// failed verification or the rules, or belonged to another circle; `stored` how
-    /// many changed the store.
+    /// Continues after a batch was stored, for one batch at a time:
+    /// [`Session::stored`], then [`Session::next_fetch`].
     pub fn after_store(&mut self, invalid: usize, stored: usize) -> Result<Next, Failure> {
+        self.stored(invalid, stored)?;
+        Ok(self.next_fetch())
+    }
+
+    /// Counts a stored batch: `invalid` of its posts failed verification or the rules,
+    /// or belonged to another circle (a lie), `stored` changed the store.
+    pub fn stored(&mut self, invalid: usize, stored: usize) -> Result<(), Failure> {
         self.summary.stored += stored;
         if invalid > 0 {
             return Err(Failure::Lie(format!("served {invalid} invalid posts")));
         }
-        Ok(self.next_fetch())
+        Ok(())
     }
 }
 
-/// Most circles whose item lists are cached.
-const MAX_CACHED_CIRCLES: usize = 64;
 /// How long the responder answers a session from the snapshot its `Hello` saw, so
 /// that a write arriving mid-session does not make its symbols inconsistent.
 const SNAPSHOT_TTL: Duration = Duration::from_secs(120);
@@ -353,63 +358,26 @@ pub const MAX_SNAPSHOTS: usize = 1024;
 /// `Estimate` and `More` are for.
 pub const MAX_FIRST_SYMBOLS: u32 = 1024;
 
-/// Per-circle item lists, reused while the store has not changed, and per-session
-/// snapshots for the responder. Shared between responder jobs behind a mutex that is
-/// held only to look up or insert, never while encoding.
+/// The responder's per-session snapshots: the coded set each peer's `Hello` was
+/// answered from. Shared between responder jobs behind a mutex that is held only to
+/// look up or insert, never while encoding. (The sets themselves come from the
+/// store, which keeps each circle's sketch up to date: [`Store::sync_view`].)
 #[derive(Default)]
-pub struct ItemCache {
-    circles: HashMap<String, Cached>,
+pub struct Snapshots {
     snapshots: HashMap<libp2p::PeerId, Snapshot>,
 }
 
-/// The item set a responder's session started from: its circle, when, and the items.
+/// The set a responder's session started from: its circle, when, and the set.
 struct Snapshot {
     circle: String,
     at: Instant,
-    items: Arc<Vec<Item>>,
+    set: CodedSet,
 }
 
-struct Cached {
-    generation: u64,
-    at: Instant,
-    items: Arc<Vec<Item>>,
-    fingerprint: Fingerprint,
-}
-
-impl ItemCache {
-    /// The items of `circle` and their fingerprint.
-    pub fn get(
-        &mut self,
-        store: &Store,
-        circle: &str,
-        now: u64,
-    ) -> Result<(Arc<Vec<Item>>, Fingerprint), store::Error> {
-        let generation = store.generation();
-        if let Some(c) = self.circles.get(circle) {
-            if c.generation == generation && c.at.elapsed() < CACHE_TTL {
-                return Ok((c.items.clone(), c.fingerprint));
-            }
-        }
-        let items = Arc::new(store.sync_items(circle, now)?);
-        let fingerprint = Fingerprint::of(items.iter());
-        if self.circles.len() >= MAX_CACHED_CIRCLES {
-            self.circles.clear();
-        }
-        self.circles.insert(
-            circle.to_string(),
-            Cached {
-                generation,
-                at: Instant::now(),
-                items: items.clone(),
-                fingerprint,
-            },
-        );
-        Ok((items, fingerprint))
-    }
-
+impl Snapshots {
     /// Remembers the set a session's `Hello` was answered from, replacing the peer's
     /// previous one.
-    fn snapshot(&mut self, peer: libp2p::PeerId, circle: &str, items: Arc<Vec<Item>>) {
+    fn snapshot(&mut self, peer: libp2p::PeerId, circle: &str, set: CodedSet) {
         self.snapshots.retain(|_, s| s.at.elapsed() < SNAPSHOT_TTL);
         if self.snapshots.len() >= MAX_SNAPSHOTS && !self.snapshots.contains_key(&peer) {
             if let Some(oldest) = self
@@ -426,34 +394,23 @@ impl ItemCache {
             Snapshot {
                 circle: circle.to_string(),
                 at: Instant::now(),
-                items,
+                set,
             },
         );
     }
 
-    /// The set this peer's session started from, or the current one.
-    fn session_items(
-        &mut self,
-        store: &Store,
-        peer: libp2p::PeerId,
-        circle: &str,
-        now: u64,
-    ) -> Result<Arc<Vec<Item>>, store::Error> {
-        match self.snapshots.get(&peer) {
-            Some(s) if s.circle == circle && s.at.elapsed() < SNAPSHOT_TTL => Ok(s.items.clone()),
-            _ => Ok(self.get(store, circle, now)?.0),
-        }
-    }
-
-    /// Snapshots held (for tests and status).
-    pub fn snapshots(&self) -> usize {
-        self.snapshots.len()
+    /// The set this peer's session of `circle` started from, if it is still kept.
+    fn of(&self, peer: libp2p::PeerId, circle: &str) -> Option<CodedSet> {
+        self.snapshots
+            .get(&peer)
+            .filter(|s| s.circle == circle && s.at.elapsed() < SNAPSHOT_TTL)
+            .map(|s| s.set.clone())
     }
 }
 
-fn lock(cache: &Mutex<ItemCache>) -> std::sync::MutexGuard<'_, ItemCache> {
-    // A panic while holding the lock leaves only a cache behind: keep using it.
-    cache
+fn lock(snapshots: &Mutex<Snapshots>) -> std::sync::MutexGuard<'_, Snapshots> {
+    // A panic while holding the lock leaves only snapshots behind: keep using them.
+    snapshots
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -462,12 +419,17 @@ fn lock(cache: &Mutex<ItemCache>) -> std::sync::MutexGuard<'_, ItemCache> {
 /// task (it may encode up to [`MAX_SYMBOLS`] symbols over a whole circle).
 pub fn respond(
     store: &Store,
-    cache: &Mutex<ItemCache>,
+    snapshots: &Mutex<Snapshots>,
     peer: libp2p::PeerId,
     request: Request,
     now: u64,
 ) -> Response {
     let refuse = |reason: String| Response::Refused { reason };
+    // The set this peer's session started from, or the current one.
+    let session_set = |circle: &str| {
+        let kept = lock(snapshots).of(peer, circle);
+        kept.unwrap_or_else(|| store.sync_view(circle, now))
+    };
     let result = (|| -> Result<Response, store::Error> {
         Ok(match request {
             Request::Hello {
@@ -475,12 +437,13 @@ pub fn respond(
                 fingerprint,
                 first,
             } => {
-                let (items, mine) = lock(cache).get(store, &circle, now)?;
-                if mine == fingerprint {
+                if store.sync_fingerprint(&circle, now) == fingerprint {
                     Response::InSync
                 } else {
-                    lock(cache).snapshot(peer, &circle, items.clone());
-                    symbols(&items, 0, first.clamp(1, MAX_FIRST_SYMBOLS))
+                    let set = store.sync_view(&circle, now);
+                    let response = symbols(&set, 0, first.clamp(1, MAX_FIRST_SYMBOLS));
+                    lock(snapshots).snapshot(peer, &circle, set);
+                    response
                 }
             }
             Request::Estimate {
@@ -488,21 +451,20 @@ pub fn respond(
                 strata,
                 from,
             } => {
-                let items = lock(cache).session_items(store, peer, &circle, now)?;
-                let Some(d) = Strata::of(&items).estimate_difference(&strata) else {
+                let set = session_set(&circle);
+                let Some(d) = set.sketch().strata().estimate_difference(&strata) else {
                     return Ok(refuse("malformed estimator".into()));
                 };
                 // ~1.5 symbols per difference for large ones; headroom for the estimate.
                 let want = (d.saturating_mul(17) / 10).saturating_add(32);
                 let to = want.clamp(from as u64 + 32, from as u64 + MAX_SYMBOLS as u64);
-                symbols(&items, from, to.min(u32::MAX as u64) as u32)
+                symbols(&set, from, to.min(u32::MAX as u64) as u32)
             }
             Request::More { circle, from, to } => {
                 if to <= from || to - from > MAX_SYMBOLS {
                     return Ok(refuse(format!("bad symbol range {from}..{to}")));
                 }
-                let items = lock(cache).session_items(store, peer, &circle, now)?;
-                symbols(&items, from, to)
+                symbols(&session_set(&circle), from, to)
             }
             Request::Fetch { hashes } => {
                 if hashes.len() > MAX_FETCH {
@@ -527,11 +489,11 @@ pub fn respond(
     result.unwrap_or_else(|e| refuse(format!("store error: {e}")))
 }
 
-fn symbols(items: &[Item], from: u32, to: u32) -> Response {
+fn symbols(set: &CodedSet, from: u32, to: u32) -> Response {
     Response::Symbols {
-        set_size: items.len() as u64,
+        set_size: set.len() as u64,
         from,
-        symbols: riblt::encode(items, from as usize, to as usize),
+        symbols: set.symbols(from as usize, to as usize),
     }
 }
 
@@ -561,7 +523,7 @@ mod tests {
     /// Runs a light session against a responder holding `remote`, up to the first
     /// request after the symbols.
     fn light_after_first_symbols(local: Vec<Item>, remote: &[Item]) -> Next {
-        let (mut session, hello) = Session::start_light("commons".into(), Arc::new(local));
+        let (mut session, hello) = Session::start_light("commons".into(), CodedSet::new(local));
         let Request::Hello { first, .. } = hello else {
             panic!("a session starts with Hello");
         };
@@ -593,7 +555,8 @@ mod tests {
         let shared = items(0..500);
         let mut remote = shared.clone();
         remote.extend(items(500..700));
-        let (mut light, hello) = Session::start_light("commons".into(), Arc::new(shared.clone()));
+        let (mut light, hello) =
+            Session::start_light("commons".into(), CodedSet::new(shared.clone()));
         let Request::Hello { first, .. } = hello else {
             panic!("a session starts with Hello");
         };
@@ -610,7 +573,7 @@ mod tests {
         // It ends without blame, and without knowing what the peer holds.
         assert!(!light.summary.decoded);
         // A full session asks for an estimate instead.
-        let (mut full, _) = Session::start("commons".into(), Arc::new(shared));
+        let (mut full, _) = Session::start("commons".into(), CodedSet::new(shared));
         let mut sorted = remote.clone();
         sorted.sort();
         let next = full
@@ -637,7 +600,7 @@ mod tests {
     #[test]
     fn a_huge_claimed_set_cannot_make_a_session_hold_more_than_the_cap() {
         for set_size in [1u64 << 40, u64::MAX] {
-            let (mut session, _) = Session::start("commons".into(), Arc::new(items(0..100)));
+            let (mut session, _) = Session::start("commons".into(), CodedSet::new(items(0..100)));
             let mut received = 0u32;
             let mut rounds = 0;
             let failure = loop {
@@ -661,7 +624,7 @@ mod tests {
     #[test]
     fn an_honest_set_size_keeps_the_tighter_limit() {
         // 2·(100 + 5) + 1024 = 1234 symbols for a peer claiming 5 items.
-        let (mut session, _) = Session::start("commons".into(), Arc::new(items(0..100)));
+        let (mut session, _) = Session::start("commons".into(), CodedSet::new(items(0..100)));
         let failure = session
             .on_response(Response::Symbols {
                 set_size: 5,
@@ -671,7 +634,7 @@ mod tests {
             .unwrap_err();
         assert!(matches!(failure, Failure::Lie(ref r) if r.contains("do not converge")));
         // Nor may one response exceed what any responder sends at once.
-        let (mut session, _) = Session::start("commons".into(), Arc::new(items(0..100)));
+        let (mut session, _) = Session::start("commons".into(), CodedSet::new(items(0..100)));
         let failure = session
             .on_response(Response::Symbols {
                 set_size: 1 << 40,
@@ -685,7 +648,7 @@ mod tests {
 
     #[test]
     fn a_peer_with_nothing_ends_the_session_at_once() {
-        let (mut session, _) = Session::start("commons".into(), Arc::new(items(0..1_000)));
+        let (mut session, _) = Session::start("commons".into(), CodedSet::new(items(0..1_000)));
         let next = session
             .on_response(Response::Symbols {
                 set_size: 0,
@@ -730,7 +693,7 @@ mod tests {
         let mut remote = shared.clone();
         remote.extend(items(50..60));
         let refused: HashSet<_> = items(50..55).iter().map(|i| i.hash).collect();
-        let (mut session, _) = Session::start("commons".into(), Arc::new(shared));
+        let (mut session, _) = Session::start("commons".into(), CodedSet::new(shared));
         session.skip(move |i| refused.contains(&i.hash));
         let hashes = first_fetch(&mut session, &remote);
         assert_eq!(hashes.len(), 5);
@@ -743,7 +706,7 @@ mod tests {
         let shared = items(0..50);
         let mut remote = shared.clone();
         remote.extend(items(1_000..1_000 + 4 * MAX_FETCH as u64));
-        let (mut session, _) = Session::start("commons".into(), Arc::new(shared));
+        let (mut session, _) = Session::start("commons".into(), CodedSet::new(shared));
         first_fetch(&mut session, &remote);
         let mut ended = None;
         for _ in 0..MAX_EMPTY_FETCHES {

@@ -537,6 +537,44 @@ fn blocking_deletes_and_refuses_an_author() {
 }
 
 #[test]
+fn a_circle_being_left_takes_no_post_until_joined_again() {
+    let (_d, store) = seeded();
+    let bob = identity(2);
+    let riverside = |n| Post {
+        circle: "riverside".into(),
+        ..post(&bob, n, MINUTE)
+    };
+    assert_eq!(
+        store.insert(sign(&bob, &riverside(20)), NOW).unwrap(),
+        Inserted::New
+    );
+    // A leave marks the circle in the gate, then removes its posts: a write decided
+    // after the mark is refused, one decided before it is taken by the removal.
+    store.gate().leave("riverside");
+    let late = sign(&bob, &riverside(21));
+    let err = store.insert(late.clone(), NOW).unwrap_err();
+    assert!(
+        matches!(&err, aidmesh::store::Error::Refused(r @ Refused::CircleLeft { circle }) if circle == "riverside" && r.code() == "circle_left" && !r.is_senders_fault()),
+        "{err}"
+    );
+    assert_eq!(store.remove_circle("riverside").unwrap(), 1);
+    assert_eq!(store.circle_summary("riverside").posts, 0);
+    assert_eq!(
+        store.circle_summary("commons").posts,
+        4,
+        "other circles untouched"
+    );
+    // Not remembered as refused: should the node join again, sync fetches it.
+    let item = aidmesh::proto::riblt::Item::new(
+        late.decode_post().unwrap().updated_at,
+        &late.content_hash(),
+    );
+    assert!(!store.is_refused(&item, NOW));
+    store.gate().join("riverside");
+    assert_eq!(store.insert(late, NOW).unwrap(), Inserted::New);
+}
+
+#[test]
 fn batch_insert_keeps_good_posts_and_reports_each() {
     let (_d, store) = open();
     let me = identity(1);

@@ -420,7 +420,8 @@ async fn a_forged_post_in_the_first_of_several_batches_ends_the_session_there() 
         .await
         .expect("the session fails");
     assert!(err.contains("invalid"), "{err}");
-    // The valid posts of the forged batch are kept, and nothing more is fetched.
+    // The valid posts of the forged batch are kept; the batch fetched while it was
+    // being stored is not.
     assert_eq!(honest.store().len(), 255);
     honest.shutdown().await.unwrap();
 }

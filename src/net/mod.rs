@@ -470,8 +470,8 @@ impl Network {
                     None => break,
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
-                Some(answered) = self.syncer.answered() => {
-                    self.with_sync(|sync, ctx| sync.on_answered(ctx, answered));
+                Some(finished) = self.syncer.finished() => {
+                    self.with_sync(|sync, ctx| sync.on_finished(ctx, finished));
                 }
                 _ = tick.tick() => self.on_tick(),
                 _ = sweep.tick() => self.sweep(),

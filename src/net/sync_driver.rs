@@ -13,6 +13,10 @@
 //! ([`RECONCILE_RATE`], [`FETCH_RATE`]) on blocking threads, at most [`MAX_JOBS`] at
 //! once and [`MAX_JOBS_PER_PEER`] per peer, so a peer's requests never stall the swarm
 //! task and cannot take more than its share.
+//!
+//! Fetched posts are verified and stored on a blocking thread, one batch per session
+//! at a time, while the next batch is fetched: a session holds at most two batches
+//! (one being stored, one waiting), and the swarm task never verifies or writes them.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -94,12 +98,52 @@ pub(super) enum Effect {
     Future(Vec<aidmesh_proto::SignedPost>),
 }
 
+/// A finished background job, back on the swarm task.
+pub(super) enum Finished {
+    /// A responder job: the answer to send.
+    Answered(Answered),
+    /// A batch of fetched posts stored.
+    Stored(Stored),
+}
+
 /// A finished responder job, back on the swarm task to be sent.
 pub(super) struct Answered {
     peer: PeerId,
     channel: ResponseChannel<Vec<u8>>,
     bytes: Option<Vec<u8>>,
     served: Served,
+}
+
+/// A batch of fetched posts, verified and stored (or not) off the swarm task.
+pub(super) struct Stored {
+    peer: PeerId,
+    /// The session the batch belongs to: a later session with the same peer does
+    /// not count an earlier one's batch.
+    session: u64,
+    result: Result<Fetched, crate::store::Error>,
+}
+
+/// What storing one fetched batch did.
+struct Fetched {
+    /// Posts that were the sender's fault (see [`store_fetched`]).
+    invalid: usize,
+    /// Posts that changed the store.
+    stored: usize,
+    /// Posts dated ahead of our clock, to be kept aside.
+    future: Vec<aidmesh_proto::SignedPost>,
+}
+
+/// A session running, and where its fetched posts are.
+struct Running {
+    session: sync::Session,
+    /// Distinguishes this session from earlier and later ones with the same peer.
+    id: u64,
+    /// A request of this session is waiting for its response.
+    in_flight: bool,
+    /// A batch is being stored.
+    storing: bool,
+    /// A batch fetched while the one before it was still being stored.
+    waiting: Option<Vec<aidmesh_proto::SignedPost>>,
 }
 
 /// What an answer tells about the peer.
@@ -134,8 +178,11 @@ pub(super) struct SyncDriver {
     events: Bus,
     /// Our author key, to tell when a peer fetched one of our posts.
     me: Option<AuthorKey>,
-    cache: Arc<Mutex<sync::ItemCache>>,
-    sessions: HashMap<PeerId, sync::Session>,
+    /// The responder's per-session snapshots.
+    snapshots: Arc<Mutex<sync::Snapshots>>,
+    sessions: HashMap<PeerId, Running>,
+    /// Numbers the sessions ([`Running::id`]).
+    started: u64,
     queue: VecDeque<(PeerId, String)>,
     /// Running sessions to run once more when they end: the gate opened while they
     /// ran, so posts they refused may now be admitted (see [`SyncDriver::queue_again`]).
@@ -149,21 +196,22 @@ pub(super) struct SyncDriver {
     /// Responder jobs per peer, running or waiting for a slot.
     jobs: HashMap<PeerId, usize>,
     slots: Arc<Semaphore>,
-    answered_tx: mpsc::UnboundedSender<Answered>,
-    answered_rx: mpsc::UnboundedReceiver<Answered>,
+    finished_tx: mpsc::UnboundedSender<Finished>,
+    finished_rx: mpsc::UnboundedReceiver<Finished>,
     effects: Vec<Effect>,
 }
 
 impl SyncDriver {
     /// A driver over `store`, telling `events` how sessions end.
     pub fn new(store: Store, events: Bus, me: Option<AuthorKey>) -> Self {
-        let (answered_tx, answered_rx) = mpsc::unbounded_channel();
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         Self {
             store,
             events,
             me,
-            cache: Arc::default(),
+            snapshots: Arc::default(),
             sessions: HashMap::new(),
+            started: 0,
             queue: VecDeque::new(),
             again: HashSet::new(),
             requests: HashMap::new(),
@@ -173,16 +221,24 @@ impl SyncDriver {
             fetch: Buckets::new(FETCH_RATE, MAX_RATED_PEERS),
             jobs: HashMap::new(),
             slots: Arc::new(Semaphore::new(MAX_JOBS)),
-            answered_tx,
-            answered_rx,
+            finished_tx,
+            finished_rx,
             effects: Vec::new(),
         }
     }
 
-    /// The next finished responder job (pending forever if none: the driver holds a
+    /// The next finished background job (pending forever if none: the driver holds a
     /// sender itself).
-    pub async fn answered(&mut self) -> Option<Answered> {
-        self.answered_rx.recv().await
+    pub async fn finished(&mut self) -> Option<Finished> {
+        self.finished_rx.recv().await
+    }
+
+    /// Acts on a finished background job.
+    pub fn on_finished(&mut self, ctx: &mut Ctx<'_>, finished: Finished) {
+        match finished {
+            Finished::Answered(a) => self.on_answered(ctx, a),
+            Finished::Stored(s) => self.on_stored(ctx, s),
+        }
     }
 
     /// What the swarm task must do now.
@@ -215,7 +271,10 @@ impl SyncDriver {
         {
             return;
         }
-        let running = self.sessions.get(&peer).is_some_and(|s| s.circle == circle);
+        let running = self
+            .sessions
+            .get(&peer)
+            .is_some_and(|r| r.session.circle == circle);
         if running || self.queue.iter().any(|(p, c)| p == &peer && c == &circle) {
             return;
         }
@@ -233,7 +292,11 @@ impl SyncDriver {
     /// change of the gate asks for this, never a session's own outcome, so sessions
     /// cannot keep each other going.
     pub fn queue_again(&mut self, ctx: &mut Ctx<'_>, peer: PeerId, circle: String) {
-        if self.sessions.get(&peer).is_some_and(|s| s.circle == circle) {
+        if self
+            .sessions
+            .get(&peer)
+            .is_some_and(|r| r.session.circle == circle)
+        {
             self.again.insert((peer, circle));
         } else {
             self.queue(ctx, peer, circle);
@@ -257,11 +320,10 @@ impl SyncDriver {
         let overdue: Vec<PeerId> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.is_overdue(now))
+            .filter(|(_, r)| r.session.is_overdue(now))
             .map(|(p, _)| *p)
             .collect();
         for peer in overdue {
-            self.requests.retain(|_, p| p != &peer);
             self.end(
                 ctx,
                 peer,
@@ -291,16 +353,7 @@ impl SyncDriver {
     }
 
     fn start(&mut self, ctx: &mut Ctx<'_>, peer: PeerId, circle: String) {
-        let items = {
-            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            match cache.get(&self.store, &circle, now_ms()) {
-                Ok((items, _)) => items,
-                Err(e) => {
-                    warn!(error = %e, "cannot read sync items");
-                    return;
-                }
-            }
-        };
+        let items = self.store.sync_view(&circle, now_ms());
         // Relayed connections carry little (circuit limits): only small differences
         // there; the rest once hole punching (or a later dial) makes it direct.
         let light = ctx.connected.get(&peer).is_some_and(|c| c.relayed);
@@ -317,7 +370,17 @@ impl SyncDriver {
         // superseded or swept, future-dated, invalid).
         let store = self.store.clone();
         session.skip(move |item| held.contains(&item.hash) || store.is_refused(item, now_ms()));
-        self.sessions.insert(peer, session);
+        self.started += 1;
+        self.sessions.insert(
+            peer,
+            Running {
+                session,
+                id: self.started,
+                in_flight: false,
+                storing: false,
+                waiting: None,
+            },
+        );
         self.send(ctx, peer, request);
     }
 
@@ -326,15 +389,20 @@ impl SyncDriver {
             Ok(bytes) => {
                 let id = ctx.rr.send_request(&peer, bytes);
                 self.requests.insert(id, peer);
+                if let Some(r) = self.sessions.get_mut(&peer) {
+                    r.in_flight = true;
+                }
             }
             Err(e) => self.end(ctx, peer, Err(Failure::Local(e.to_string()))),
         }
     }
 
     fn end(&mut self, ctx: &mut Ctx<'_>, peer: PeerId, result: Result<(), Failure>) {
-        let Some(session) = self.sessions.remove(&peer) else {
+        let Some(Running { session, .. }) = self.sessions.remove(&peer) else {
             return;
         };
+        // A fetch may still be in flight: its answer must not reach a later session.
+        self.requests.retain(|_, p| p != &peer);
         let s = &session.summary;
         match &result {
             Ok(()) => info!(
@@ -424,11 +492,12 @@ impl SyncDriver {
                 if self.requests.remove(&request_id).is_none() {
                     return;
                 }
-                let Some(session) = self.sessions.get_mut(&peer) else {
+                let Some(running) = self.sessions.get_mut(&peer) else {
                     return;
                 };
+                running.in_flight = false;
                 let next = match aidmesh_proto::sync::decode_response(&response) {
-                    Ok(r) => session.on_response(r),
+                    Ok(r) => running.session.on_response(r),
                     Err(e) => Err(Failure::Lie(format!("malformed response: {e}"))),
                 };
                 self.proceed(ctx, peer, next);
@@ -448,73 +517,80 @@ impl SyncDriver {
         }
     }
 
-    fn proceed(&mut self, ctx: &mut Ctx<'_>, peer: PeerId, mut next: Result<Next, Failure>) {
-        loop {
-            match next {
-                Ok(Next::Send(request)) => return self.send(ctx, peer, request),
-                Ok(Next::Done) => return self.end(ctx, peer, Ok(())),
-                Err(f) => return self.end(ctx, peer, Err(f)),
-                Ok(Next::Store(posts)) => {
-                    let Some(circle) = self.sessions.get(&peer).map(|s| s.circle.clone()) else {
-                        return;
-                    };
-                    let (invalid, stored) = match self.store_fetched(posts, &circle) {
-                        Ok(n) => n,
-                        Err(e) => return self.end(ctx, peer, Err(Failure::Local(e.to_string()))),
-                    };
-                    let Some(session) = self.sessions.get_mut(&peer) else {
-                        return;
-                    };
-                    next = session.after_store(invalid, stored);
+    fn proceed(&mut self, ctx: &mut Ctx<'_>, peer: PeerId, next: Result<Next, Failure>) {
+        let Some(running) = self.sessions.get_mut(&peer) else {
+            return;
+        };
+        match next {
+            Ok(Next::Send(request)) => self.send(ctx, peer, request),
+            // The last batch may still be being stored; its end ends the session.
+            Ok(Next::Done) if running.storing => {}
+            Ok(Next::Done) => self.end(ctx, peer, Ok(())),
+            Err(f) => self.end(ctx, peer, Err(f)),
+            // One batch is stored at a time; the next fetch waits for it.
+            Ok(Next::Store(posts)) if running.storing => running.waiting = Some(posts),
+            Ok(Next::Store(posts)) => {
+                running.storing = true;
+                let job = (
+                    self.store.clone(),
+                    self.events.clone(),
+                    running.session.circle.clone(),
+                );
+                let (session, tx) = (running.id, self.finished_tx.clone());
+                // The next batch travels while this one is verified and stored.
+                let next = running.session.next_fetch();
+                tokio::task::spawn_blocking(move || {
+                    let (store, events, circle) = job;
+                    let result = store_fetched(&store, &events, posts, &circle);
+                    let _ = tx.send(Finished::Stored(Stored {
+                        peer,
+                        session,
+                        result,
+                    }));
+                });
+                if let Next::Send(request) = next {
+                    self.send(ctx, peer, request);
                 }
             }
         }
     }
 
-    /// Verifies and stores fetched posts, announcing what changed. Returns how many
-    /// were invalid (undecodable, badly signed, breaking a rule, or of another
-    /// circle; expired ones, a race with the clock, and posts refused for a blocked
-    /// author, a quota, a full circle or the newcomer rate do not count)
-    /// and how many changed the store. Posts dated ahead of our clock go to the swarm
-    /// task to be kept aside.
-    fn store_fetched(
-        &mut self,
-        posts: Vec<aidmesh_proto::SignedPost>,
-        circle: &str,
-    ) -> Result<(usize, usize), crate::store::Error> {
-        let mut invalid = 0;
-        let mut stored = 0;
-        let mut keep = Vec::with_capacity(posts.len());
-        for signed in posts {
-            match signed.decode_post() {
-                Ok(p) if p.circle == circle => keep.push(signed),
-                _ => invalid += 1,
-            }
+    /// A batch was stored: counts it, then stores the batch that waited for it, or
+    /// fetches the next, or ends the session when nothing is left.
+    fn on_stored(&mut self, ctx: &mut Ctx<'_>, stored: Stored) {
+        let Stored {
+            peer,
+            session,
+            result,
+        } = stored;
+        let fetched = match result {
+            Ok(f) => f,
+            Err(e) => return self.end_if(ctx, peer, session, Failure::Local(e.to_string())),
+        };
+        if !fetched.future.is_empty() {
+            self.effects.push(Effect::Future(fetched.future));
         }
-        let decoded: Vec<Option<aidmesh_proto::Post>> =
-            keep.iter().map(|s| s.decode_post().ok()).collect();
-        let outcomes = self.store.insert_batch(keep.clone(), now_ms())?;
-        let mut future = Vec::new();
-        for ((outcome, post), signed) in outcomes.into_iter().zip(decoded).zip(keep) {
-            match outcome {
-                Ok(o) => {
-                    stored += usize::from(o.changed());
-                    if let Some(post) = post {
-                        super::announce(&self.events, &post, o, Origin::Sync);
-                    }
-                }
-                Err(Refused::Invalid(e)) if gossip::is_in_future(&e) => future.push(signed),
-                Err(Refused::Invalid(e)) if gossip::is_not_senders_fault(&e) => {}
-                // Blocked, over quota, circle full, newcomers: valid posts an honest
-                // peer may hold; the store remembers them so they are not fetched again.
-                Err(r) if !r.is_senders_fault() => {}
-                Err(_) => invalid += 1,
-            }
+        let Some(running) = self.sessions.get_mut(&peer).filter(|r| r.id == session) else {
+            return;
+        };
+        running.storing = false;
+        if let Err(f) = running.session.stored(fetched.invalid, fetched.stored) {
+            return self.end(ctx, peer, Err(f));
         }
-        if !future.is_empty() {
-            self.effects.push(Effect::Future(future));
+        if let Some(posts) = running.waiting.take() {
+            return self.proceed(ctx, peer, Ok(Next::Store(posts)));
         }
-        Ok((invalid, stored))
+        if !running.in_flight {
+            let next = running.session.next_fetch();
+            self.proceed(ctx, peer, Ok(next));
+        }
+    }
+
+    /// Ends the session `session` with `peer` if it is still the one running.
+    fn end_if(&mut self, ctx: &mut Ctx<'_>, peer: PeerId, session: u64, failure: Failure) {
+        if self.sessions.get(&peer).is_some_and(|r| r.id == session) {
+            self.end(ctx, peer, Err(failure));
+        }
     }
 
     /// Answers a peer's request: refusals at once, real work on a blocking thread at
@@ -574,9 +650,9 @@ impl SyncDriver {
             _ => None,
         };
         let store = self.store.clone();
-        let cache = self.cache.clone();
+        let snapshots = self.snapshots.clone();
         let slots = self.slots.clone();
-        let tx = self.answered_tx.clone();
+        let tx = self.finished_tx.clone();
         let me = self.me;
         tokio::spawn(async move {
             if !wait.is_zero() {
@@ -586,7 +662,7 @@ impl SyncDriver {
                 return;
             };
             let work = tokio::task::spawn_blocking(move || {
-                let response = sync::respond(&store, &cache, peer, request, now_ms());
+                let response = sync::respond(&store, &snapshots, peer, request, now_ms());
                 let served = match (&response, hello) {
                     (Response::InSync, Some(c)) => Served::InSync(c),
                     (Response::Symbols { .. }, Some(c)) => Served::Differs(c),
@@ -610,17 +686,17 @@ impl SyncDriver {
                 (bytes, served)
             });
             let (bytes, served) = work.await.unwrap_or((None, Served::Other));
-            let _ = tx.send(Answered {
+            let _ = tx.send(Finished::Answered(Answered {
                 peer,
                 channel,
                 bytes,
                 served,
-            });
+            }));
         });
     }
 
     /// Sends a finished answer and acts on what it tells.
-    pub fn on_answered(&mut self, ctx: &mut Ctx<'_>, answered: Answered) {
+    fn on_answered(&mut self, ctx: &mut Ctx<'_>, answered: Answered) {
         let Answered {
             peer,
             channel,
@@ -646,4 +722,51 @@ impl SyncDriver {
             Served::Differs(_) | Served::Other => {}
         }
     }
+}
+
+/// Verifies and stores fetched posts, announcing what changed. Counts as invalid the
+/// posts that are the sender's fault (undecodable, badly signed, breaking a rule, or
+/// of another circle); expired ones, a race with the clock, and posts refused for a
+/// blocked author, a quota, a full circle or the newcomer rate do not count. Posts
+/// dated ahead of our clock are handed back, to be kept aside.
+fn store_fetched(
+    store: &Store,
+    events: &Bus,
+    posts: Vec<aidmesh_proto::SignedPost>,
+    circle: &str,
+) -> Result<Fetched, crate::store::Error> {
+    let mut invalid = 0;
+    let mut stored = 0;
+    let mut keep = Vec::with_capacity(posts.len());
+    let mut decoded = Vec::with_capacity(posts.len());
+    for signed in posts {
+        match signed.decode_post() {
+            Ok(p) if p.circle == circle => {
+                keep.push(signed);
+                decoded.push(p);
+            }
+            _ => invalid += 1,
+        }
+    }
+    let outcomes = store.insert_batch(keep.clone(), now_ms())?;
+    let mut future = Vec::new();
+    for ((outcome, post), signed) in outcomes.into_iter().zip(decoded).zip(keep) {
+        match outcome {
+            Ok(o) => {
+                stored += usize::from(o.changed());
+                super::announce(events, &post, o, Origin::Sync);
+            }
+            Err(Refused::Invalid(e)) if gossip::is_in_future(&e) => future.push(signed),
+            Err(Refused::Invalid(e)) if gossip::is_not_senders_fault(&e) => {}
+            // Blocked, over quota, circle full, newcomers: valid posts an honest
+            // peer may hold; the store remembers them so they are not fetched again.
+            Err(r) if !r.is_senders_fault() => {}
+            Err(_) => invalid += 1,
+        }
+    }
+    Ok(Fetched {
+        invalid,
+        stored,
+        future,
+    })
 }

@@ -68,8 +68,8 @@ pub(super) fn decide(
 ) -> Decision {
     let p = v.post();
     let hash = v.hash();
-    // Closed circles' membership and followed moderation: the same answer on every
-    // write path (gossip, sync, import, this node's own posts).
+    // Circles left, closed circles' membership and followed moderation: the same
+    // answer on every write path (gossip, sync, import, this node's own posts).
     match gate.check(&p.circle, &p.author, &p.id) {
         Verdict::Pass => {}
         Verdict::NotMember => {
@@ -79,6 +79,15 @@ pub(super) fn decide(
                 },
                 reason: RefusalReason::NotMember,
                 room: Some(Room::Circle(p.circle.as_str().into())),
+            }
+        }
+        Verdict::Left => {
+            return Decision::Refuse {
+                refused: Refused::CircleLeft {
+                    circle: p.circle.clone(),
+                },
+                reason: RefusalReason::Left,
+                room: None,
             }
         }
         Verdict::Moderated => {

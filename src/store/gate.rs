@@ -1,5 +1,6 @@
-//! The membrane the store asks before it writes a post: closed circles' current
-//! members, and the hides and blocks of the moderators this node follows.
+//! The membrane the store asks before it writes a post: the circles this node has
+//! left, closed circles' current members, and the hides and blocks of the moderators
+//! this node follows.
 //!
 //! The circles module (`circles::membrane`) folds the signed records into this state;
 //! the store only reads it, in the same decision every write path takes (gossip,
@@ -17,6 +18,8 @@ use aidmesh_proto::{AuthorKey, PostId};
 pub enum Verdict {
     /// Nothing against it.
     Pass,
+    /// Of a circle this node has left.
+    Left,
     /// A closed circle's post by someone who is not a current member.
     NotMember,
     /// Hidden, or by an author blocked, by a moderator this node follows.
@@ -26,6 +29,10 @@ pub enum Verdict {
 /// The gate's state.
 #[derive(Debug, Default)]
 struct State {
+    /// Circles this node left while running. A leave marks the circle here before it
+    /// deletes the circle's posts, so a write already under way (a gossip batch, a
+    /// fetched sync batch) lands before the deletion and none lands after it.
+    left: HashSet<Box<str>>,
     /// Current members of each closed circle whose records this node holds, and
     /// whether the founder is known (then it is among them, and no hash is needed to
     /// tell a stranger from the founder).
@@ -72,6 +79,9 @@ impl Gate {
     /// Whether `author` may post `id` in `circle` here.
     pub fn check(&self, circle: &str, author: &AuthorKey, id: &PostId) -> Verdict {
         let s = self.read();
+        if !s.left.is_empty() && s.left.contains(circle) {
+            return Verdict::Left;
+        }
         if circle::is_closed(circle) && !member_in(&s, circle, author) {
             return Verdict::NotMember;
         }
@@ -87,6 +97,19 @@ impl Gate {
     /// circle).
     pub fn is_member(&self, circle: &str, author: &AuthorKey) -> bool {
         !circle::is_closed(circle) || member_in(&self.read(), circle, author)
+    }
+
+    /// Refuses every post of `circle` from now on: this node is leaving it.
+    pub fn leave(&self, circle: &str) {
+        self.write().left.insert(circle.into());
+    }
+
+    /// Lets `circle`'s posts in again: this node (re)joined it.
+    pub fn join(&self, circle: &str) {
+        let mut s = self.0.state.write().unwrap_or_else(|p| p.into_inner());
+        if s.left.remove(circle) {
+            self.0.generation.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// Replaces the members of closed circle `circle`; `founder_known` when the
@@ -140,6 +163,26 @@ mod tests {
         assert_eq!(
             gate.check("commons", &c, &PostId([8; 32])),
             Verdict::Moderated
+        );
+    }
+
+    #[test]
+    fn a_left_circle_refuses_everything_until_joined_again() {
+        let gate = Gate::default();
+        let (author, id) = (AuthorKey([1; 32]), PostId([9; 32]));
+        gate.leave("riverside");
+        assert_eq!(gate.check("riverside", &author, &id), Verdict::Left);
+        assert_eq!(gate.check("commons", &author, &id), Verdict::Pass);
+        let before = gate.generation();
+        gate.join("riverside");
+        assert!(gate.generation() > before);
+        assert_eq!(gate.check("riverside", &author, &id), Verdict::Pass);
+        let after = gate.generation();
+        gate.join("commons");
+        assert_eq!(
+            gate.generation(),
+            after,
+            "joining a circle never left changes nothing"
         );
     }
 

@@ -23,12 +23,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 
-use aidmesh_proto::riblt::{Item, ITEM_HASH_BYTES};
+use aidmesh_proto::riblt::{CodedSet, Fingerprint, Item, ITEM_HASH_BYTES};
 use aidmesh_proto::{AuthorKey, Category, ContentHash, Kind, Post, PostId, Status};
 
 use super::holdings::Holdings;
 use super::query::Query;
 use super::swept::SweptSet;
+use super::sync_set::{SyncKey, SyncSet};
 use super::text::{PostText, Terms, TextIndex};
 use crate::words::{Analysis, Lang};
 
@@ -137,10 +138,6 @@ impl Entry {
     }
 }
 
-/// A sync item with what the store needs beside it: `(updated_at, hash prefix,
-/// expires_at, seq)`.
-type SyncKey = (u64, [u8; ITEM_HASH_BYTES], u64, Seq);
-
 /// A geohash, zero-padded: orders like the string, and a prefix is a range.
 type Geo = [u8; GEOHASH_BYTES];
 
@@ -182,8 +179,8 @@ pub(super) struct Index {
     by_place: BTreeSet<(Geo, Seq)>,
     /// Every post by expiry time, for the sweep.
     expiry: BTreeSet<(u64, Seq)>,
-    /// Per circle, the sync items.
-    sync: HashMap<Box<str>, BTreeSet<SyncKey>>,
+    /// Per circle, the sync items and their sketch.
+    sync: HashMap<Box<str>, SyncSet>,
     /// Authors refused on this node (a copy of the `blocked` tree).
     blocked: HashSet<AuthorKey>,
     /// Who holds what per circle, for the limits.
@@ -258,7 +255,10 @@ impl Index {
         self.by_tag = sets(by_tag);
         self.by_place = by_place.into_iter().collect();
         self.expiry = expiry.into_iter().collect();
-        self.sync = sets(sync);
+        self.sync = sync
+            .into_iter()
+            .map(|(circle, keys)| (circle, SyncSet::of(keys)))
+            .collect();
         self.hashes = hashes.into_iter().collect();
     }
 
@@ -348,10 +348,16 @@ impl Index {
             self.by_place.insert((geo(l, 0), seq));
         }
         self.expiry.insert((e.expires_at, seq));
-        self.sync
-            .entry(e.circle.clone())
-            .or_default()
-            .insert(e.sync_key(seq));
+        match self.sync.get_mut(&e.circle) {
+            Some(set) => {
+                set.insert(e.sync_key(seq));
+            }
+            None => {
+                let mut set = SyncSet::default();
+                set.insert(e.sync_key(seq));
+                self.sync.insert(e.circle.clone(), set);
+            }
+        }
         self.hashes.insert(e.hash.0, seq);
         self.ids.insert(e.id, seq);
         self.entries.insert(seq, e);
@@ -373,7 +379,12 @@ impl Index {
             self.by_place.remove(&(geo(l, 0), seq));
         }
         self.expiry.remove(&(e.expires_at, seq));
-        remove_from(&mut self.sync, &e.circle, &e.sync_key(seq));
+        if let Some(set) = self.sync.get_mut(&e.circle) {
+            set.remove(&e.sync_key(seq));
+            if set.is_empty() {
+                self.sync.remove(&e.circle);
+            }
+        }
         if self.hashes.get(&e.hash.0) == Some(&seq) {
             self.hashes.remove(&e.hash.0);
         }
@@ -474,12 +485,34 @@ impl Index {
     /// The sync items of `circle` that have not expired at `now`, ordered by
     /// `(updated_at, hash)`.
     pub(super) fn sync_items(&self, circle: &str, now: u64) -> Vec<Item> {
-        let Some(set) = self.sync.get(circle) else {
-            return Vec::new();
-        };
-        set.iter()
-            .filter(|(_, _, expires_at, _)| *expires_at > now)
-            .map(|&(updated_at, hash, _, _)| Item { updated_at, hash })
+        self.sync
+            .get(circle)
+            .map_or_else(Vec::new, |set| set.items(now))
+    }
+
+    /// The fingerprint of [`Index::sync_items`], without listing them.
+    pub(super) fn sync_fingerprint(&self, circle: &str, now: u64) -> Fingerprint {
+        self.sync
+            .get(circle)
+            .map_or_else(Fingerprint::default, |set| {
+                set.fingerprint(&self.expired_items(circle, now))
+            })
+    }
+
+    /// [`Index::sync_items`] with their sketch, as a session reconciles them.
+    pub(super) fn sync_view(&self, circle: &str, now: u64) -> CodedSet {
+        self.sync.get(circle).map_or_else(CodedSet::default, |set| {
+            set.view(&self.expired_items(circle, now), now)
+        })
+    }
+
+    /// The sync items of `circle` that expired by `now` and are not swept yet.
+    fn expired_items(&self, circle: &str, now: u64) -> Vec<Item> {
+        self.expiry
+            .range(..=(now, Seq::MAX))
+            .filter_map(|(_, seq)| self.entries.get(seq))
+            .filter(|e| *e.circle == *circle)
+            .map(|e| Item::new(e.updated_at, &e.hash))
             .collect()
     }
 

@@ -53,6 +53,7 @@ mod parallel;
 pub mod query;
 pub mod refused;
 mod swept;
+mod sync_set;
 pub mod text;
 
 use std::collections::{HashMap, HashSet};
@@ -61,7 +62,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use aidmesh_proto::limits::{self as proto_limits, NewcomerBucket};
-use aidmesh_proto::riblt::Item;
+use aidmesh_proto::riblt::{CodedSet, Fingerprint, Item};
 use aidmesh_proto::rules::{MAX_CLOCK_SKEW_MS, MAX_LIFETIME_MS};
 use aidmesh_proto::{AuthorKey, Post, PostId, SignedPost, VerifiedPost};
 use sled::Tree;
@@ -223,6 +224,12 @@ pub enum Refused {
     /// Hidden, or by an author blocked, by a moderator this node follows.
     #[error("hidden or blocked by a moderator this node follows")]
     Moderated,
+    /// Of a circle this node has left.
+    #[error("this node has left circle {circle}")]
+    CircleLeft {
+        /// The circle.
+        circle: String,
+    },
     /// Too many posts by authors new to the circle arrived lately (the circle is
     /// filling up); try again later.
     #[error("too many posts by authors new to circle {circle} right now; try again later")]
@@ -258,7 +265,8 @@ impl Refused {
     }
 
     /// A stable machine-readable name: `blocked`, `over_quota`, `circle_full`,
-    /// `newcomers`, or the proto error's code.
+    /// `newcomers`, `not_member`, `moderated`, `circle_left`, or the proto error's
+    /// code.
     pub fn code(&self) -> String {
         match self {
             Refused::Invalid(e) => e.code(),
@@ -268,6 +276,7 @@ impl Refused {
             Refused::Newcomers { .. } => "newcomers".into(),
             Refused::NotMember { .. } => "not_member".into(),
             Refused::Moderated => "moderated".into(),
+            Refused::CircleLeft { .. } => "circle_left".into(),
         }
     }
 }
@@ -604,11 +613,14 @@ impl Store {
         let mut refused = self.refused();
         let gate_moved = self.inner.gate.generation() != gate_generation;
         for n in notes {
-            if gate_moved
-                && matches!(
-                    n.reason,
-                    RefusalReason::NotMember | RefusalReason::Moderated
-                )
+            // A left circle is not synced, and should the node join it again its
+            // posts are wanted: nothing to remember.
+            if n.reason == RefusalReason::Left
+                || (gate_moved
+                    && matches!(
+                        n.reason,
+                        RefusalReason::NotMember | RefusalReason::Moderated
+                    ))
             {
                 continue;
             }
@@ -1339,6 +1351,19 @@ impl Store {
     /// Read from the indexes, without loading posts.
     pub fn sync_items(&self, circle: &str, now: u64) -> Result<Vec<Item>, Error> {
         Ok(self.index().sync_items(circle, now))
+    }
+
+    /// The fingerprint of [`Store::sync_items`], from the sketch kept for the circle
+    /// (constant time while nothing expired since the last sweep).
+    pub fn sync_fingerprint(&self, circle: &str, now: u64) -> Fingerprint {
+        self.index().sync_fingerprint(circle, now)
+    }
+
+    /// [`Store::sync_items`] with their reconciliation sketch, kept up to date by every
+    /// write: what a sync session encodes from and decodes against. The same view is
+    /// handed out again until the circle changes.
+    pub fn sync_view(&self, circle: &str, now: u64) -> CodedSet {
+        self.index().sync_view(circle, now)
     }
 
     /// Up to `max` stored post ids whose hex form starts with `hex` (lowercase hex

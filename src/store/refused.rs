@@ -58,6 +58,8 @@ pub enum RefusalReason {
     NotMember,
     /// Hidden or blocked by a moderator this node follows.
     Moderated,
+    /// Of a circle this node has left (never remembered).
+    Left,
 }
 
 impl RefusalReason {
@@ -73,6 +75,7 @@ impl RefusalReason {
             RefusalReason::Invalid => "invalid",
             RefusalReason::NotMember => "not_member",
             RefusalReason::Moderated => "moderated",
+            RefusalReason::Left => "circle_left",
         }
     }
 }
