@@ -331,58 +331,89 @@ impl Decoder {
     }
 }
 
-/// Coded symbols a [`Sketch`] keeps, from index 0: what a difference of up to about
-/// 2,300 items needs (1.7 symbols per item and 32 more). 160 KiB per set.
-pub const SKETCH_SYMBOLS: usize = 4096;
+/// Fewest coded symbols a [`Sketch`] keeps, from index 0: what a difference of up to
+/// about 580 items needs (1.7 symbols per item and 32 more). 40 KiB.
+pub const MIN_SKETCH_SYMBOLS: usize = 1024;
+/// Most coded symbols a [`Sketch`] keeps: a difference of up to about 19,000 items.
+/// 1.25 MiB, for a set of 65,536 items or more (20 bytes per item at most).
+pub const MAX_SKETCH_SYMBOLS: usize = 32_768;
+
+/// How many coded symbols a sketch of `n` items keeps: half as many as items, as a
+/// power of two, within [`MIN_SKETCH_SYMBOLS`]..=[`MAX_SKETCH_SYMBOLS`]. A larger set
+/// is likelier to meet a large difference (a peer that was away, a new node), and
+/// each symbol kept saves every session that needs it a pass over the whole set.
+pub fn sketch_symbols_for(n: usize) -> usize {
+    (n / 2)
+        .max(1)
+        .next_power_of_two()
+        .clamp(MIN_SKETCH_SYMBOLS, MAX_SKETCH_SYMBOLS)
+}
 
 /// What reconciling a set needs of it, kept up to date one item at a time instead of
 /// computed from the whole set for every session: its [`Fingerprint`], its [`Strata`]
-/// estimator and its first [`SKETCH_SYMBOLS`] coded symbols. Adding or removing an
-/// item costs about 20 symbol updates; equal sets then answer a `Hello` in constant
-/// time, and a difference the prefix covers is decoded without looking at the items.
-/// Always equal to what [`Sketch::of`] computes for the same set, whatever order the
-/// items came and went in (every part is a sum or a xor).
+/// estimator and its first coded symbols (see [`sketch_symbols_for`]). Adding or
+/// removing an item costs about 20 symbol updates; equal sets then answer a `Hello`
+/// in constant time, and a difference the kept symbols cover is decoded without
+/// looking at the items. Always equal to what [`Sketch::of`] computes for the same
+/// set, whatever order the items came and went in (every part is a sum or a xor).
 #[derive(Clone, Debug, Eq)]
 pub struct Sketch {
     fingerprint: Fingerprint,
     strata: Strata,
-    /// Symbols `0..SKETCH_SYMBOLS`; empty until the first item (an empty set's
-    /// symbols are all zero).
+    /// How many symbols are kept.
+    kept: usize,
+    /// Symbols `0..kept`; empty until the first item (an empty set's symbols are all
+    /// zero).
     prefix: Vec<Symbol>,
 }
 
 impl PartialEq for Sketch {
+    /// Two sketches of the same set are equal whatever number of symbols each keeps.
     fn eq(&self, other: &Self) -> bool {
-        // A prefix not allocated yet is all zero symbols.
-        let zero = |p: &[Symbol]| p.iter().all(|s| *s == Symbol::default());
+        let at = |p: &[Symbol], i: usize| p.get(i).copied().unwrap_or_default();
+        let n = self.prefix.len().max(other.prefix.len());
         self.fingerprint == other.fingerprint
             && self.strata == other.strata
-            && match (self.prefix.is_empty(), other.prefix.is_empty()) {
-                (false, false) => self.prefix == other.prefix,
-                (true, _) => zero(&other.prefix),
-                (false, true) => zero(&self.prefix),
-            }
+            && (0..n).all(|i| {
+                (i >= self.kept || i >= other.kept) || at(&self.prefix, i) == at(&other.prefix, i)
+            })
     }
 }
 
 impl Default for Sketch {
     fn default() -> Self {
-        Self {
-            fingerprint: Fingerprint::default(),
-            strata: Strata::empty(),
-            prefix: Vec::new(),
-        }
+        Self::keeping(MIN_SKETCH_SYMBOLS)
     }
 }
 
 impl Sketch {
-    /// The sketch of `items`.
+    /// The sketch of the empty set, keeping `kept` symbols.
+    pub fn keeping(kept: usize) -> Self {
+        Self {
+            fingerprint: Fingerprint::default(),
+            strata: Strata::empty(),
+            kept: kept.min(MAX_SKETCH_SYMBOLS),
+            prefix: Vec::new(),
+        }
+    }
+
+    /// The sketch of `items`, keeping as many symbols as [`sketch_symbols_for`] says.
     pub fn of(items: &[Item]) -> Self {
-        let mut s = Self::default();
+        Self::of_keeping(items, sketch_symbols_for(items.len()))
+    }
+
+    /// The sketch of `items`, keeping `kept` symbols.
+    pub fn of_keeping<'a>(items: impl IntoIterator<Item = &'a Item>, kept: usize) -> Self {
+        let mut s = Self::keeping(kept);
         for item in items {
             s.add(item);
         }
         s
+    }
+
+    /// How many symbols are kept.
+    pub fn kept(&self) -> usize {
+        self.kept
     }
 
     /// Adds an item the set did not hold.
@@ -400,7 +431,7 @@ impl Sketch {
     fn apply(&mut self, item: &Item, direction: i32) {
         self.strata.apply(item, direction);
         if self.prefix.is_empty() {
-            self.prefix = vec![Symbol::default(); SKETCH_SYMBOLS];
+            self.prefix = vec![Symbol::default(); self.kept];
         }
         let c = item.checksum();
         let mut m = Mapping::new(c);
@@ -788,7 +819,8 @@ mod tests {
     fn coded_set_symbols_are_the_encoding_on_both_sides_of_the_kept_prefix() {
         let set = items(0..2_000);
         let coded = CodedSet::new(set.clone());
-        let k = SKETCH_SYMBOLS;
+        let k = coded.sketch().kept();
+        assert_eq!(k, MIN_SKETCH_SYMBOLS);
         for (from, to) in [
             (0, 1),
             (0, 32),
@@ -814,7 +846,7 @@ mod tests {
 
     #[test]
     fn decoding_beyond_the_kept_prefix_finds_the_whole_difference() {
-        // ~3,000 differences need more symbols than the sketch keeps.
+        // 6,000 differences need more symbols than the sketches keep.
         let a = items(0..6_000);
         let b = items(3_000..9_000);
         let remote = CodedSet::new(b);
@@ -825,9 +857,24 @@ mod tests {
             sent += 1_000;
             assert!(sent < 40_000, "did not converge");
         }
-        assert!(sent > SKETCH_SYMBOLS);
+        assert!(sent > remote.sketch().kept());
         assert_eq!(d.remote_only().len(), 3_000);
         assert_eq!(d.local_only().len(), 3_000);
+    }
+
+    #[test]
+    fn larger_sets_keep_more_symbols_within_bounds() {
+        assert_eq!(sketch_symbols_for(0), MIN_SKETCH_SYMBOLS);
+        assert_eq!(sketch_symbols_for(2_048), MIN_SKETCH_SYMBOLS);
+        assert_eq!(sketch_symbols_for(2_050), 2 * MIN_SKETCH_SYMBOLS);
+        assert_eq!(sketch_symbols_for(10_000), 8_192);
+        assert_eq!(sketch_symbols_for(100_000), MAX_SKETCH_SYMBOLS);
+        assert_eq!(sketch_symbols_for(usize::MAX), MAX_SKETCH_SYMBOLS);
+        assert_eq!(Sketch::keeping(usize::MAX).kept(), MAX_SKETCH_SYMBOLS);
+        // Sketches of one set keeping different numbers of symbols are equal.
+        let set = items(0..100);
+        assert_eq!(Sketch::of_keeping(&set, 2_048), Sketch::of(&set));
+        assert_ne!(Sketch::of_keeping(&set[1..], 2_048), Sketch::of(&set));
     }
 
     #[test]

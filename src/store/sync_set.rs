@@ -10,7 +10,9 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use aidmesh_proto::riblt::{CodedSet, Fingerprint, Item, Sketch, ITEM_HASH_BYTES};
+use aidmesh_proto::riblt::{
+    sketch_symbols_for, CodedSet, Fingerprint, Item, Sketch, ITEM_HASH_BYTES,
+};
 
 use super::index::Seq;
 
@@ -41,13 +43,10 @@ impl SyncSet {
     /// The set of `keys` (the store's open).
     pub(super) fn of(keys: Vec<SyncKey>) -> Self {
         let keys: BTreeSet<SyncKey> = keys.into_iter().collect();
-        let mut sketch = Sketch::default();
-        for k in &keys {
-            sketch.add(&item(k));
-        }
+        let items: Vec<Item> = keys.iter().map(item).collect();
         Self {
             keys,
-            sketch: Arc::new(sketch),
+            sketch: Arc::new(Sketch::of(&items)),
             view: Mutex::default(),
         }
     }
@@ -57,7 +56,16 @@ impl SyncSet {
         if !self.keys.insert(key) {
             return false;
         }
-        self.changed().add(&item(&key));
+        let kept = sketch_symbols_for(self.keys.len());
+        if kept > self.sketch.kept() {
+            // The set outgrew its sketch: keep more symbols, computed once (the
+            // number doubles each time, so this costs little per item).
+            self.changed();
+            let items: Vec<Item> = self.keys.iter().map(item).collect();
+            self.sketch = Arc::new(Sketch::of_keeping(&items, kept));
+        } else {
+            self.changed().add(&item(&key));
+        }
         true
     }
 
@@ -159,5 +167,20 @@ mod tests {
         assert_eq!(later.sketch(), &Sketch::of(later.items()));
         assert_eq!(set.fingerprint(&expired), later.sketch().fingerprint());
         assert_eq!(set.items(6_000), later.items());
+    }
+
+    #[test]
+    fn a_growing_set_keeps_more_symbols() {
+        let mut set = SyncSet::default();
+        for n in 0..5_000 {
+            set.insert(key(n, 10_000));
+        }
+        assert_eq!(set.sketch.kept(), sketch_symbols_for(5_000));
+        let view = set.view(&[], 0);
+        assert_eq!(view.sketch(), &Sketch::of(view.items()));
+        assert_eq!(
+            view.symbols(0, 4_100),
+            aidmesh_proto::riblt::encode(view.items(), 0, 4_100)
+        );
     }
 }
