@@ -9,9 +9,10 @@
 //! of at most [`MAX_FETCH`] posts, which go through the same verification as gossip.
 //!
 //! This module holds the protocol logic without I/O: [`Session`] (the initiator's
-//! state machine), [`respond`] (the responder), the responder's session snapshots, and the byte codec
-//! for libp2p request-response. The network's sync driver (`net::sync_driver`)
-//! schedules sessions and runs the responder off the swarm task.
+//! state machine), [`respond`] (the responder) with its per-session snapshots, and
+//! the byte codec for libp2p request-response. Both sides work from the coded set
+//! the store keeps per circle ([`Store::sync_view`]). The network's sync driver
+//! (`net::sync_driver`) schedules sessions and runs the responder off the swarm task.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
