@@ -4,9 +4,16 @@
 //! open posts). Alerts live in the sled tree `alerts` (`id (u64 BE)` → JSON of the
 //! [`Alert`]) and are also kept in memory, so checking a post against a hundred of
 //! them reads nothing from disk. The tree `alerted` remembers which posts already
-//! raised a match for which alert or own post (`target ‖ post id` → when the post
-//! expires, u64 BE), so the same post never alerts twice for the same alert or own
-//! post, across revisions, re-deliveries and restarts.
+//! raised a match for which alert or own post, so the same post never alerts twice
+//! for the same alert or own post, across revisions, re-deliveries and restarts: one
+//! entry per commit, `commit number (u64 BE)` → its matches, each `target ‖ post id
+//! ‖ when the post expires (u64 BE)`, the target being `a` ‖ alert id (u64 BE) or
+//! `p` ‖ own post id. A post that arrives raises several matches at once (about
+//! seven in the matcher benchmark), and sled costs about the same per key whatever
+//! its size, so a commit is one write however many matches it holds. (Stores written
+//! before kept one entry per match, `target ‖ post id` → expiry; they are still read,
+//! and leave as their posts expire.) The matches of a deleted alert stay until their
+//! posts expire: alert ids are never reused, so they can never apply to another.
 //!
 //! That memory is also kept in memory (a 64-bit hash of each key, with the expiry),
 //! so checking it costs no disk access; new entries are written in batches
@@ -251,6 +258,8 @@ struct Compiled {
     alert: Alert,
     listing: Listing,
     terms: Terms,
+    /// What a post that fits has in common with it: the same for every post.
+    reasons: Vec<String>,
 }
 
 /// The in-memory mirror of the `alerted` tree, and its writes not yet made.
@@ -270,10 +279,49 @@ fn key_hash(key: &[u8]) -> u64 {
     BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
 }
 
-/// An `alerted` value read back: the post's expiry. Entries written before expiries
-/// were kept (empty) are kept for a post's longest life from `now`.
-fn parse_expiry(value: &[u8], now: u64) -> u64 {
-    <[u8; 8]>::try_from(value).map_or(now.saturating_add(MAX_LIFETIME_MS), u64::from_be_bytes)
+/// Bytes of an `alerted` key of this format: a commit number. Keys of the earlier
+/// format are match keys (41 or 65 bytes).
+const COMMIT_KEY_BYTES: usize = 8;
+
+/// The `alerted` value of one commit: `pending` (match keys, `target ‖ post id`,
+/// each with its post's expiry), one record after the other.
+fn commit_value(pending: &[(Vec<u8>, u64)]) -> Vec<u8> {
+    let mut value = Vec::with_capacity(pending.iter().map(|(k, _)| k.len() + 8).sum());
+    for (key, expires) in pending {
+        value.extend_from_slice(key);
+        value.extend_from_slice(&expires.to_be_bytes());
+    }
+    value
+}
+
+/// An `alerted` entry read back: its matches, each a match key with its post's
+/// expiry. An entry of the earlier format is one match; those written before
+/// expiries were kept (empty value) last a post's longest life from `now`. A damaged
+/// commit keeps the matches before the damage.
+fn parse_entry(key: &[u8], value: &[u8], now: u64) -> Vec<(Vec<u8>, u64)> {
+    if key.len() != COMMIT_KEY_BYTES {
+        let expires = <[u8; 8]>::try_from(value)
+            .map_or(now.saturating_add(MAX_LIFETIME_MS), u64::from_be_bytes);
+        return vec![(key.to_vec(), expires)];
+    }
+    let mut matches = Vec::new();
+    let mut rest = value;
+    while let Some(&tag) = rest.first() {
+        let len = match tag {
+            ALERT_TARGET => 1 + 8 + 32,
+            POST_TARGET => 1 + 32 + 32,
+            _ => break,
+        };
+        let (Some(k), Some(e)) = (rest.get(..len), rest.get(len..len + 8)) else {
+            break;
+        };
+        let Ok(expires) = <[u8; 8]>::try_from(e) else {
+            break;
+        };
+        matches.push((k.to_vec(), u64::from_be_bytes(expires)));
+        rest = &rest[len + 8..];
+    }
+    matches
 }
 
 /// The node's alerts: on disk, and in memory for checking. Cheap to clone.
@@ -291,10 +339,12 @@ pub struct Alerts {
 fn compile(alert: Alert) -> Compiled {
     let listing = alert.filter.listing();
     let terms = listing.query.text_terms();
+    let reasons = alert.filter.reasons();
     Compiled {
         alert,
         listing,
         terms,
+        reasons,
     }
 }
 
@@ -336,12 +386,23 @@ impl Alerts {
         let legacy_from = now.unwrap_or_else(crate::clock::now_ms);
         for entry in self.alerted.iter() {
             let (k, v) = entry?;
-            let expires = parse_expiry(&v, legacy_from);
-            if now.is_some_and(|now| expires <= now) {
-                expired.remove(k);
+            let matches = parse_entry(&k, &v, legacy_from);
+            let total = matches.len();
+            let live: Vec<(Vec<u8>, u64)> = matches
+                .into_iter()
+                .filter(|(_, expires)| !now.is_some_and(|now| *expires <= now))
+                .collect();
+            if live.len() < total {
+                // Rewritten with the matches of posts that can still come back.
+                if live.is_empty() {
+                    expired.remove(k);
+                } else {
+                    expired.insert(k, commit_value(&live));
+                }
                 n += 1;
-            } else {
-                seen.insert(key_hash(&k), expires);
+            }
+            for (key, expires) in live {
+                seen.insert(key_hash(&key), expires);
             }
         }
         if n > 0 {
@@ -390,7 +451,8 @@ impl Alerts {
         self.len() == 0
     }
 
-    /// Deletes an alert and its memory of alerted posts.
+    /// Deletes an alert, and its memory of alerted posts where that is kept apart
+    /// (entries of the earlier format); see the module docs.
     pub fn remove(&self, id: AlertId) -> Result<Alert, Error> {
         let old = self
             .alerts
@@ -436,7 +498,7 @@ impl Alerts {
                             .match_analysis(words.get_or_insert_with(|| text::analyse(post)))
                     })
             })
-            .map(|c| (c.alert.id, c.alert.filter.reasons()))
+            .map(|c| (c.alert.id, c.reasons.clone()))
             .collect()
     }
 
@@ -476,11 +538,17 @@ impl Alerts {
                 memory.since_prune >= PRUNE_EVERY,
             )
         };
-        let mut batch = sled::Batch::default();
-        for (k, expires) in &pending {
-            batch.insert(k.as_slice(), &expires.to_be_bytes());
-        }
-        if let Err(e) = self.alerted.apply_batch(batch) {
+        let commit = match self.db.generate_id() {
+            Ok(n) => n,
+            Err(e) => {
+                self.memory().pending.extend(pending);
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = self
+            .alerted
+            .insert(commit.to_be_bytes(), commit_value(&pending))
+        {
             // Kept for the next commit.
             self.memory().pending.extend(pending);
             return Err(e.into());
@@ -489,5 +557,96 @@ impl Alerts {
             self.prune(Some(now))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn match_key(target: &Target, post: u8) -> Vec<u8> {
+        target.key(&PostId([post; 32]))
+    }
+
+    #[test]
+    fn a_commit_is_one_entry_that_reads_back_whole() {
+        let (a, b) = (
+            Target::Alert { id: AlertId(7) },
+            Target::Alert { id: AlertId(9) },
+        );
+        let own = Target::Post {
+            id: PostId([3; 32]),
+            title: "Soup".into(),
+        };
+        let pending = vec![
+            (match_key(&a, 1), 500),
+            (match_key(&own, 1), 500),
+            (match_key(&b, 1), 500),
+            (match_key(&a, 2), 800),
+        ];
+        let value = commit_value(&pending);
+        assert_eq!(parse_entry(&42u64.to_be_bytes(), &value, 0), pending);
+    }
+
+    #[test]
+    fn earlier_and_damaged_entries_are_read_as_far_as_they_go() {
+        let a = Target::Alert { id: AlertId(7) };
+        let old = match_key(&a, 1);
+        assert_eq!(
+            parse_entry(&old, &9u64.to_be_bytes(), 0),
+            vec![(old.clone(), 9)]
+        );
+        // Before expiries were kept: a post's longest life from now.
+        assert_eq!(
+            parse_entry(&old, &[], 1_000),
+            vec![(old.clone(), 1_000 + MAX_LIFETIME_MS)]
+        );
+        let key = 1u64.to_be_bytes();
+        let mut value = commit_value(&[(old.clone(), 9)]);
+        value.extend_from_slice(&[b'p', 1, 2]);
+        assert_eq!(parse_entry(&key, &value, 0), vec![(old.clone(), 9)]);
+        value.push(b'x');
+        assert_eq!(parse_entry(&key, &value, 0), vec![(old, 9)]);
+        assert!(parse_entry(&key, &[b'a', 2], 5).is_empty());
+    }
+
+    #[test]
+    fn a_store_of_the_earlier_format_is_read_and_swept() {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .expect("a temporary db");
+        let target = Target::Alert { id: AlertId(7) };
+        let post = |n: u8, expires_at: u64| Post {
+            id: PostId([n; 32]),
+            expires_at,
+            ..crate::Draft::new(Kind::Offer, Category::Food, "Soup")
+                .into_post(aidmesh_proto::AuthorKey([1; 32]), 0)
+                .expect("a valid draft")
+        };
+        let (live, gone) = (post(1, 5_000), post(2, 1_000));
+        let tree = db.open_tree(TREE_ALERTED).expect("tree");
+        for p in [&live, &gone] {
+            tree.insert(target.key(&p.id), &p.expires_at.to_be_bytes())
+                .expect("written");
+        }
+        let alerts = Alerts::open(&db).expect("opens");
+        assert!(!alerts.first_time(&target, &live));
+        assert!(!alerts.first_time(&target, &gone));
+        let fresh = post(3, 9_000);
+        assert!(alerts.first_time(&target, &fresh));
+        // The first commit after open sweeps the expired post's match.
+        alerts.commit(2_000).expect("committed");
+        assert!(alerts.first_time(&target, &gone));
+        assert!(!alerts.first_time(&target, &live));
+        assert_eq!(
+            tree.len(),
+            2,
+            "the earlier entry of the live post and one commit"
+        );
+        drop(alerts);
+        let alerts = Alerts::open(&db).expect("opens again");
+        assert!(!alerts.first_time(&target, &live));
+        assert!(!alerts.first_time(&target, &fresh));
     }
 }
