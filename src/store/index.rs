@@ -23,6 +23,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 
+use rustc_hash::FxHashMap;
+
 use aidmesh_proto::riblt::{CodedSet, Fingerprint, Item, ITEM_HASH_BYTES};
 use aidmesh_proto::{AuthorKey, Category, ContentHash, Kind, Post, PostId, Status};
 
@@ -161,8 +163,10 @@ enum Source<'a> {
 /// Every index of the stored posts (see the module docs).
 #[derive(Default)]
 pub(super) struct Index {
-    /// Per stored post, what the indexes know of it.
-    entries: HashMap<Seq, Entry>,
+    /// Per stored post, what the indexes know of it. Seqs are this store's own
+    /// numbers, never a peer's, so a fast hash without protection against chosen
+    /// keys is safe here (and every candidate scan looks entries up).
+    entries: FxHashMap<Seq, Entry>,
     /// Post id → seq.
     ids: HashMap<PostId, Seq>,
     /// Content hash → seq, ordered for prefix look-ups.
@@ -175,8 +179,10 @@ pub(super) struct Index {
     by_circle: HashMap<Box<str>, BTreeSet<Pos>>,
     /// Per tag, newest first.
     by_tag: HashMap<Box<str>, BTreeSet<Pos>>,
-    /// Posts with a location, by geohash.
-    by_place: BTreeSet<(Geo, Seq)>,
+    /// Posts with a location, by category and geohash: an area search is nearly
+    /// always for one category (the matcher's always is), and one that looks up
+    /// only that category's posts reads an eighth of the entries.
+    by_place: BTreeSet<(Category, Geo, Seq)>,
     /// Every post by expiry time, for the sweep.
     expiry: BTreeSet<(u64, Seq)>,
     /// Per circle, the sync items and their sketch.
@@ -238,7 +244,7 @@ impl Index {
                 push(&mut by_tag, t, pos);
             }
             if let Some(l) = &e.location {
-                by_place.push((geo(l, 0), seq));
+                by_place.push((e.category, geo(l, 0), seq));
             }
             expiry.push((e.expires_at, seq));
             push(&mut sync, &e.circle, e.sync_key(seq));
@@ -345,7 +351,7 @@ impl Index {
             self.by_tag.entry(t.clone()).or_default().insert(pos);
         }
         if let Some(l) = &e.location {
-            self.by_place.insert((geo(l, 0), seq));
+            self.by_place.insert((e.category, geo(l, 0), seq));
         }
         self.expiry.insert((e.expires_at, seq));
         match self.sync.get_mut(&e.circle) {
@@ -376,7 +382,7 @@ impl Index {
             remove_from(&mut self.by_tag, t, &pos);
         }
         if let Some(l) = &e.location {
-            self.by_place.remove(&(geo(l, 0), seq));
+            self.by_place.remove(&(e.category, geo(l, 0), seq));
         }
         self.expiry.remove(&(e.expires_at, seq));
         if let Some(set) = self.sync.get_mut(&e.circle) {
@@ -608,6 +614,28 @@ impl Index {
         Some(found)
     }
 
+    /// The located posts of `category` (every category if `None`) whose geohash
+    /// starts with `near`, in (geohash, seq) order within each category.
+    fn in_area<'a>(
+        &'a self,
+        category: Option<Category>,
+        near: &str,
+    ) -> impl Iterator<Item = (Geo, Seq)> + 'a {
+        let (lo, hi) = (geo(near, 0), geo(near, u8::MAX));
+        let categories: &[Category] = match category {
+            Some(c) => match Category::ALL.iter().position(|x| *x == c) {
+                Some(i) => &Category::ALL[i..=i],
+                None => &[],
+            },
+            None => Category::ALL,
+        };
+        categories.iter().flat_map(move |&c| {
+            self.by_place
+                .range((c, lo, 0)..=(c, hi, Seq::MAX))
+                .map(|&(_, g, seq)| (g, seq))
+        })
+    }
+
     /// Every post in the area `near` of `query` that passes every filter (text as
     /// `terms`) at `now`, newest first.
     pub(super) fn area_candidates(
@@ -618,9 +646,8 @@ impl Index {
         now: u64,
     ) -> Vec<Pos> {
         let mut found: Vec<Pos> = self
-            .by_place
-            .range((geo(near, 0), 0)..=(geo(near, u8::MAX), Seq::MAX))
-            .filter_map(|&(_, seq)| {
+            .in_area(query.category, near)
+            .filter_map(|(_, seq)| {
                 let e = self.entries.get(&seq)?;
                 self.admits(query, terms, e, now).then(|| e.pos(seq))
             })
@@ -630,7 +657,7 @@ impl Index {
     }
 
     /// Like [`Index::area_candidates`], but only the first `max` in geohash order
-    /// (then newest first): a bounded look at a dense area.
+    /// (then by seq), newest first: a bounded look at a dense area.
     pub(super) fn area_sample(
         &self,
         query: &Query,
@@ -639,15 +666,24 @@ impl Index {
         now: u64,
         max: usize,
     ) -> Vec<Pos> {
-        let mut found: Vec<Pos> = self
-            .by_place
-            .range((geo(near, 0), 0)..=(geo(near, u8::MAX), Seq::MAX))
-            .filter_map(|&(_, seq)| {
-                let e = self.entries.get(&seq)?;
-                self.admits(query, terms, e, now).then(|| e.pos(seq))
-            })
-            .take(max)
-            .collect();
+        let admitted = |category| {
+            self.in_area(category, near)
+                .filter_map(|(g, seq)| {
+                    let e = self.entries.get(&seq)?;
+                    self.admits(query, terms, e, now).then(|| (g, e.pos(seq)))
+                })
+                .take(max)
+        };
+        // The first `max` of each category hold the first `max` of all of them.
+        let mut first: Vec<(Geo, Pos)> = match query.category {
+            Some(c) => admitted(Some(c)).collect(),
+            None => Category::ALL
+                .iter()
+                .flat_map(|&c| admitted(Some(c)))
+                .collect(),
+        };
+        first.sort_unstable_by_key(|&(g, pos)| (g, pos.seq));
+        let mut found: Vec<Pos> = first.into_iter().take(max).map(|(_, pos)| pos).collect();
         found.sort_unstable();
         found
     }
@@ -772,6 +808,65 @@ mod tests {
             created_at: 1000,
             updated_at: 1000 + u64::from(n),
             expires_at: 10_000,
+        }
+    }
+
+    #[test]
+    fn an_area_sample_is_the_first_admitted_in_geohash_order_whatever_the_categories() {
+        let mut index = Index::default();
+        let categories = [Category::Food, Category::Goods, Category::Transport];
+        let places = ["u33dc0", "u33db2", "u33d01", "u0yjj1", "u33dzz"];
+        for n in 0..60u8 {
+            let p = Post {
+                category: categories[usize::from(n) % 3],
+                kind: if n % 4 == 0 {
+                    Kind::Request
+                } else {
+                    Kind::Offer
+                },
+                ..post(n, &[], Some(places[usize::from(n) % 5]))
+            };
+            let words = super::super::text::analyse(&p);
+            index.insert(u64::from(n) + 1, &p, ContentHash([n; 32]), &words, 100);
+        }
+        // What a scan of every located post finds, in (geohash, seq) order.
+        let brute = |q: &Query, max: usize| {
+            let mut all: Vec<(Geo, Pos)> = index
+                .entries
+                .iter()
+                .filter(|(_, e)| e.location.as_deref().is_some_and(|l| l.starts_with("u33d")))
+                .filter(|(_, e)| index.admits(q, &Terms::default(), e, 2_000))
+                .map(|(&seq, e)| (geo(e.location.as_deref().unwrap_or(""), 0), e.pos(seq)))
+                .collect();
+            all.sort_unstable_by_key(|&(g, pos)| (g, pos.seq));
+            let mut first: Vec<Pos> = all.into_iter().take(max).map(|(_, p)| p).collect();
+            first.sort_unstable();
+            first
+        };
+        for q in [
+            Query::default(),
+            Query {
+                category: Some(Category::Goods),
+                ..Query::default()
+            },
+            Query {
+                kind: Some(Kind::Offer),
+                ..Query::default()
+            },
+            Query {
+                category: Some(Category::Care),
+                ..Query::default()
+            },
+        ] {
+            for max in [0, 3, 7, 100] {
+                let got = index.area_sample(&q, &Terms::default(), "u33d", 2_000, max);
+                assert_eq!(got, brute(&q, max), "{q:?}, max {max}");
+            }
+            assert_eq!(
+                index.area_candidates(&q, &Terms::default(), "u33d", 2_000),
+                brute(&q, usize::MAX),
+                "{q:?}"
+            );
         }
     }
 

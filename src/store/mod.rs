@@ -1270,7 +1270,7 @@ impl Store {
         }
         stems.query.validate()?;
         let index = self.index();
-        let mut seen: HashSet<Seq> = HashSet::new();
+        let mut seen: rustc_hash::FxHashSet<Seq> = rustc_hash::FxHashSet::default();
         let mut hand = |seq: Seq| {
             if seen.insert(seq) {
                 if let Some(entry) = index.entry(seq) {
