@@ -179,10 +179,8 @@ pub(super) struct Index {
     by_circle: HashMap<Box<str>, BTreeSet<Pos>>,
     /// Per tag, newest first.
     by_tag: HashMap<Box<str>, BTreeSet<Pos>>,
-    /// Posts with a location, by category and geohash: an area search is nearly
-    /// always for one category (the matcher's always is), and one that looks up
-    /// only that category's posts reads an eighth of the entries.
-    by_place: BTreeSet<(Category, Geo, Seq)>,
+    /// Posts with a location, by geohash.
+    by_place: BTreeSet<(Geo, Seq)>,
     /// Every post by expiry time, for the sweep.
     expiry: BTreeSet<(u64, Seq)>,
     /// Per circle, the sync items and their sketch.
@@ -244,7 +242,7 @@ impl Index {
                 push(&mut by_tag, t, pos);
             }
             if let Some(l) = &e.location {
-                by_place.push((e.category, geo(l, 0), seq));
+                by_place.push((geo(l, 0), seq));
             }
             expiry.push((e.expires_at, seq));
             push(&mut sync, &e.circle, e.sync_key(seq));
@@ -351,7 +349,7 @@ impl Index {
             self.by_tag.entry(t.clone()).or_default().insert(pos);
         }
         if let Some(l) = &e.location {
-            self.by_place.insert((e.category, geo(l, 0), seq));
+            self.by_place.insert((geo(l, 0), seq));
         }
         self.expiry.insert((e.expires_at, seq));
         match self.sync.get_mut(&e.circle) {
@@ -382,7 +380,7 @@ impl Index {
             remove_from(&mut self.by_tag, t, &pos);
         }
         if let Some(l) = &e.location {
-            self.by_place.remove(&(e.category, geo(l, 0), seq));
+            self.by_place.remove(&(geo(l, 0), seq));
         }
         self.expiry.remove(&(e.expires_at, seq));
         if let Some(set) = self.sync.get_mut(&e.circle) {
@@ -614,28 +612,6 @@ impl Index {
         Some(found)
     }
 
-    /// The located posts of `category` (every category if `None`) whose geohash
-    /// starts with `near`, in (geohash, seq) order within each category.
-    fn in_area<'a>(
-        &'a self,
-        category: Option<Category>,
-        near: &str,
-    ) -> impl Iterator<Item = (Geo, Seq)> + 'a {
-        let (lo, hi) = (geo(near, 0), geo(near, u8::MAX));
-        let categories: &[Category] = match category {
-            Some(c) => match Category::ALL.iter().position(|x| *x == c) {
-                Some(i) => &Category::ALL[i..=i],
-                None => &[],
-            },
-            None => Category::ALL,
-        };
-        categories.iter().flat_map(move |&c| {
-            self.by_place
-                .range((c, lo, 0)..=(c, hi, Seq::MAX))
-                .map(|&(_, g, seq)| (g, seq))
-        })
-    }
-
     /// Every post in the area `near` of `query` that passes every filter (text as
     /// `terms`) at `now`, newest first.
     pub(super) fn area_candidates(
@@ -646,8 +622,9 @@ impl Index {
         now: u64,
     ) -> Vec<Pos> {
         let mut found: Vec<Pos> = self
-            .in_area(query.category, near)
-            .filter_map(|(_, seq)| {
+            .by_place
+            .range((geo(near, 0), 0)..=(geo(near, u8::MAX), Seq::MAX))
+            .filter_map(|&(_, seq)| {
                 let e = self.entries.get(&seq)?;
                 self.admits(query, terms, e, now).then(|| e.pos(seq))
             })
@@ -657,7 +634,7 @@ impl Index {
     }
 
     /// Like [`Index::area_candidates`], but only the first `max` in geohash order
-    /// (then by seq), newest first: a bounded look at a dense area.
+    /// (then newest first): a bounded look at a dense area.
     pub(super) fn area_sample(
         &self,
         query: &Query,
@@ -666,24 +643,15 @@ impl Index {
         now: u64,
         max: usize,
     ) -> Vec<Pos> {
-        let admitted = |category| {
-            self.in_area(category, near)
-                .filter_map(|(g, seq)| {
-                    let e = self.entries.get(&seq)?;
-                    self.admits(query, terms, e, now).then(|| (g, e.pos(seq)))
-                })
-                .take(max)
-        };
-        // The first `max` of each category hold the first `max` of all of them.
-        let mut first: Vec<(Geo, Pos)> = match query.category {
-            Some(c) => admitted(Some(c)).collect(),
-            None => Category::ALL
-                .iter()
-                .flat_map(|&c| admitted(Some(c)))
-                .collect(),
-        };
-        first.sort_unstable_by_key(|&(g, pos)| (g, pos.seq));
-        let mut found: Vec<Pos> = first.into_iter().take(max).map(|(_, pos)| pos).collect();
+        let mut found: Vec<Pos> = self
+            .by_place
+            .range((geo(near, 0), 0)..=(geo(near, u8::MAX), Seq::MAX))
+            .filter_map(|&(_, seq)| {
+                let e = self.entries.get(&seq)?;
+                self.admits(query, terms, e, now).then(|| e.pos(seq))
+            })
+            .take(max)
+            .collect();
         found.sort_unstable();
         found
     }
