@@ -390,7 +390,7 @@ impl Alerts {
             let total = matches.len();
             let live: Vec<(Vec<u8>, u64)> = matches
                 .into_iter()
-                .filter(|(_, expires)| !now.is_some_and(|now| *expires <= now))
+                .filter(|(_, expires)| now.is_none_or(|now| *expires > now))
                 .collect();
             if live.len() < total {
                 // Rewritten with the matches of posts that can still come back.
