@@ -2,6 +2,8 @@
 //! going, and arriving posts that match a standing alert or one of the node's own
 //! posts.
 
+use std::sync::Arc;
+
 use aidmesh_proto::Post;
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
@@ -74,8 +76,8 @@ pub enum Event {
     /// An arriving post fits a standing alert or matches one of this node's own open
     /// posts (raised once per post and alert or own post).
     Match {
-        /// The arriving post.
-        post: Box<Post>,
+        /// The arriving post, shared by every match it raised.
+        post: Arc<Post>,
         /// Where it came from.
         origin: Origin,
         /// The alert or own post it matched.

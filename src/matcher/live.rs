@@ -90,8 +90,10 @@ impl Watcher {
         if post.status != Status::Open || post.is_expired(now) {
             return Ok(out);
         }
+        // One copy of the post, shared by all the matches it raises.
+        let shared = std::cell::OnceCell::new();
         let event = |target: Target, score: Option<f64>, reasons: Vec<String>| Event::Match {
-            post: Box::new(post.clone()),
+            post: Arc::clone(shared.get_or_init(|| Arc::new(post.clone()))),
             origin,
             target,
             score,
