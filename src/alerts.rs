@@ -23,13 +23,13 @@
 //! [`PRUNE_EVERY`] new entries after: an expired post cannot come back, so its
 //! memory is useless.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, RwLock};
 
 use aidmesh_proto::rules::MAX_LIFETIME_MS;
+use rustc_hash::FxHashMap;
 
 use aidmesh_proto::{Category, Kind, Post, PostId};
 use serde::{Deserialize, Serialize};
@@ -265,8 +265,9 @@ struct Compiled {
 /// The in-memory mirror of the `alerted` tree, and its writes not yet made.
 #[derive(Default)]
 struct Alerted {
-    /// [`key_hash`] of each key → when its post expires.
-    seen: HashMap<u64, u64>,
+    /// [`key_hash`] of each key → when its post expires. The keys are hashes
+    /// already: a plain multiplicative hash spreads them.
+    seen: FxHashMap<u64, u64>,
     /// New entries to write.
     pending: Vec<(Vec<u8>, u64)>,
     /// New entries since the last sweep of expired ones.
@@ -380,7 +381,7 @@ impl Alerts {
     /// entries of posts expired then, on disk and in memory. Without `now` (at open),
     /// the first commit sweeps, with the caller's clock.
     fn prune(&self, now: Option<u64>) -> Result<(), Error> {
-        let mut seen = HashMap::new();
+        let mut seen = FxHashMap::default();
         let mut expired = sled::Batch::default();
         let mut n = 0usize;
         let legacy_from = now.unwrap_or_else(crate::clock::now_ms);
@@ -482,22 +483,31 @@ impl Alerts {
     /// (an arriving post was stored first), and analyses the post only otherwise.
     pub fn matching(&self, post: &Post, now: u64, store: &Store) -> Vec<(AlertId, Vec<String>)> {
         let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
-        // The post's words are worked out once, and only if the index lacks them.
-        let mut words = None;
-        cache
+        let fits: Vec<&Compiled> = cache
             .iter()
             .filter(|c| {
-                if !c.listing.query.admits_with(post, now, &Terms::default())
-                    || !c.listing.within.as_ref().is_none_or(|w| w.reaches(post))
-                {
-                    return false;
-                }
-                c.terms.is_empty()
-                    || store.indexed_match(post, &c.terms).unwrap_or_else(|| {
-                        c.terms
-                            .match_analysis(words.get_or_insert_with(|| text::analyse(post)))
-                    })
+                c.listing.query.admits_with(post, now, &Terms::default())
+                    && c.listing.within.as_ref().is_none_or(|w| w.reaches(post))
             })
+            .collect();
+        // The text terms of all of them in one look at the index; the post's words
+        // are worked out only if the index lacks them.
+        let searching: Vec<&Terms> = fits
+            .iter()
+            .filter(|c| !c.terms.is_empty())
+            .map(|c| &c.terms)
+            .collect();
+        let found = if searching.is_empty() {
+            Vec::new()
+        } else {
+            store.indexed_matches(post, &searching).unwrap_or_else(|| {
+                let words = text::analyse(post);
+                searching.iter().map(|t| t.match_analysis(&words)).collect()
+            })
+        };
+        let mut found = found.into_iter();
+        fits.into_iter()
+            .filter(|c| c.terms.is_empty() || found.next().unwrap_or(false))
             .map(|c| (c.alert.id, c.reasons.clone()))
             .collect()
     }

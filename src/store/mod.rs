@@ -1320,12 +1320,18 @@ impl Store {
         Some(index.stem_hashes(seq))
     }
 
-    /// Whether `post` has every one of `terms`, answered from the text index if the
-    /// store holds this revision of it (as [`Store::indexed_stems`]).
-    pub fn indexed_match(&self, post: &Post, terms: &Terms) -> Option<bool> {
+    /// For each set of `terms`, whether `post` has every one of them, answered from
+    /// the text index (in one look at it) if the store holds this revision of the
+    /// post (as [`Store::indexed_stems`]).
+    pub fn indexed_matches(&self, post: &Post, terms: &[&Terms]) -> Option<Vec<bool>> {
         let index = self.index();
         let (_, e) = index.holding(post)?;
-        Some(index.text_matches(&e.text, terms))
+        Some(
+            terms
+                .iter()
+                .map(|t| index.text_matches(&e.text, t))
+                .collect(),
+        )
     }
 
     /// Every stored post of `author` (any status, expired ones not yet swept
