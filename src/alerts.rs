@@ -517,12 +517,14 @@ impl Alerts {
     pub fn first_time(&self, target: &Target, post: &Post) -> bool {
         let key = target.key(&post.id);
         let mut memory = self.memory();
-        if memory.seen.contains_key(&key_hash(&key)) {
-            return false;
+        match memory.seen.entry(key_hash(&key)) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(post.expires_at);
+                memory.pending.push((key, post.expires_at));
+                true
+            }
         }
-        memory.seen.insert(key_hash(&key), post.expires_at);
-        memory.pending.push((key, post.expires_at));
-        true
     }
 
     /// [`Alerts::commit`] once [`COMMIT_BATCH`] entries wait.
