@@ -44,6 +44,10 @@ const TREE_ALERTED: &str = "alerted";
 const ALERT_TARGET: u8 = b'a';
 /// Key tag in `alerted` for an own-post target.
 const POST_TARGET: u8 = b'p';
+/// Bytes of a match key for an alert: tag, alert id, post id.
+const ALERT_KEY_BYTES: usize = 1 + 8 + 32;
+/// Bytes of a match key for an own post: tag, own post id, post id.
+const POST_KEY_BYTES: usize = 1 + 32 + 32;
 /// New `alerted` entries between two sweeps of expired ones.
 pub const PRUNE_EVERY: usize = 65_536;
 /// New `alerted` entries [`Alerts::commit_if_due`] lets wait for one batch.
@@ -237,7 +241,7 @@ pub enum Target {
 
 impl Target {
     fn key(&self, post: &PostId) -> Vec<u8> {
-        let mut k = Vec::with_capacity(1 + 32 + 32);
+        let mut k = Vec::with_capacity(POST_KEY_BYTES);
         match self {
             Target::Alert { id } => {
                 k.push(ALERT_TARGET);
@@ -281,7 +285,7 @@ fn key_hash(key: &[u8]) -> u64 {
 }
 
 /// Bytes of an `alerted` key of this format: a commit number. Keys of the earlier
-/// format are match keys (41 or 65 bytes).
+/// format are match keys ([`ALERT_KEY_BYTES`] or [`POST_KEY_BYTES`]).
 const COMMIT_KEY_BYTES: usize = 8;
 
 /// The `alerted` value of one commit: `pending` (match keys, `target ‖ post id`,
@@ -309,8 +313,8 @@ fn parse_entry(key: &[u8], value: &[u8], now: u64) -> Vec<(Vec<u8>, u64)> {
     let mut rest = value;
     while let Some(&tag) = rest.first() {
         let len = match tag {
-            ALERT_TARGET => 1 + 8 + 32,
-            POST_TARGET => 1 + 32 + 32,
+            ALERT_TARGET => ALERT_KEY_BYTES,
+            POST_TARGET => POST_KEY_BYTES,
             _ => break,
         };
         let (Some(k), Some(e)) = (rest.get(..len), rest.get(len..len + 8)) else {

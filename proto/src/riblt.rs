@@ -87,18 +87,23 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// Adds an item.
     pub fn add(&mut self, item: &Item) {
-        let c = item.checksum();
-        self.count += 1;
-        self.sum_a = self.sum_a.wrapping_add(c);
-        self.sum_b = self.sum_b.wrapping_add(fmix(c ^ 0x5bd1_e995_5bd1_e995));
+        self.apply(item.checksum(), 1);
     }
 
     /// Takes out an item that was added.
     pub fn remove(&mut self, item: &Item) {
-        let c = item.checksum();
-        self.count = self.count.wrapping_sub(1);
-        self.sum_a = self.sum_a.wrapping_sub(c);
-        self.sum_b = self.sum_b.wrapping_sub(fmix(c ^ 0x5bd1_e995_5bd1_e995));
+        self.apply(item.checksum(), -1);
+    }
+
+    /// Adds (`direction` 1) or takes out (-1) the item with checksum `c`: every sum
+    /// wraps, so multiplying by the direction subtracts.
+    fn apply(&mut self, c: u64, direction: i64) {
+        let d = direction as u64;
+        self.count = self.count.wrapping_add(d);
+        self.sum_a = self.sum_a.wrapping_add(c.wrapping_mul(d));
+        self.sum_b = self
+            .sum_b
+            .wrapping_add(fmix(c ^ 0x5bd1_e995_5bd1_e995).wrapping_mul(d));
     }
 
     /// The fingerprint of `items`.
@@ -184,6 +189,23 @@ fn maps_to(checksum: u64, index: u64) -> bool {
     idx == index
 }
 
+/// Mixes `item` (checksum `c`) with `direction` into each of `symbols` — indices
+/// `from..from + symbols.len()` of a stream — that it maps to.
+fn mix(symbols: &mut [Symbol], from: usize, item: &Item, c: u64, direction: i64) {
+    let to = from.saturating_add(symbols.len()) as u64;
+    let mut m = Mapping::new(c);
+    let mut idx = 0u64;
+    while idx < to {
+        if let Some(s) = idx
+            .checked_sub(from as u64)
+            .and_then(|i| symbols.get_mut(i as usize))
+        {
+            s.apply(item, c, direction);
+        }
+        idx = m.next_index();
+    }
+}
+
 /// Coded symbols `from..to` of `items`.
 pub fn encode(items: &[Item], from: usize, to: usize) -> Vec<Symbol> {
     let mut out = vec![Symbol::default(); to.saturating_sub(from)];
@@ -191,15 +213,7 @@ pub fn encode(items: &[Item], from: usize, to: usize) -> Vec<Symbol> {
         return out;
     }
     for item in items {
-        let c = item.checksum();
-        let mut m = Mapping::new(c);
-        let mut idx = 0u64;
-        while (idx as usize) < to {
-            if idx as usize >= from {
-                out[idx as usize - from].apply(item, c, 1);
-            }
-            idx = m.next_index();
-        }
+        mix(&mut out, from, item, item.checksum(), 1);
     }
     out
 }
@@ -258,15 +272,7 @@ impl Decoder {
             .map(|i| (i, 1))
             .chain(self.local_only.iter().map(|i| (i, -1)))
         {
-            let c = item.checksum();
-            let mut m = Mapping::new(c);
-            let mut idx = 0u64;
-            while (idx as usize) < to {
-                if idx as usize >= from {
-                    fresh[idx as usize - from].apply(item, c, -dir);
-                }
-                idx = m.next_index();
-            }
+            mix(&mut fresh, from, item, item.checksum(), -dir);
         }
         self.symbols.extend(fresh);
         self.peel();
@@ -399,14 +405,14 @@ impl Sketch {
 
     /// The sketch of `items`, keeping as many symbols as [`sketch_symbols_for`] says.
     pub fn of(items: &[Item]) -> Self {
-        Self::of_keeping(items, sketch_symbols_for(items.len()))
+        Self::of_keeping(items.iter().copied(), sketch_symbols_for(items.len()))
     }
 
     /// The sketch of `items`, keeping `kept` symbols.
-    pub fn of_keeping<'a>(items: impl IntoIterator<Item = &'a Item>, kept: usize) -> Self {
+    pub fn of_keeping(items: impl IntoIterator<Item = Item>, kept: usize) -> Self {
         let mut s = Self::keeping(kept);
         for item in items {
-            s.add(item);
+            s.add(&item);
         }
         s
     }
@@ -418,28 +424,22 @@ impl Sketch {
 
     /// Adds an item the set did not hold.
     pub fn add(&mut self, item: &Item) {
-        self.fingerprint.add(item);
         self.apply(item, 1);
     }
 
     /// Takes out an item the set held.
     pub fn remove(&mut self, item: &Item) {
-        self.fingerprint.remove(item);
         self.apply(item, -1);
     }
 
     fn apply(&mut self, item: &Item, direction: i32) {
-        self.strata.apply(item, direction);
+        let c = item.checksum();
+        self.fingerprint.apply(c, i64::from(direction));
+        self.strata.apply(c, direction);
         if self.prefix.is_empty() {
             self.prefix = vec![Symbol::default(); self.kept];
         }
-        let c = item.checksum();
-        let mut m = Mapping::new(c);
-        let mut idx = 0u64;
-        while let Some(symbol) = self.prefix.get_mut(idx as usize) {
-            symbol.apply(item, c, i64::from(direction));
-            idx = m.next_index();
-        }
+        mix(&mut self.prefix, 0, item, c, i64::from(direction));
     }
 
     /// The set's fingerprint.
@@ -574,14 +574,13 @@ impl Strata {
     pub fn of(items: &[Item]) -> Self {
         let mut s = Self::empty();
         for item in items {
-            s.apply(item, 1);
+            s.apply(item.checksum(), 1);
         }
         s
     }
 
-    /// Adds (`direction` 1) or takes out (-1) an item.
-    fn apply(&mut self, item: &Item, direction: i32) {
-        let key = item.checksum();
+    /// Adds (`direction` 1) or takes out (-1) the item with checksum `key`.
+    fn apply(&mut self, key: u64, direction: i32) {
         let stratum = (key.trailing_zeros() as usize).min(STRATA - 1);
         let check = cell_check(key);
         for j in cell_indices(key) {
@@ -873,8 +872,14 @@ mod tests {
         assert_eq!(Sketch::keeping(usize::MAX).kept(), MAX_SKETCH_SYMBOLS);
         // Sketches of one set keeping different numbers of symbols are equal.
         let set = items(0..100);
-        assert_eq!(Sketch::of_keeping(&set, 2_048), Sketch::of(&set));
-        assert_ne!(Sketch::of_keeping(&set[1..], 2_048), Sketch::of(&set));
+        assert_eq!(
+            Sketch::of_keeping(set.iter().copied(), 2_048),
+            Sketch::of(&set)
+        );
+        assert_ne!(
+            Sketch::of_keeping(set[1..].iter().copied(), 2_048),
+            Sketch::of(&set)
+        );
     }
 
     #[test]

@@ -43,10 +43,10 @@ impl SyncSet {
     /// The set of `keys` (the store's open).
     pub(super) fn of(keys: Vec<SyncKey>) -> Self {
         let keys: BTreeSet<SyncKey> = keys.into_iter().collect();
-        let items: Vec<Item> = keys.iter().map(item).collect();
+        let kept = sketch_symbols_for(keys.len());
         Self {
+            sketch: Arc::new(Sketch::of_keeping(keys.iter().map(item), kept)),
             keys,
-            sketch: Arc::new(Sketch::of(&items)),
             view: Mutex::default(),
         }
     }
@@ -61,8 +61,7 @@ impl SyncSet {
             // The set outgrew its sketch: keep more symbols, computed once (the
             // number doubles each time, so this costs little per item).
             self.changed();
-            let items: Vec<Item> = self.keys.iter().map(item).collect();
-            self.sketch = Arc::new(Sketch::of_keeping(&items, kept));
+            self.sketch = Arc::new(Sketch::of_keeping(self.keys.iter().map(item), kept));
         } else {
             self.changed().add(&item(&key));
         }
